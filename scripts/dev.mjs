@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// `npm run dev`: generates dev keys on first run, applies D1 migrations locally, starts the demo
+// origin (unless you pass your own `--var ORIGIN_URL:...`) and runs `wrangler dev` on
+// http://localhost:3000. Arguments after `--` go to `wrangler dev`.
+import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import path from "node:path";
+import { ensureDevKeys, ROOT } from "./lib/dev-state.mjs";
+
+const args = process.argv.slice(2);
+const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
+const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
+
+function argValue(name) {
+  const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i === -1) return undefined;
+  return args[i].includes("=") ? args[i].slice(name.length + 1) : args[i + 1];
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// With --env-file the caller brings its own secrets (tests do); otherwise .dev.vars gets dev keys.
+if (argValue("--env-file") === undefined) {
+  const generated = ensureDevKeys();
+  if (generated.length > 0) console.error(`keygate: generated dev keys into .dev.vars: ${generated.join(", ")}`);
+}
+
+const persist = argValue("--persist-to");
+const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...(persist ? ["--persist-to", persist] : [])], {
+  cwd: ROOT,
+  env,
+  stdio: ["ignore", "inherit", "inherit"],
+});
+if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+
+const children = [];
+const userOrigin = args.some((a, i) => (a === "--var" && args[i + 1]?.startsWith("ORIGIN_URL:")) || a.startsWith("--var=ORIGIN_URL:"));
+const wranglerArgs = ["dev", ...args];
+if (!userOrigin) {
+  const port = await freePort();
+  children.push(
+    spawn(process.execPath, [path.join(ROOT, "scripts", "demo-origin.mjs"), "--port", String(port)], { cwd: ROOT, env, stdio: "inherit" }),
+  );
+  wranglerArgs.push("--var", `ORIGIN_URL:http://127.0.0.1:${port}`);
+}
+
+const dev = spawn(wrangler, wranglerArgs, { cwd: ROOT, env, stdio: "inherit" });
+children.push(dev);
+
+function stop(code) {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+  process.exit(code);
+}
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => stop(0));
+dev.on("exit", (code) => stop(code ?? 0));

@@ -1,0 +1,104 @@
+/**
+ * API keys are JWTs: RS256, `kid` in the header, claims sub, scopes, key_id, tenant, iss, aud,
+ * iat, exp (absent for non-expiring keys) and jti. This file is the only place that signs or
+ * verifies them.
+ */
+import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
+import type { KeyConfig } from "../config";
+import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
+
+export interface ApiKeyClaims {
+  keyId: string;
+  tenant: string;
+  sub: string;
+  scopes: readonly string[];
+  iat: number;
+  /** Unix seconds; undefined for a non-expiring key. */
+  exp: number | undefined;
+  jti: string;
+  kid: string;
+}
+
+/** Why a presented key was refused. Deliberately coarse: the wire says no more than the seed. */
+export type ApiKeyRefusal = "expired" | "invalid";
+
+export type ApiKeyVerification = { ok: true; claims: ApiKeyClaims } | { ok: false; reason: ApiKeyRefusal };
+
+export interface IssueApiKeyInput {
+  keyId: string;
+  tenant: string;
+  sub: string;
+  scopes: readonly string[];
+  iat: number;
+  exp: number | null;
+  jti: string;
+}
+
+export async function issueApiKey(ring: SigningKeyRing, config: KeyConfig, input: IssueApiKeyInput): Promise<string> {
+  const jwt = new SignJWT({ scopes: [...input.scopes], key_id: input.keyId, tenant: input.tenant })
+    .setProtectedHeader({ alg: API_KEY_ALG, typ: "JWT", kid: ring.active.kid })
+    .setSubject(input.sub)
+    .setIssuer(config.issuer)
+    .setAudience(config.audience)
+    .setIssuedAt(input.iat)
+    .setJti(input.jti);
+  if (input.exp !== null) jwt.setExpirationTime(input.exp);
+  return jwt.sign(ring.active.privateKey);
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
+}
+
+/**
+ * Verifies signature (only RS256, only a `kid` of the ring), issuer, audience and expiry.
+ * `now` (unix seconds) lets callers and tests pin the clock.
+ */
+export async function verifyApiKey(token: string, ring: SigningKeyRing, config: KeyConfig, now?: number): Promise<ApiKeyVerification> {
+  let kid = "";
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      (header: JWTHeaderParameters) => {
+        const key = header.kid === undefined ? undefined : ring.byKid.get(header.kid);
+        if (!key) throw new errors.JWKSNoMatchingKey();
+        kid = key.kid;
+        return key.publicKey;
+      },
+      {
+        algorithms: [API_KEY_ALG],
+        issuer: config.issuer,
+        audience: config.audience,
+        requiredClaims: ["sub", "iat", "jti"],
+        currentDate: now === undefined ? undefined : new Date(now * 1000),
+      },
+    );
+    const { key_id: keyId, tenant, scopes, sub, iat, exp, jti } = payload as Record<string, unknown>;
+    if (
+      typeof keyId !== "string" ||
+      typeof tenant !== "string" ||
+      !isStringArray(scopes) ||
+      typeof sub !== "string" ||
+      typeof iat !== "number" ||
+      typeof jti !== "string" ||
+      (exp !== undefined && typeof exp !== "number")
+    ) {
+      return { ok: false, reason: "invalid" };
+    }
+    return { ok: true, claims: { keyId, tenant, sub, scopes, iat, exp: exp as number | undefined, jti, kid } };
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) return { ok: false, reason: "expired" };
+    if (err instanceof errors.JOSEError) return { ok: false, reason: "invalid" };
+    throw err;
+  }
+}
+
+/** The seed's error descriptions, one per way a presented API key is refused. */
+export const API_KEY_REFUSALS = {
+  expired: "API key has expired",
+  invalid: "API key is invalid",
+  revoked: "API key has been revoked",
+  rotated: "API key has been rotated and its grace period has ended",
+} as const;
+
+export type ApiKeyRefusalReason = keyof typeof API_KEY_REFUSALS;

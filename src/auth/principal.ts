@@ -1,0 +1,85 @@
+/**
+ * Who is calling the management API: a user (access token from the identity provider) or a
+ * management key (an API key of this deployment holding keys:manage or admin:all). The control
+ * plane checks a management key against D1, the source of truth, not the edge caches.
+ */
+import { decodeProtectedHeader } from "jose";
+import { ADMIN_ALL_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config";
+import { database } from "../db/client";
+import { findKey } from "../db/keys-repo";
+import type { Env } from "../env";
+import { ApiError } from "../errors";
+import { API_KEY_REFUSALS, type ApiKeyRefusalReason, verifyApiKey } from "./api-key-token";
+import { requireBearer } from "./bearer";
+import { signingKeys } from "./signing-keys";
+import { type UserPrincipal, verifyUserToken } from "./user-token";
+
+export interface KeyPrincipal {
+  kind: "key";
+  keyId: string;
+  tenant: string;
+  sub: string;
+  scopes: readonly string[];
+  /** Unix seconds; undefined for a non-expiring key. */
+  exp: number | undefined;
+}
+
+export type Principal = UserPrincipal | KeyPrincipal;
+
+export const MANAGEMENT_SCOPES = [KEYS_MANAGE_SCOPE, ADMIN_ALL_SCOPE] as const;
+
+function refuseKey(reason: ApiKeyRefusalReason): never {
+  throw new ApiError("invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" });
+}
+
+function refuseUserToken(reason: "expired" | "invalid"): never {
+  throw new ApiError("invalid_token", reason === "expired" ? "Access token has expired" : "Access token is invalid", {
+    challenge: "bearer",
+  });
+}
+
+/** The principal behind the request's bearer credential, or the 400/401/403 that refuses it. */
+export async function authenticateManagement(authorization: string | null, env: Env, now: number): Promise<Principal> {
+  const token = requireBearer(authorization, "Missing credentials: send Authorization: Bearer <user-access-token>");
+  let kid: string | undefined;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    refuseUserToken("invalid");
+  }
+  const ring = await signingKeys(env.SIGNING_KEYS);
+  if (kid === undefined || !ring.byKid.has(kid)) {
+    const result = await verifyUserToken(token, userTokenConfig(env), now);
+    if (!result.ok) refuseUserToken(result.reason);
+    return result.principal;
+  }
+
+  const result = await verifyApiKey(token, ring, keyConfig(env), now);
+  if (!result.ok) refuseKey(result.reason);
+  const { claims } = result;
+  const row = await findKey(database(env.DB), claims.tenant, claims.keyId);
+  if (!row || row.jti !== claims.jti) refuseKey("invalid");
+  if (row.revoked) refuseKey("revoked");
+  if (row.rotationCutoffAt !== null && row.rotationCutoffAt <= now) refuseKey("rotated");
+  if (!claims.scopes.some((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s))) {
+    throw new ApiError("insufficient_scope", "API key does not have required permissions", {
+      challenge: "bearer",
+      scope: MANAGEMENT_SCOPES.join(" "),
+    });
+  }
+  return { kind: "key", keyId: claims.keyId, tenant: claims.tenant, sub: claims.sub, scopes: claims.scopes, exp: claims.exp };
+}
+
+/** 403 unless the principal may manage `tenant`. Says nothing about whether the tenant exists. */
+export function authorizeTenant(principal: Principal, tenant: string): void {
+  const allowed = principal.kind === "user" ? principal.tenants.has(tenant) : principal.tenant === tenant;
+  if (!allowed) {
+    throw new ApiError("access_denied", "This credential may not manage API keys of this tenant");
+  }
+}
+
+/** The audit log's actor fields for a principal. */
+export function actorOf(principal: Principal | undefined): { actorKind: "user" | "key" | "anonymous"; actorId: string | null } {
+  if (!principal) return { actorKind: "anonymous", actorId: null };
+  return principal.kind === "user" ? { actorKind: "user", actorId: principal.sub } : { actorKind: "key", actorId: principal.keyId };
+}

@@ -1,0 +1,92 @@
+/**
+ * The signing key ring: the SIGNING_KEYS secret is a private JWK set; the first key signs new API
+ * keys, every key verifies, and every key's public half is published at /.well-known/jwks.json.
+ * Imported CryptoKeys are cached per isolate (importing an RSA key costs far more than a verify).
+ */
+import { importJWK, type JWK } from "jose";
+import { ConfigError } from "../errors";
+
+export const API_KEY_ALG = "RS256";
+/** RSA keys shorter than this are refused (NIST SP 800-57: 2048 bits minimum). */
+const MIN_RSA_MODULUS_BITS = 2048;
+
+export interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+export interface SigningKeyRing {
+  /** The key that signs new API keys: the first of SIGNING_KEYS. */
+  active: SigningKey;
+  byKid: ReadonlyMap<string, SigningKey>;
+  /** The public JWK set, as served at /.well-known/jwks.json. */
+  jwks: { keys: JWK[] };
+}
+
+function parseKeySet(raw: string | undefined): JWK[] {
+  if (!raw || raw.trim() === "") throw new ConfigError("SIGNING_KEYS is not set (run `npm run dev` to generate dev keys)");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError("SIGNING_KEYS is not valid JSON");
+  }
+  const keys = (parsed as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError('SIGNING_KEYS must be a private JWK set: {"keys":[...]}');
+  const kids = new Set<string>();
+  return keys.map((key: JWK, i) => {
+    const where = `SIGNING_KEYS.keys[${i}]`;
+    if (key?.kty !== "RSA" || typeof key.n !== "string" || typeof key.e !== "string") throw new ConfigError(`${where} must be an RSA JWK`);
+    if (typeof key.d !== "string") throw new ConfigError(`${where} must be a private key`);
+    if (typeof key.kid !== "string" || key.kid === "") throw new ConfigError(`${where} needs a kid`);
+    if (kids.has(key.kid)) throw new ConfigError(`${where} repeats kid ${key.kid}`);
+    if (key.alg !== undefined && key.alg !== API_KEY_ALG) throw new ConfigError(`${where} must have alg ${API_KEY_ALG}`);
+    // base64url: 4 characters carry 3 bytes.
+    if (Math.floor((key.n.length * 6) / 8) * 8 < MIN_RSA_MODULUS_BITS)
+      throw new ConfigError(`${where} is shorter than ${MIN_RSA_MODULUS_BITS} bits`);
+    kids.add(key.kid);
+    return key;
+  });
+}
+
+async function importRing(raw: string | undefined): Promise<SigningKeyRing> {
+  const jwks = parseKeySet(raw);
+  const keys = await Promise.all(
+    jwks.map(async (jwk): Promise<SigningKey> => {
+      const kid = jwk.kid as string;
+      const publicJwk: JWK = { kty: "RSA", n: jwk.n, e: jwk.e, kid, alg: API_KEY_ALG, use: "sig" };
+      try {
+        const [privateKey, publicKey] = await Promise.all([
+          importJWK({ ...jwk, alg: API_KEY_ALG }, API_KEY_ALG),
+          importJWK(publicJwk, API_KEY_ALG),
+        ]);
+        return { kid, privateKey: privateKey as CryptoKey, publicKey: publicKey as CryptoKey, publicJwk };
+      } catch {
+        throw new ConfigError(`SIGNING_KEYS key ${kid} could not be imported as an ${API_KEY_ALG} key`);
+      }
+    }),
+  );
+  return {
+    active: keys[0] as SigningKey,
+    byKid: new Map(keys.map((k) => [k.kid, k])),
+    jwks: { keys: keys.map((k) => k.publicJwk) },
+  };
+}
+
+let cachedRaw: string | undefined;
+let cachedRing: Promise<SigningKeyRing> | undefined;
+
+/** The key ring for this SIGNING_KEYS value, imported once per isolate. */
+export function signingKeys(raw: string | undefined): Promise<SigningKeyRing> {
+  if (cachedRing === undefined || cachedRaw !== raw) {
+    cachedRaw = raw;
+    cachedRing = importRing(raw);
+    // A failed import is not cached: the next request reports the error again.
+    cachedRing.catch(() => {
+      if (cachedRaw === raw) cachedRing = undefined;
+    });
+  }
+  return cachedRing;
+}

@@ -1,0 +1,188 @@
+/**
+ * Reads wrangler vars and secrets into typed, validated configuration. Each section is parsed
+ * once per isolate and only when first used, so a broken route policy cannot stop the management
+ * API from revoking a leaked key.
+ */
+import type { JSONWebKeySet } from "jose";
+import type { Env } from "./env";
+import { ConfigError } from "./errors";
+import { type CompiledPolicy, compilePolicy, type UnmatchedRoutes } from "./gateway/policy";
+
+/** The seed's "Common Scopes", plus keys:manage for management keys. */
+export const DEFAULT_SCOPE_CATALOG: Readonly<Record<string, string>> = {
+  "api:read": "Read API resources",
+  "admin:read": "Read admin resources",
+  "api:write": "Create/update API resources",
+  "admin:write": "Create/update admin resources",
+  "deploy:staging": "Deploy to staging",
+  "deploy:production": "Deploy to production",
+  "billing:manage": "Manage billing",
+  "users:manage": "Manage users",
+  "admin:all": "Full administrative access",
+  "keys:manage": "Manage this tenant's API keys through the management API",
+};
+
+/** The scope that satisfies every route rule and every management check. */
+export const ADMIN_ALL_SCOPE = "admin:all";
+/** The scope that lets an API key call the management API of its own tenant. */
+export const KEYS_MANAGE_SCOPE = "keys:manage";
+
+const SCOPE_PATTERN = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.*-]+)*$/;
+const SCOPE_MAX_LENGTH = 64;
+const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
+const DEFAULT_REVOCATION_CACHE_TTL_SECONDS = 10;
+const DEFAULT_LAST_USED_INTERVAL_SECONDS = 60;
+
+export interface KeyConfig {
+  issuer: string;
+  audience: string;
+}
+
+export interface UserTokenConfig {
+  jwks: { kind: "inline"; set: JSONWebKeySet } | { kind: "url"; url: URL };
+  issuer: string;
+  audience: string;
+  tenantsClaim: string;
+}
+
+export type ScopeCatalog = ReadonlyMap<string, string>;
+
+export interface GatewayConfig {
+  /** ORIGIN_URL without a trailing slash; request paths are appended byte for byte. */
+  origin: string;
+  originTimeoutMs: number;
+  forwardAuthorization: boolean;
+  unmatched: UnmatchedRoutes;
+  policy: CompiledPolicy;
+  revocationCacheTtlMs: number;
+  lastUsedIntervalSeconds: number;
+}
+
+/** Memoizes a parse of `env` per isolate: the runtime hands the same env object to every request. */
+function perEnv<T>(parse: (env: Env) => T): (env: Env) => T {
+  const cache = new WeakMap<Env, T>();
+  return (env) => {
+    let value = cache.get(env);
+    if (value === undefined) {
+      value = parse(env);
+      cache.set(env, value);
+    }
+    return value;
+  };
+}
+
+function required(env: Env, name: keyof Env): string {
+  const value = env[name];
+  if (typeof value !== "string" || value.trim() === "") throw new ConfigError(`${name} is not set`);
+  return value.trim();
+}
+
+function positiveInt(env: Env, name: keyof Env, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function bool(env: Env, name: keyof Env, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (raw === "true" || raw === "1") return true;
+  if (raw === "false" || raw === "0") return false;
+  throw new ConfigError(`${name} must be "true" or "false", got ${JSON.stringify(raw)}`);
+}
+
+/** A var that may be a JSON binding (TOML table/array) or JSON text (`--var`, dashboard). */
+function jsonVar(env: Env, name: keyof Env): unknown {
+  const raw = env[name];
+  if (typeof raw !== "string") return raw;
+  if (raw.trim() === "") return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`${name} is not valid JSON`);
+  }
+}
+
+export const keyConfig = perEnv(
+  (env): KeyConfig => ({
+    issuer: required(env, "KEY_ISSUER"),
+    audience: required(env, "KEY_AUDIENCE"),
+  }),
+);
+
+export const userTokenConfig = perEnv((env): UserTokenConfig => {
+  const issuer = required(env, "USER_TOKEN_ISSUER");
+  const audience = required(env, "USER_TOKEN_AUDIENCE");
+  const tenantsClaim = env.USER_TOKEN_TENANTS_CLAIM?.trim() || "tenants";
+  if (env.USER_TOKEN_JWKS?.trim()) {
+    const set = jsonVar(env, "USER_TOKEN_JWKS") as JSONWebKeySet;
+    if (!set || !Array.isArray(set.keys) || set.keys.length === 0) {
+      throw new ConfigError('USER_TOKEN_JWKS must be a JWK set: {"keys":[...]}');
+    }
+    if (set.keys.some((k) => "d" in k)) throw new ConfigError("USER_TOKEN_JWKS must hold public keys only");
+    return { jwks: { kind: "inline", set }, issuer, audience, tenantsClaim };
+  }
+  const url = required(env, "USER_TOKEN_JWKS_URL");
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError("USER_TOKEN_JWKS_URL is not a URL");
+  }
+  return { jwks: { kind: "url", url: parsed }, issuer, audience, tenantsClaim };
+});
+
+export const scopeCatalog = perEnv((env): ScopeCatalog => {
+  const raw = jsonVar(env, "SCOPE_CATALOG") ?? DEFAULT_SCOPE_CATALOG;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError("SCOPE_CATALOG must be an object of scope -> description");
+  }
+  const catalog = new Map<string, string>();
+  for (const [scope, description] of Object.entries(raw)) {
+    if (scope.length > SCOPE_MAX_LENGTH || !SCOPE_PATTERN.test(scope)) {
+      throw new ConfigError(`SCOPE_CATALOG has an invalid scope name ${JSON.stringify(scope)}`);
+    }
+    if (typeof description !== "string") throw new ConfigError(`SCOPE_CATALOG[${scope}] must be a string`);
+    catalog.set(scope, description);
+  }
+  if (catalog.size === 0) throw new ConfigError("SCOPE_CATALOG is empty");
+  return catalog;
+});
+
+export const gatewayConfig = perEnv((env): GatewayConfig => {
+  const originRaw = required(env, "ORIGIN_URL");
+  let origin: URL;
+  try {
+    origin = new URL(originRaw);
+  } catch {
+    throw new ConfigError("ORIGIN_URL is not a URL");
+  }
+  if (origin.protocol !== "http:" && origin.protocol !== "https:") throw new ConfigError("ORIGIN_URL must be http(s)");
+  if (origin.search || origin.hash) throw new ConfigError("ORIGIN_URL must not have a query or fragment");
+  const unmatched = env.UNMATCHED_ROUTES?.trim() || "authenticate";
+  if (unmatched !== "authenticate" && unmatched !== "deny") {
+    throw new ConfigError(`UNMATCHED_ROUTES must be "authenticate" or "deny", got ${JSON.stringify(unmatched)}`);
+  }
+  let policy: CompiledPolicy;
+  try {
+    policy = compilePolicy(jsonVar(env, "ROUTE_POLICY") ?? []);
+  } catch (err) {
+    throw new ConfigError(`ROUTE_POLICY: ${(err as Error).message}`);
+  }
+  const catalog = scopeCatalog(env);
+  const unknownScopes = [...policy.scopes].filter((s) => !catalog.has(s));
+  if (unknownScopes.length > 0) {
+    throw new ConfigError(`ROUTE_POLICY requires scopes missing from the scope catalog: ${unknownScopes.join(", ")}`);
+  }
+  return {
+    origin: origin.href.replace(/\/+$/, ""),
+    originTimeoutMs: positiveInt(env, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS, 1),
+    forwardAuthorization: bool(env, "FORWARD_AUTHORIZATION", true),
+    unmatched,
+    policy,
+    revocationCacheTtlMs: positiveInt(env, "REVOCATION_CACHE_TTL_SECONDS", DEFAULT_REVOCATION_CACHE_TTL_SECONDS) * 1000,
+    lastUsedIntervalSeconds: positiveInt(env, "LAST_USED_INTERVAL_SECONDS", DEFAULT_LAST_USED_INTERVAL_SECONDS),
+  };
+});

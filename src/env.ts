@@ -1,0 +1,30 @@
+/** Bindings, vars and secrets of the keygate worker (wrangler.toml, .dev.vars, `wrangler secret`). */
+export interface Env {
+  DB: D1Database;
+  REVOCATIONS: KVNamespace;
+
+  /** Secret: private JWK set `{"keys":[...]}` (RS256). The first key signs; all verify. */
+  SIGNING_KEYS?: string;
+  KEY_ISSUER?: string;
+  KEY_AUDIENCE?: string;
+
+  /** Inline public JWK set of the identity provider (dev, or IdPs without a JWKS URL). */
+  USER_TOKEN_JWKS?: string;
+  USER_TOKEN_JWKS_URL?: string;
+  USER_TOKEN_ISSUER?: string;
+  USER_TOKEN_AUDIENCE?: string;
+  USER_TOKEN_TENANTS_CLAIM?: string;
+
+  /** Object of scope -> description, or its JSON text. */
+  SCOPE_CATALOG?: string | Record<string, string>;
+
+  ORIGIN_URL?: string;
+  ORIGIN_TIMEOUT_MS?: string;
+  FORWARD_AUTHORIZATION?: string;
+  UNMATCHED_ROUTES?: string;
+  /** Array of route rules, or its JSON text. */
+  ROUTE_POLICY?: string | unknown[];
+
+  REVOCATION_CACHE_TTL_SECONDS?: string;
+  LAST_USED_INTERVAL_SECONDS?: string;
+}

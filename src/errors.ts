@@ -1,0 +1,106 @@
+/**
+ * One error type for the whole worker. Every error the wire sees is `{error, error_description}`
+ * (the seed's error body) with a stable `error` code; 401/403 from token checks also carry an
+ * RFC 6750 `WWW-Authenticate` challenge.
+ */
+
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "access_denied"
+  | "not_found"
+  | "method_not_allowed"
+  | "conflict"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "bad_gateway"
+  | "gateway_timeout"
+  | "server_error";
+
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  invalid_token: 401,
+  // RFC 6750 §3.1: insufficient_scope is a 403.
+  insufficient_scope: 403,
+  access_denied: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  bad_gateway: 502,
+  gateway_timeout: 504,
+  server_error: 500,
+};
+
+export const REALM = "keygate";
+
+export interface ApiErrorOptions {
+  /** RFC 6750 challenge: set on errors that come from bearer-token checks. */
+  challenge?: "bearer" | "bearer-no-error";
+  /** Space-separated scopes for an insufficient_scope challenge. */
+  scope?: string;
+  headers?: Record<string, string>;
+}
+
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly description: string;
+  readonly options: ApiErrorOptions;
+
+  constructor(code: ErrorCode, description: string, options: ApiErrorOptions = {}) {
+    super(description);
+    this.name = "ApiError";
+    this.code = code;
+    this.status = STATUS_BY_CODE[code];
+    this.description = description;
+    this.options = options;
+  }
+}
+
+/** A deployment configuration problem: logged in full, shown to clients as a generic 500. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+function quote(value: string): string {
+  // RFC 7235 quoted-string: escape backslash and double quote; descriptions are ASCII by construction.
+  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
+}
+
+function challengeFor(err: ApiError): string | undefined {
+  const { challenge, scope } = err.options;
+  if (!challenge) return undefined;
+  // RFC 6750 §3: a request without credentials gets a challenge without an error code.
+  if (challenge === "bearer-no-error") return `Bearer realm=${quote(REALM)}`;
+  const parts = [`realm=${quote(REALM)}`, `error=${quote(err.code)}`, `error_description=${quote(err.description)}`];
+  if (scope) parts.push(`scope=${quote(scope)}`);
+  return `Bearer ${parts.join(", ")}`;
+}
+
+export const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+
+export function errorResponse(err: ApiError): Response {
+  const headers = new Headers(JSON_HEADERS);
+  const challenge = challengeFor(err);
+  if (challenge) headers.set("www-authenticate", challenge);
+  for (const [name, value] of Object.entries(err.options.headers ?? {})) headers.set(name, value);
+  return new Response(JSON.stringify({ error: err.code, error_description: err.description }), {
+    status: err.status,
+    headers,
+  });
+}
+
+/** Any throwable -> the wire. Unknown errors become a generic 500 that echoes nothing internal. */
+export function toErrorResponse(err: unknown): Response {
+  if (err instanceof ApiError) return errorResponse(err);
+  console.error(err instanceof ConfigError ? `keygate configuration error: ${err.message}` : err);
+  return errorResponse(
+    new ApiError("server_error", err instanceof ConfigError ? "keygate is misconfigured; see the worker logs" : "Internal server error"),
+  );
+}

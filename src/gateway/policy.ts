@@ -1,0 +1,125 @@
+/**
+ * The declarative route policy: method + path pattern -> what a request needs.
+ *
+ * Rules are matched against a normalized path (percent-decoded, dot segments resolved, empty
+ * segments dropped) so that `/api/v1/%72esources` or `//api/v1/resources/` cannot slip past a
+ * rule that the origin would route the same way. The request itself is forwarded unchanged.
+ */
+
+export type UnmatchedRoutes = "authenticate" | "deny";
+
+export type Requirement = { kind: "public" } | { kind: "authenticated" } | { kind: "scopes"; scopes: readonly string[]; challenge: string };
+
+interface CompiledRule {
+  methods: ReadonlySet<string> | null; // null = any method
+  segments: readonly string[]; // literal, "*" (one segment) or "**" (the rest, last only)
+  requirement: Requirement;
+}
+
+export interface CompiledPolicy {
+  rules: readonly CompiledRule[];
+  /** Every scope some rule requires (checked against the scope catalog at load). */
+  scopes: ReadonlySet<string>;
+}
+
+const RULE_FIELDS = new Set(["method", "path", "scopes", "public"]);
+const METHOD_PATTERN = /^[A-Z]+$/;
+
+function parseMethods(value: unknown, where: string): ReadonlySet<string> | null {
+  if (value === undefined || value === "*") return null;
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) throw new Error(`${where}.method must be a method, an array of methods or "*"`);
+  const methods = new Set<string>();
+  for (const m of list) {
+    if (m === "*") return null;
+    if (typeof m !== "string" || !METHOD_PATTERN.test(m.toUpperCase()))
+      throw new Error(`${where}.method has an invalid method ${JSON.stringify(m)}`);
+    methods.add(m.toUpperCase());
+  }
+  // HEAD is GET without a body (RFC 9110 §9.3.2): a GET rule governs it too.
+  if (methods.has("GET")) methods.add("HEAD");
+  return methods;
+}
+
+function parsePath(value: unknown, where: string): string[] {
+  if (typeof value !== "string" || !value.startsWith("/")) throw new Error(`${where}.path must be a string starting with "/"`);
+  const segments = value.split("/").filter((s) => s !== "");
+  segments.forEach((segment, i) => {
+    if (segment === "**" && i !== segments.length - 1) throw new Error(`${where}.path: "**" may only be the last segment`);
+    if (segment.includes("*") && segment !== "*" && segment !== "**") throw new Error(`${where}.path: "*" must be a whole segment`);
+  });
+  // ":name" is a readable alias for "*".
+  return segments.map((s) => (s.startsWith(":") ? "*" : s));
+}
+
+export function compilePolicy(raw: unknown): CompiledPolicy {
+  if (!Array.isArray(raw)) throw new Error("must be an array of rules");
+  const scopes = new Set<string>();
+  const rules = raw.map((rule, index): CompiledRule => {
+    const where = `rule[${index}]`;
+    if (typeof rule !== "object" || rule === null || Array.isArray(rule)) throw new Error(`${where} must be an object`);
+    const unknown = Object.keys(rule).filter((k) => !RULE_FIELDS.has(k));
+    if (unknown.length > 0) throw new Error(`${where} has unknown field(s) ${unknown.join(", ")}`);
+    const r = rule as Record<string, unknown>;
+    if (r.public !== undefined && typeof r.public !== "boolean") throw new Error(`${where}.public must be a boolean`);
+    let requirement: Requirement = { kind: "authenticated" };
+    if (r.scopes !== undefined) {
+      if (!Array.isArray(r.scopes) || r.scopes.some((s) => typeof s !== "string" || s === "")) {
+        throw new Error(`${where}.scopes must be an array of scope names`);
+      }
+      if (r.public === true) throw new Error(`${where} cannot be public and require scopes`);
+      const list = [...new Set(r.scopes as string[])];
+      for (const s of list) scopes.add(s);
+      if (list.length > 0) requirement = { kind: "scopes", scopes: list, challenge: list.join(" ") };
+    }
+    if (r.public === true) requirement = { kind: "public" };
+    return { methods: parseMethods(r.method, where), segments: parsePath(r.path, where), requirement };
+  });
+  return { rules, scopes };
+}
+
+function segmentsMatch(pattern: readonly string[], path: readonly string[]): boolean {
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i];
+    if (p === "**") return true;
+    if (i >= path.length) return false;
+    if (p !== "*" && p !== path[i]) return false;
+  }
+  return pattern.length === path.length;
+}
+
+/** First matching rule's requirement, or null when no rule matches. */
+export function matchPolicy(policy: CompiledPolicy, method: string, path: readonly string[]): Requirement | null {
+  for (const rule of policy.rules) {
+    if (rule.methods !== null && !rule.methods.has(method)) continue;
+    if (segmentsMatch(rule.segments, path)) return rule.requirement;
+  }
+  return null;
+}
+
+/**
+ * Splits a raw URL path into the segments the policy sees, or null if it cannot be decoded.
+ * Decoded "/" and "\" split segments (an origin may treat them as separators), "." is dropped
+ * and ".." removes the previous segment, as the origin's router would.
+ */
+export function normalizePath(rawPath: string): string[] | null {
+  const out: string[] = [];
+  const simple = !rawPath.includes("%") && !rawPath.includes("\\");
+  for (const raw of rawPath.split("/")) {
+    if (raw === "") continue;
+    let decoded = raw;
+    if (!simple) {
+      try {
+        decoded = decodeURIComponent(raw);
+      } catch {
+        return null;
+      }
+    }
+    for (const part of simple ? [decoded] : decoded.split(/[\\/]/)) {
+      if (part === "" || part === ".") continue;
+      if (part === "..") out.pop();
+      else out.push(part);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,31 @@
+/**
+ * keygate's entry point. Control-plane paths (management API, JWKS, scopes, health) go to the
+ * Hono app; every other request is the data plane and goes straight to the gateway.
+ */
+import { createApp, isControlPlanePath } from "./app";
+import type { Env } from "./env";
+import { toErrorResponse } from "./errors";
+import { handleGateway } from "./gateway/handler";
+import { reconcileEdgeState } from "./keys/reconcile";
+
+const app = createApp();
+
+export default {
+  async fetch(request, env, ctx): Promise<Response> {
+    const pathname = new URL(request.url).pathname;
+    if (isControlPlanePath(pathname)) return app.fetch(request, env, ctx);
+    try {
+      return await handleGateway(request, env, ctx);
+    } catch (err) {
+      return toErrorResponse(err);
+    }
+  },
+
+  async scheduled(controller, env, ctx): Promise<void> {
+    const report = reconcileEdgeState(env.DB, env.REVOCATIONS, Math.floor(controller.scheduledTime / 1000)).then((r) => {
+      console.log(`reconciled edge state: ${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed`);
+    });
+    ctx.waitUntil(report);
+    await report;
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,134 @@
+/**
+ * Request bodies of the management API. Each schema is strict (unknown fields are refused) and
+ * every refusal names the field, so a 400 tells the caller exactly what to fix.
+ */
+import { z } from "zod";
+import type { ScopeCatalog } from "../config";
+import { ApiError } from "../errors";
+
+export const NAME_MAX_LENGTH = 200;
+export const EXPIRES_IN_DAYS_MAX = 3650;
+/** What `expires_in_days` defaults to when omitted, as in the seed's example. */
+export const DEFAULT_EXPIRES_IN_DAYS = 90;
+export const GRACE_PERIOD_MAX_SECONDS = 30 * 86_400;
+export const DEFAULT_GRACE_PERIOD_SECONDS = 86_400;
+export const METADATA_MAX_BYTES = 1024;
+export const REASON_MAX_LENGTH = 500;
+
+/** zod error map for a field's type check: "x is required" when absent, else `expected`. */
+function typeError(field: string, expected: string) {
+  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? `${field} is required` : expected) };
+}
+
+// Control characters would break logs, terminals and CSV exports of key names.
+const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
+
+const name = z
+  .string(typeError("name", "name must be a string"))
+  .trim()
+  .min(1, "name must not be empty")
+  .max(NAME_MAX_LENGTH, `name must be at most ${NAME_MAX_LENGTH} characters`)
+  .regex(NO_CONTROL_CHARS, "name must not contain control characters");
+
+const expiresInDays = z
+  .int(typeError("expires_in_days", `expires_in_days must be an integer from 0 (never expires) to ${EXPIRES_IN_DAYS_MAX}`))
+  .min(0, `expires_in_days must be an integer from 0 (never expires) to ${EXPIRES_IN_DAYS_MAX}`)
+  .max(EXPIRES_IN_DAYS_MAX, `expires_in_days must be an integer from 0 (never expires) to ${EXPIRES_IN_DAYS_MAX}`);
+
+function scopes(catalog: ScopeCatalog) {
+  return z
+    .array(z.string({ error: "scopes must be an array of strings" }), typeError("scopes", "scopes must be an array of strings"))
+    .min(1, "scopes must list at least one scope")
+    .superRefine((list, ctx) => {
+      const unknown = list.filter((s) => !catalog.has(s));
+      if (unknown.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `unknown scope(s): ${unknown.join(", ")} (see GET /api/v1/scopes)`,
+        });
+      }
+    })
+    .transform((list) => [...new Set(list)]);
+}
+
+const metadata = z
+  .record(z.string(), z.json(), { error: "metadata must be a JSON object" })
+  .nullable()
+  .refine((m) => m === null || new TextEncoder().encode(JSON.stringify(m)).length <= METADATA_MAX_BYTES, {
+    message: `metadata must be at most ${METADATA_MAX_BYTES} bytes of JSON`,
+  });
+
+const schemasByCatalog = new WeakMap<ScopeCatalog, ReturnType<typeof build>>();
+
+const OBJECT = { error: "the request body must be a JSON object" };
+
+function build(catalog: ScopeCatalog) {
+  return {
+    create: z.strictObject(
+      {
+        name,
+        scopes: scopes(catalog),
+        expires_in_days: expiresInDays.optional(),
+      },
+      OBJECT,
+    ),
+    rotate: z.strictObject(
+      {
+        grace_period_seconds: z
+          .int({ error: `grace_period_seconds must be an integer from 0 to ${GRACE_PERIOD_MAX_SECONDS}` })
+          .min(0, `grace_period_seconds must be an integer from 0 to ${GRACE_PERIOD_MAX_SECONDS}`)
+          .max(GRACE_PERIOD_MAX_SECONDS, `grace_period_seconds must be an integer from 0 to ${GRACE_PERIOD_MAX_SECONDS}`)
+          .optional(),
+        name: name.optional(),
+        scopes: scopes(catalog).optional(),
+        expires_in_days: expiresInDays.optional(),
+      },
+      OBJECT,
+    ),
+    update: z
+      .strictObject({ name: name.optional(), metadata: metadata.optional() }, OBJECT)
+      .refine((b) => b.name !== undefined || b.metadata !== undefined, { message: "nothing to update: give name and/or metadata" }),
+    revoke: z.strictObject(
+      {
+        reason: z
+          .string({ error: "reason must be a string" })
+          .max(REASON_MAX_LENGTH, `reason must be at most ${REASON_MAX_LENGTH} characters`)
+          .optional(),
+      },
+      OBJECT,
+    ),
+  };
+}
+
+/** The request schemas for this deployment's scope catalog (built once per catalog). */
+export function requestSchemas(catalog: ScopeCatalog) {
+  let schemas = schemasByCatalog.get(catalog);
+  if (!schemas) {
+    schemas = build(catalog);
+    schemasByCatalog.set(catalog, schemas);
+  }
+  return schemas;
+}
+
+export type CreateKeyInput = z.output<ReturnType<typeof build>["create"]>;
+export type RotateKeyInput = z.output<ReturnType<typeof build>["rotate"]>;
+export type UpdateKeyInput = z.output<ReturnType<typeof build>["update"]>;
+export type RevokeKeyInput = z.output<ReturnType<typeof build>["revoke"]>;
+
+/** One readable sentence for the first problem zod found. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid request body";
+  if (issue.code === "unrecognized_keys") return `unknown field(s): ${issue.keys.join(", ")}`;
+  // Messages above already name their field; zod's own defaults get the path prefixed.
+  const field = issue.path[0];
+  if (field === undefined || issue.message.startsWith(String(field))) return issue.message;
+  return `${issue.path.map(String).join(".")}: ${issue.message}`;
+}
+
+/** The parsed body, or a 400 invalid_request that names the problem. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new ApiError("invalid_request", describeIssue(result.error));
+  return result.data;
+}

@@ -1,0 +1,242 @@
+/**
+ * The key lifecycle: create, read, list, update, rotate, revoke. No HTTP types here: routes parse
+ * the request and hand over a context; every mutation writes its audit entry in the same D1
+ * transaction, then mirrors what the edge must know into KV.
+ */
+import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
+import type { Principal } from "../auth/principal";
+import { actorOf } from "../auth/principal";
+import type { SigningKeyRing } from "../auth/signing-keys";
+import { ADMIN_ALL_SCOPE, type KeyConfig } from "../config";
+import type { Db } from "../db/client";
+import * as repo from "../db/keys-repo";
+import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
+import { ApiError } from "../errors";
+import { writeEdgeState } from "./edge-state";
+import {
+  type CreateKeyInput,
+  DEFAULT_EXPIRES_IN_DAYS,
+  DEFAULT_GRACE_PERIOD_SECONDS,
+  type RotateKeyInput,
+  type UpdateKeyInput,
+} from "./schemas";
+import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
+
+const SECONDS_PER_DAY = 86_400;
+
+export interface KeyServiceDeps {
+  db: Db;
+  kv: KVNamespace;
+  ring: SigningKeyRing;
+  keyConfig: KeyConfig;
+}
+
+/** One management request: who, for which tenant, when and from where. */
+export interface ManagementContext {
+  tenant: string;
+  principal: Principal;
+  /** Unix seconds. */
+  now: number;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export type AuditAction = "create" | "list" | "get" | "update" | "rotate" | "revoke" | "audit";
+
+export function auditEntry(
+  ctx: Omit<ManagementContext, "principal"> & { principal?: Principal },
+  action: AuditAction,
+  targetKeyId: string | null,
+  outcome: string,
+  status: number,
+  error: string | null = null,
+): NewAuditRow {
+  return {
+    id: `evt-${crypto.randomUUID()}`,
+    at: ctx.now,
+    tenantId: ctx.tenant,
+    ...actorOf(ctx.principal),
+    action,
+    targetKeyId,
+    outcome,
+    status,
+    error,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+  };
+}
+
+function notFound(): never {
+  throw new ApiError("not_found", "API key not found");
+}
+
+function actorLabel(principal: Principal): string {
+  return principal.kind === "user" ? `user:${principal.sub}` : `key:${principal.keyId}`;
+}
+
+function expiresAtFor(days: number, now: number): number | null {
+  return days === 0 ? null : now + days * SECONDS_PER_DAY;
+}
+
+/**
+ * No escalation through management keys: a key may only hand out scopes it holds (admin:all
+ * holds every scope) and lifetimes that end no later than its own. Users are not limited here.
+ */
+function assertMayGrant(principal: Principal, scopes: readonly string[], expiresAt: number | null): void {
+  if (principal.kind !== "key") return;
+  if (!principal.scopes.includes(ADMIN_ALL_SCOPE)) {
+    const missing = scopes.filter((s) => !principal.scopes.includes(s));
+    if (missing.length > 0) {
+      throw new ApiError("access_denied", `A management key cannot grant scopes it does not hold: ${missing.join(", ")}`);
+    }
+  }
+  if (principal.exp !== undefined && (expiresAt === null || expiresAt > principal.exp)) {
+    throw new ApiError(
+      "access_denied",
+      `A management key cannot create a key that outlives itself: expires_at must be at most ${principal.exp}`,
+    );
+  }
+}
+
+async function newKey(
+  deps: KeyServiceDeps,
+  ctx: ManagementContext,
+  fields: {
+    name: string;
+    scopes: string[];
+    expiresInDays: number;
+    subject: string;
+    metadata: Record<string, unknown> | null;
+    rotatedFrom: string | null;
+  },
+): Promise<{ row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom">; apiKey: string }> {
+  const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
+  assertMayGrant(ctx.principal, fields.scopes, expiresAt);
+  const id = `key-${crypto.randomUUID()}`;
+  const jti = crypto.randomUUID();
+  const apiKey = await issueApiKey(deps.ring, deps.keyConfig, {
+    keyId: id,
+    tenant: ctx.tenant,
+    sub: fields.subject,
+    scopes: fields.scopes,
+    iat: ctx.now,
+    exp: expiresAt,
+    jti,
+  });
+  const row = {
+    id,
+    tenantId: ctx.tenant,
+    name: fields.name,
+    scopes: fields.scopes,
+    createdAt: ctx.now,
+    expiresAt,
+    expiresInDays: fields.expiresInDays,
+    createdBy: actorLabel(ctx.principal),
+    subject: fields.subject,
+    jti,
+    kid: deps.ring.active.kid,
+    metadata: fields.metadata,
+    rotatedFrom: fields.rotatedFrom,
+    updatedAt: ctx.now,
+  };
+  return { row, apiKey };
+}
+
+export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, input: CreateKeyInput): Promise<CreatedKeyView> {
+  const { row, apiKey } = await newKey(deps, ctx, {
+    name: input.name,
+    scopes: input.scopes,
+    expiresInDays: input.expires_in_days ?? DEFAULT_EXPIRES_IN_DAYS,
+    // A key made by a management key belongs to the same subject as that key.
+    subject: ctx.principal.sub,
+    metadata: null,
+    rotatedFrom: null,
+  });
+  await repo.insertKey(deps.db, row, auditEntry(ctx, "create", row.id, "success", 201));
+  return createdKeyView(row, apiKey);
+}
+
+export async function getKey(deps: KeyServiceDeps, tenant: string, id: string): Promise<KeyView> {
+  const row = await repo.findKey(deps.db, tenant, id);
+  if (!row) notFound();
+  return keyView(row);
+}
+
+export interface ListKeysOptions {
+  limit: number;
+  beforeSeq?: number;
+  status?: repo.KeyStatus;
+  unusedDays?: number;
+  now: number;
+}
+
+export async function listKeys(
+  deps: KeyServiceDeps,
+  tenant: string,
+  options: ListKeysOptions,
+): Promise<{ keys: KeyView[]; nextSeq: number | null }> {
+  const rows = await repo.listKeys(deps.db, {
+    tenant,
+    limit: options.limit,
+    beforeSeq: options.beforeSeq,
+    status: options.status,
+    unusedSince: options.unusedDays === undefined ? undefined : options.now - options.unusedDays * SECONDS_PER_DAY,
+    now: options.now,
+  });
+  const page = rows.slice(0, options.limit);
+  const last = page[page.length - 1];
+  return { keys: page.map(keyView), nextSeq: rows.length > options.limit && last ? last.seq : null };
+}
+
+async function existing(deps: KeyServiceDeps, tenant: string, id: string): Promise<ApiKeyRow> {
+  const row = await repo.findKey(deps.db, tenant, id);
+  if (!row) notFound();
+  return row;
+}
+
+export async function revokeKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, reason: string | null): Promise<void> {
+  await existing(deps, ctx.tenant, id);
+  const row = await repo.revokeKey(
+    deps.db,
+    ctx.tenant,
+    id,
+    { at: ctx.now, by: actorLabel(ctx.principal), reason },
+    auditEntry(ctx, "revoke", id, "success", 200),
+  );
+  if (!row) notFound();
+  await writeEdgeState(deps.kv, id, { state: "revoked", at: row.revokedAt ?? ctx.now }, row.expiresAt, ctx.now);
+}
+
+export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: UpdateKeyInput): Promise<KeyView> {
+  await existing(deps, ctx.tenant, id);
+  const row = await repo.updateKey(
+    deps.db,
+    ctx.tenant,
+    id,
+    { name: input.name, metadata: input.metadata, at: ctx.now },
+    auditEntry(ctx, "update", id, "success", 200),
+  );
+  if (!row) notFound();
+  return keyView(row);
+}
+
+export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: RotateKeyInput): Promise<CreatedKeyView> {
+  const old = await existing(deps, ctx.tenant, id);
+  if (old.revoked) throw new ApiError("conflict", `${API_KEY_REFUSALS.revoked}; create a new key instead`);
+  if (old.replacedBy !== null) throw new ApiError("conflict", `API key was already rotated; its replacement is ${old.replacedBy}`);
+  const cutoffAt = ctx.now + (input.grace_period_seconds ?? DEFAULT_GRACE_PERIOD_SECONDS);
+  const { row, apiKey } = await newKey(deps, ctx, {
+    name: input.name ?? old.name,
+    scopes: input.scopes ?? old.scopes,
+    expiresInDays: input.expires_in_days ?? old.expiresInDays,
+    // The replacement speaks for the same subject, so origins see one identity across rotations.
+    subject: old.subject,
+    metadata: old.metadata,
+    rotatedFrom: old.id,
+  });
+  const rotated = await repo.rotateKey(deps.db, ctx.tenant, old.id, cutoffAt, row, auditEntry(ctx, "rotate", old.id, "success", 201));
+  // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.
+  if (!rotated) throw new ApiError("conflict", "API key was revoked or rotated concurrently; nothing was changed");
+  await writeEdgeState(deps.kv, old.id, { state: "rotated", at: cutoffAt }, old.expiresAt, ctx.now);
+  return createdKeyView(row, apiKey);
+}

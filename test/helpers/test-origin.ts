@@ -1,0 +1,91 @@
+/**
+ * A real HTTP origin on 127.0.0.1 for gateway tests (Node side). It echoes what it received,
+ * streams large bodies both ways, can be slow on purpose, and remembers which paths it saw so a
+ * test can prove that a refused request never reached it.
+ */
+import { createHash } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface TestOrigin {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const CHUNK = Buffer.alloc(64 * 1024, "keygate-");
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+async function drain(req: IncomingMessage): Promise<{ bytes: number; sha256: string; text: string }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const head: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    if (bytes <= 4096) head.push(chunk);
+  }
+  return { bytes, sha256: hash.digest("hex"), text: Buffer.concat(head).toString("utf8").slice(0, 4096) };
+}
+
+export function startTestOrigin(port = 0): Promise<TestOrigin> {
+  const seen = new Map<string, number>();
+  const server: Server = createServer(async (req, res) => {
+    const rawUrl = req.url ?? "/";
+    const path = rawUrl.split("?")[0] ?? "/";
+    if (path.startsWith("/__seen/")) {
+      return json(res, 200, { count: seen.get(decodeURIComponent(path.slice("/__seen".length))) ?? 0 });
+    }
+    seen.set(path, (seen.get(path) ?? 0) + 1);
+
+    if (path.startsWith("/slow")) {
+      const ms = Number(new URL(rawUrl, "http://x").searchParams.get("ms") ?? "1000");
+      const timer = setTimeout(() => json(res, 200, { slow: true }), ms);
+      res.on("close", () => clearTimeout(timer));
+      return;
+    }
+    if (path.startsWith("/download")) {
+      const total = Number(new URL(rawUrl, "http://x").searchParams.get("bytes") ?? "0");
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(total) });
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          const n = Math.min(CHUNK.length, total - sent);
+          sent += n;
+          if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once("drain", pump);
+        }
+        res.end();
+      };
+      return pump();
+    }
+    if (path.startsWith("/status/")) {
+      const status = Number(path.slice("/status/".length));
+      return json(res, status, { status }, { "x-origin-header": "kept", "set-cookie": "origin=1; Path=/" });
+    }
+    const body = await drain(req);
+    return json(res, 200, {
+      method: req.method,
+      url: rawUrl,
+      headers: req.headers,
+      body: { bytes: body.bytes, sha256: body.sha256, text: body.text },
+    });
+  });
+  return new Promise((resolve) => {
+    server.listen(port, "127.0.0.1", () => {
+      const { port: bound } = server.address() as AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${bound}`,
+        port: bound,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

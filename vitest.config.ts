@@ -1,0 +1,53 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { newDevKeyMaterial, newRsaPrivateJwk } from "./scripts/lib/keys.mjs";
+
+// Fresh key material for every run: nothing private is committed, and tests sign their own
+// user tokens (TEST_IDP_PRIVATE_JWK) and forged keys (TEST_ROGUE_PRIVATE_JWK).
+const keys = newDevKeyMaterial();
+const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            main: "./src/index.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                SIGNING_KEYS: keys.SIGNING_KEYS,
+                USER_TOKEN_JWKS: keys.USER_TOKEN_JWKS,
+                ORIGIN_URL: inject("originUrl"),
+                ORIGIN_TIMEOUT_MS: "1500",
+                TEST_MIGRATIONS: migrations,
+                TEST_IDP_PRIVATE_JWK: keys.idpPrivateJwk,
+                TEST_ROGUE_PRIVATE_JWK: newRsaPrivateJwk("rogue"),
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/e2e/**"],
+          globalSetup: ["./test/global-setup.ts"],
+          setupFiles: ["./test/apply-migrations.ts"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 90_000,
+          // Each file starts its own `wrangler dev`; two at a time fit two cores.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
