@@ -1,5 +1,5 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL } from "drizzle-orm";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, type NewApiKeyRow, type NewAuditRow } from "./schema";
 
@@ -116,8 +116,10 @@ export async function updateKey(
 }
 
 /**
- * Links `oldId` to its replacement and inserts the replacement, in one transaction, only if the
- * old key is neither revoked nor already replaced. Returns false when that condition failed.
+ * Links `oldId` to its replacement and inserts the replacement and the audit entry, in one
+ * transaction, only if the old key is neither revoked nor already replaced; returns false (and
+ * writes nothing) otherwise. Raw SQL: drizzle cannot express INSERT ... SELECT ... WHERE EXISTS,
+ * which is what makes the three statements all-or-nothing without a read-then-write race.
  */
 export async function rotateKey(
   db: Db,
@@ -127,44 +129,63 @@ export async function rotateKey(
   replacement: NewApiKeyRow,
   audit: NewAuditRow,
 ): Promise<boolean> {
-  const linked = and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, oldId), eq(apiKeys.replacedBy, replacement.id));
-  const [, inserted] = await db.batch([
-    db
-      .update(apiKeys)
-      .set({ replacedBy: replacement.id, rotationCutoffAt: cutoffAt, updatedAt: replacement.updatedAt })
-      .where(and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, oldId), eq(apiKeys.revoked, false), isNull(apiKeys.replacedBy))),
-    // Inserted only if the update above linked the old key (SQLite: INSERT ... SELECT ... WHERE).
-    db.run(sql`INSERT INTO ${apiKeys} (${sql.raw(INSERT_COLUMNS)})
-      SELECT ${sql.join(insertValues(replacement), sql`, `)}
-      WHERE EXISTS (SELECT 1 FROM ${apiKeys} WHERE ${linked})`),
-    db.run(sql`INSERT INTO ${auditLog} (id, at, tenant_id, actor_kind, actor_id, action, target_key_id, outcome, status, error, ip, user_agent)
-      SELECT ${audit.id}, ${audit.at}, ${audit.tenantId}, ${audit.actorKind}, ${audit.actorId ?? null}, ${audit.action},
-        ${audit.targetKeyId ?? null}, ${audit.outcome}, ${audit.status}, ${audit.error ?? null}, ${audit.ip ?? null}, ${audit.userAgent ?? null}
-      WHERE EXISTS (SELECT 1 FROM ${apiKeys} WHERE ${linked})`),
+  const d1 = db.$client;
+  const linked = "EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ? AND replaced_by = ?)";
+  const r = replacement;
+  const [, inserted] = await d1.batch([
+    d1
+      .prepare(
+        "UPDATE api_keys SET replaced_by = ?, rotation_cutoff_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0 AND replaced_by IS NULL",
+      )
+      .bind(r.id, cutoffAt, r.updatedAt, tenant, oldId),
+    d1
+      .prepare(
+        `INSERT INTO api_keys (id, tenant_id, name, scopes, created_at, expires_at, expires_in_days, created_by, subject, jti, kid, metadata, rotated_from, updated_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${linked}`,
+      )
+      .bind(
+        r.id,
+        r.tenantId,
+        r.name,
+        JSON.stringify(r.scopes),
+        r.createdAt,
+        r.expiresAt ?? null,
+        r.expiresInDays,
+        r.createdBy,
+        r.subject,
+        r.jti,
+        r.kid,
+        r.metadata ? JSON.stringify(r.metadata) : null,
+        r.rotatedFrom ?? null,
+        r.updatedAt,
+        tenant,
+        oldId,
+        r.id,
+      ),
+    d1
+      .prepare(
+        `INSERT INTO audit_log (id, at, tenant_id, actor_kind, actor_id, action, target_key_id, outcome, status, error, ip, user_agent)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${linked}`,
+      )
+      .bind(
+        audit.id,
+        audit.at,
+        audit.tenantId,
+        audit.actorKind,
+        audit.actorId ?? null,
+        audit.action,
+        audit.targetKeyId ?? null,
+        audit.outcome,
+        audit.status,
+        audit.error ?? null,
+        audit.ip ?? null,
+        audit.userAgent ?? null,
+        tenant,
+        oldId,
+        r.id,
+      ),
   ]);
-  return (inserted as D1Result).meta.changes === 1;
-}
-
-const INSERT_COLUMNS =
-  "id, tenant_id, name, scopes, created_at, expires_at, expires_in_days, created_by, subject, jti, kid, metadata, rotated_from, updated_at";
-
-function insertValues(r: NewApiKeyRow): SQL[] {
-  return [
-    sql`${r.id}`,
-    sql`${r.tenantId}`,
-    sql`${r.name}`,
-    sql`${JSON.stringify(r.scopes)}`,
-    sql`${r.createdAt}`,
-    sql`${r.expiresAt ?? null}`,
-    sql`${r.expiresInDays}`,
-    sql`${r.createdBy}`,
-    sql`${r.subject}`,
-    sql`${r.jti}`,
-    sql`${r.kid}`,
-    sql`${r.metadata ? JSON.stringify(r.metadata) : null}`,
-    sql`${r.rotatedFrom ?? null}`,
-    sql`${r.updatedAt}`,
-  ];
+  return inserted?.meta.changes === 1;
 }
 
 /** Writes last_used for several keys in one round trip; never moves a timestamp backwards. */

@@ -86,3 +86,62 @@ export function decodeJwtPart(token: string, index: 0 | 1): Record<string, unkno
   const part = token.split(".")[index] ?? "";
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(part.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0))));
 }
+
+/** Rows in api_keys for a tenant, read straight from D1. */
+export async function countKeys(tenant: string): Promise<number> {
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE tenant_id = ?").bind(tenant).first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+/** Audit rows for a tenant, oldest first, straight from D1. */
+export async function auditRows(tenant: string): Promise<Record<string, unknown>[]> {
+  const { results } = await env.DB.prepare("SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY seq").bind(tenant).all();
+  return results;
+}
+
+/** Asserts the seed's error body and returns it. */
+export async function expectError(res: Response, status: number, error: string): Promise<{ error: string; error_description: string }> {
+  const body = (await res.json()) as { error: string; error_description: string };
+  if (res.status !== status || body.error !== error) {
+    throw new Error(`expected ${status} ${error}, got ${res.status} ${JSON.stringify(body)}`);
+  }
+  if (
+    Object.keys(body).sort().join(",") !== "error,error_description" ||
+    typeof body.error_description !== "string" ||
+    body.error_description === ""
+  ) {
+    throw new Error(`not the seed's error body: ${JSON.stringify(body)}`);
+  }
+  return body;
+}
+
+/** The active signing key's private JWK (from the SIGNING_KEYS secret the tests generated). */
+export function activeSigningJwk(): JsonWebKey & { kid: string } {
+  return (JSON.parse(env.SIGNING_KEYS as string) as { keys: (JsonWebKey & { kid: string })[] }).keys[0]!;
+}
+
+/** Signs arbitrary API-key claims with the real signing key (for expired/odd-claim cases). */
+export async function signApiKey(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+  const jwk = activeSigningJwk();
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    sub: "user-123",
+    scopes: ["api:read"],
+    key_id: `key-${crypto.randomUUID()}`,
+    tenant: "t-forged",
+    iss: env.KEY_ISSUER,
+    aud: env.KEY_AUDIENCE,
+    iat: now,
+    exp: now + 3600,
+    jti: crypto.randomUUID(),
+    ...claims,
+  })
+    .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: jwk.kid, ...header } as never)
+    .sign(await importJWK(jwk, "RS256"));
+}
+
+/** How many requests the test origin received for `path`. */
+export async function originSaw(path: string): Promise<number> {
+  const res = await fetch(`${env.ORIGIN_URL}/__seen${path}`);
+  return ((await res.json()) as { count: number }).count;
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { compilePolicy, matchPolicy, normalizePath } from "../../src/gateway/policy";
+
+describe("normalizePath", () => {
+  it("splits, decodes and resolves like an origin router would", () => {
+    expect(normalizePath("/api/v1/resources")).toEqual(["api", "v1", "resources"]);
+    expect(normalizePath("//api//v1/resources/")).toEqual(["api", "v1", "resources"]);
+    expect(normalizePath("/api/v1/%72esources")).toEqual(["api", "v1", "resources"]);
+    expect(normalizePath("/public/%2e%2e/admin")).toEqual(["admin"]);
+    expect(normalizePath("/a%2Fb/c")).toEqual(["a", "b", "c"]);
+    expect(normalizePath("/a%5Cb")).toEqual(["a", "b"]);
+    expect(normalizePath("/")).toEqual([]);
+  });
+
+  it("returns null for broken percent-encoding", () => {
+    expect(normalizePath("/a/%E0%A4%A")).toBeNull();
+    expect(normalizePath("/%zz")).toBeNull();
+  });
+});
+
+describe("compilePolicy / matchPolicy", () => {
+  const policy = compilePolicy([
+    { method: "GET", path: "/health", public: true },
+    { method: "GET", path: "/api/v1/resources/**", scopes: ["api:read", "admin:read"] },
+    { method: ["POST", "delete"], path: "/api/v1/resources/:id", scopes: ["api:write"] },
+    { path: "/api/v1/things/*/parts", scopes: [] },
+  ]);
+
+  it("matches first rule by method and path, any-of scopes", () => {
+    expect(matchPolicy(policy, "GET", ["health"])).toEqual({ kind: "public" });
+    expect(matchPolicy(policy, "GET", ["api", "v1", "resources"])).toMatchObject({
+      kind: "scopes",
+      scopes: ["api:read", "admin:read"],
+      challenge: "api:read admin:read",
+    });
+    expect(matchPolicy(policy, "GET", ["api", "v1", "resources", "a", "b"])).toMatchObject({ kind: "scopes" });
+    expect(matchPolicy(policy, "DELETE", ["api", "v1", "resources", "7"])).toMatchObject({ scopes: ["api:write"] });
+    expect(matchPolicy(policy, "DELETE", ["api", "v1", "resources"])).toBeNull();
+    expect(matchPolicy(policy, "PUT", ["api", "v1", "things", "x", "parts"])).toEqual({ kind: "authenticated" });
+    expect(matchPolicy(policy, "GET", ["api", "v1", "things", "x"])).toBeNull();
+    expect(matchPolicy(policy, "POST", ["health"])).toBeNull();
+  });
+
+  it("lets a GET rule govern HEAD", () => {
+    expect(matchPolicy(policy, "HEAD", ["health"])).toEqual({ kind: "public" });
+  });
+
+  it("collects the scopes rules require", () => {
+    expect([...policy.scopes].sort()).toEqual(["admin:read", "api:read", "api:write"]);
+  });
+
+  const bad: [unknown, RegExp][] = [
+    [{}, /array/],
+    [[{ path: "no-slash" }], /path/],
+    [[{ path: "/a/**/b" }], /last segment/],
+    [[{ path: "/a*" }], /whole segment/],
+    [[{ path: "/a", method: "G E T" }], /method/],
+    [[{ path: "/a", scopes: "api:read" }], /scopes/],
+    [[{ path: "/a", public: true, scopes: ["api:read"] }], /public/],
+    [[{ path: "/a", scope: ["api:read"] }], /unknown field/],
+  ];
+  for (const [raw, message] of bad) {
+    it(`refuses ${JSON.stringify(raw)}`, () => {
+      expect(() => compilePolicy(raw)).toThrow(message);
+    });
+  }
+});

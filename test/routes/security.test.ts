@@ -1,0 +1,220 @@
+/**
+ * The shared security suite: every management route, every way a credential can be wrong.
+ * Each case asserts the status and seed error body, the RFC 6750 challenge, and that nothing changed.
+ */
+import { env } from "cloudflare:workers";
+import { importJWK, SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+import { auditRows, call, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
+
+interface Route {
+  method: string;
+  path: (tenant: string, keyId: string) => string;
+  body?: unknown;
+}
+
+const ROUTES: Route[] = [
+  { method: "POST", path: (t) => `/api/v1/tenant/${t}/api-keys/create`, body: { name: "x", scopes: ["api:read"], expires_in_days: 1 } },
+  { method: "GET", path: (t) => `/api/v1/tenant/${t}/api-keys/list` },
+  { method: "GET", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}` },
+  { method: "PATCH", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}`, body: { name: "renamed" } },
+  { method: "POST", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}/revoke` },
+  { method: "POST", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}/rotate`, body: { grace_period_seconds: 0 } },
+  { method: "GET", path: (t) => `/api/v1/tenant/${t}/audit-log` },
+];
+
+async function snapshot(tenant: string) {
+  const { results } = await env.DB.prepare(
+    "SELECT id, name, revoked, replaced_by, updated_at FROM api_keys WHERE tenant_id = ? ORDER BY seq",
+  )
+    .bind(tenant)
+    .all();
+  return { rows: results, count: await countKeys(tenant), kv: (await env.REVOCATIONS.list({ prefix: "key-state:" })).keys.length };
+}
+
+async function hs256WithPublicKey(): Promise<string> {
+  // The classic confusion attack: HMAC-sign with the RSA public key as the secret.
+  const jwks = (await (await call("GET", "/.well-known/jwks.json")).json()) as { keys: { kid: string; n: string }[] };
+  const pub = jwks.keys[0]!;
+  return new SignJWT({ tenants: ["x"] })
+    .setProtectedHeader({ alg: "HS256", kid: pub.kid })
+    .setSubject("mallory")
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(pub.n));
+}
+
+async function rogueUserToken(tenant: string): Promise<string> {
+  const rogue = env.TEST_ROGUE_PRIVATE_JWK;
+  // Same kid as the real IdP key: only the signature differs.
+  return new SignJWT({ tenants: [tenant] })
+    .setProtectedHeader({ alg: "RS256", kid: env.TEST_IDP_PRIVATE_JWK.kid })
+    .setSubject("mallory")
+    .setIssuer(env.USER_TOKEN_ISSUER as string)
+    .setAudience(env.USER_TOKEN_AUDIENCE as string)
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(await importJWK(rogue, "RS256"));
+}
+
+function unsigned(tenant: string): string {
+  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const now = Math.floor(Date.now() / 1000);
+  return `${enc({ alg: "none", typ: "JWT" })}.${enc({ sub: "mallory", tenants: [tenant], iss: env.USER_TOKEN_ISSUER, aud: env.USER_TOKEN_AUDIENCE, iat: now, exp: now + 600 })}.`;
+}
+
+type Case = [string, (tenant: string) => Promise<Record<string, string>>, number, string, RegExp?];
+
+const CASES: Case[] = [
+  ["no Authorization header", async () => ({}), 401, "invalid_token", /^Bearer realm="keygate"$/],
+  ["a Basic credential", async () => ({ authorization: "Basic dXNlcjpwYXNz" }), 401, "invalid_token", /^Bearer realm="keygate"$/],
+  ["an empty bearer token", async () => ({ authorization: "Bearer " }), 400, "invalid_request", /error="invalid_request"/],
+  ["a bearer token with spaces", async () => ({ authorization: "Bearer a b" }), 400, "invalid_request", /error="invalid_request"/],
+  ["a garbage token", async () => ({ authorization: "Bearer not-a-jwt" }), 401, "invalid_token", /error="invalid_token"/],
+  [
+    "an expired user token",
+    async (t) => ({ authorization: `Bearer ${await userToken({ tenants: [t], expiresIn: -60 })}` }),
+    401,
+    "invalid_token",
+  ],
+  [
+    "a user token for another audience",
+    async (t) => ({ authorization: `Bearer ${await userToken({ tenants: [t], audience: "other-app" })}` }),
+    401,
+    "invalid_token",
+  ],
+  [
+    "a user token from another issuer",
+    async (t) => ({ authorization: `Bearer ${await userToken({ tenants: [t], issuer: "https://evil.example" })}` }),
+    401,
+    "invalid_token",
+  ],
+  ["a user token signed by an unknown key", async (t) => ({ authorization: `Bearer ${await rogueUserToken(t)}` }), 401, "invalid_token"],
+  ["an unsigned (alg: none) token", async (t) => ({ authorization: `Bearer ${unsigned(t)}` }), 401, "invalid_token"],
+  [
+    "an HS256 token keyed with the public key",
+    async () => ({ authorization: `Bearer ${await hs256WithPublicKey()}` }),
+    401,
+    "invalid_token",
+  ],
+  [
+    "a user token for another tenant",
+    async () => ({ authorization: `Bearer ${await userToken({ tenants: ["someone-else"] })}` }),
+    403,
+    "access_denied",
+  ],
+  [
+    "a user token with no tenants claim",
+    async () => ({ authorization: `Bearer ${await userToken({ tenants: [] })}` }),
+    403,
+    "access_denied",
+  ],
+  [
+    "an API key without keys:manage",
+    async (t) => ({ authorization: `Bearer ${(await createKey(t, { scopes: ["api:read", "api:write"] })).api_key}` }),
+    403,
+    "insufficient_scope",
+    /scope="keys:manage admin:all"/,
+  ],
+];
+
+describe("management security suite", () => {
+  for (const route of ROUTES) {
+    describe(`${route.method} ${route.path("{tenant}", "{id}")}`, () => {
+      for (const [what, headers, status, error, challenge] of CASES) {
+        it(`refuses ${what} (${status} ${error}) and changes nothing`, async () => {
+          const tenant = freshTenant();
+          const victim = await createKey(tenant, { name: "victim" });
+          const before = await snapshot(tenant);
+          const h = await headers(tenant);
+          const res = await call(route.method, route.path(tenant, victim.id), { headers: h, body: route.body });
+          await expectError(res, status, error);
+          if (challenge) expect(res.headers.get("www-authenticate")).toMatch(challenge);
+          if (status === 401) expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="keygate"/);
+          const after = await snapshot(tenant);
+          // An API-key case creates one key up front: compare everything but that.
+          if (what.startsWith("an API key"))
+            expect(after.rows.filter((r) => r.name === "victim")).toEqual(before.rows.filter((r) => r.name === "victim"));
+          else expect(after).toEqual(before);
+        });
+      }
+    });
+  }
+
+  it("records refused attempts in the tenant's audit log, with actor, outcome and client", async () => {
+    const tenant = freshTenant();
+    await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, {
+      headers: { "user-agent": "curl/8.5.0", "cf-connecting-ip": "203.0.113.9" },
+    });
+    await call("POST", `/api/v1/tenant/${tenant}/api-keys/create`, {
+      token: await userToken({ tenants: ["other"], sub: "eve" }),
+      body: {},
+    });
+    const rows = await auditRows(tenant);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({
+      action: "list",
+      actor_kind: "anonymous",
+      actor_id: null,
+      outcome: "denied",
+      status: 401,
+      error: "invalid_token",
+      ip: "203.0.113.9",
+      user_agent: "curl/8.5.0",
+    });
+    expect(rows[1]).toMatchObject({
+      action: "create",
+      actor_kind: "user",
+      actor_id: "eve",
+      outcome: "denied",
+      status: 403,
+      error: "access_denied",
+    });
+  });
+});
+
+describe("tenant isolation", () => {
+  it("a token for tenant A can neither list, read, update, rotate nor revoke B's keys", async () => {
+    const a = freshTenant();
+    const b = freshTenant();
+    const bKey = await createKey(b, { name: "b's key" });
+    const tokenA = await userToken({ tenants: [a] });
+    // Through B's path: 403, revealing nothing.
+    await expectError(await call("GET", `/api/v1/tenant/${b}/api-keys/list`, { token: tokenA }), 403, "access_denied");
+    await expectError(await call("GET", `/api/v1/tenant/${b}/api-keys/${bKey.id}`, { token: tokenA }), 403, "access_denied");
+    await expectError(await call("POST", `/api/v1/tenant/${b}/api-keys/${bKey.id}/revoke`, { token: tokenA }), 403, "access_denied");
+    // Through A's own path with B's key id: the key does not exist for A.
+    await expectError(await call("GET", `/api/v1/tenant/${a}/api-keys/${bKey.id}`, { token: tokenA }), 404, "not_found");
+    await expectError(await call("POST", `/api/v1/tenant/${a}/api-keys/${bKey.id}/revoke`, { token: tokenA }), 404, "not_found");
+    await expectError(
+      await call("PATCH", `/api/v1/tenant/${a}/api-keys/${bKey.id}`, { token: tokenA, body: { name: "pwned" } }),
+      404,
+      "not_found",
+    );
+    await expectError(await call("POST", `/api/v1/tenant/${a}/api-keys/${bKey.id}/rotate`, { token: tokenA }), 404, "not_found");
+    expect(await (await call("GET", `/api/v1/tenant/${a}/api-keys/list`, { token: tokenA })).json()).toEqual([]);
+    const row = await env.DB.prepare("SELECT name, revoked, replaced_by FROM api_keys WHERE id = ?").bind(bKey.id).first();
+    expect(row).toEqual({ name: "b's key", revoked: 0, replaced_by: null });
+    expect(await env.REVOCATIONS.get(`key-state:${bKey.id}`)).toBeNull();
+  });
+
+  it("a 403 for an unknown tenant reads the same as for an existing one", async () => {
+    const existing = freshTenant();
+    await createKey(existing);
+    const token = await userToken({ tenants: ["mine"] });
+    const r1 = await call("GET", `/api/v1/tenant/${existing}/api-keys/list`, { token });
+    const r2 = await call("GET", `/api/v1/tenant/${freshTenant()}/api-keys/list`, { token });
+    expect(r1.status).toBe(403);
+    expect(await r1.json()).toEqual(await r2.json());
+  });
+
+  it("a user with several tenants manages each", async () => {
+    const a = freshTenant();
+    const b = freshTenant();
+    const token = await userToken({ tenants: [a, b] });
+    for (const t of [a, b]) {
+      const res = await call("POST", `/api/v1/tenant/${t}/api-keys/create`, { token, body: { name: "k", scopes: ["api:read"] } });
+      expect(res.status).toBe(201);
+    }
+  });
+});
