@@ -2,7 +2,7 @@
  * Request bodies of the management API. Each schema is strict (unknown fields are refused) and
  * every refusal names the field, so a 400 tells the caller exactly what to fix.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { ScopeCatalog } from "../config";
 import { ApiError } from "../errors";
 
