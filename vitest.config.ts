@@ -35,6 +35,8 @@ export default defineConfig({
           exclude: ["test/e2e/**"],
           globalSetup: ["./test/global-setup.ts"],
           setupFiles: ["./test/apply-migrations.ts"],
+          // workerd tests first, then the e2e servers (different worker counts need their own group).
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -46,6 +48,7 @@ export default defineConfig({
           hookTimeout: 90_000,
           // Each file starts its own `wrangler dev`; two at a time fit two cores.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -4,7 +4,7 @@
  * started. Tokens are minted by the real `npm run token` script.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -28,25 +28,37 @@ export function freePort(): Promise<number> {
 
 export interface Keygate {
   url: string;
+  /** Local D1/KV state (wrangler --persist-to); reusable by a later startKeygate. */
+  stateDir: string;
+  /** The private JWK that signs this server's API keys (for forging test tokens). */
+  signingJwk: Record<string, string>;
   /** A user access token from `npm run token` for these tenants. */
   userToken(tenants: string[], sub?: string): Promise<string>;
   /** Output of the dev server so far (for failure messages). */
   logs(): string;
-  stop(): Promise<void>;
+  /** Stops every process; removes the state unless `keepState`. */
+  stop(options?: { keepState?: boolean }): Promise<void>;
 }
 
 export interface StartOptions {
   /** Extra `--var NAME:VALUE` for wrangler dev (e.g. ORIGIN_URL). */
   vars?: Record<string, string>;
+  /** Reuse the state (and keys) of a server stopped with keepState. */
+  resume?: Pick<Keygate, "stateDir">;
 }
 
 export async function startKeygate(options: StartOptions = {}): Promise<Keygate> {
-  const dir = mkdtempSync(path.join(tmpdir(), "keygate-e2e-"));
-  const keys = newDevKeyMaterial();
+  const dir = options.resume?.stateDir ?? mkdtempSync(path.join(tmpdir(), "keygate-e2e-"));
   const envFile = path.join(dir, "test.env");
-  writeFileSync(envFile, `SIGNING_KEYS='${keys.SIGNING_KEYS}'\nUSER_TOKEN_JWKS='${keys.USER_TOKEN_JWKS}'\n`);
   const idpKeyFile = path.join(dir, "idp.json");
-  writeFileSync(idpKeyFile, JSON.stringify(keys.idpPrivateJwk));
+  const signingFile = path.join(dir, "signing.json");
+  if (!options.resume) {
+    const keys = newDevKeyMaterial();
+    writeFileSync(envFile, `SIGNING_KEYS='${keys.SIGNING_KEYS}'\nUSER_TOKEN_JWKS='${keys.USER_TOKEN_JWKS}'\n`);
+    writeFileSync(idpKeyFile, JSON.stringify(keys.idpPrivateJwk));
+    writeFileSync(signingFile, JSON.stringify(JSON.parse(keys.SIGNING_KEYS).keys[0]));
+  }
+  const signingJwk = JSON.parse(readFileSync(signingFile, "utf8")) as Record<string, string>;
 
   const port = await freePort();
   const args = [
@@ -80,7 +92,7 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
   });
 
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
+  const stop = async (stopOptions: { keepState?: boolean } = {}) => {
     if (child.exitCode === null && child.pid !== undefined) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       try {
@@ -98,7 +110,7 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
       await exited;
       clearTimeout(timeout);
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (!stopOptions.keepState) rmSync(dir, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -122,6 +134,8 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
 
   return {
     url,
+    stateDir: dir,
+    signingJwk,
     async userToken(tenants, sub = "user-123") {
       const tenantArgs = tenants.flatMap((t) => ["--tenant", t]);
       const { stdout } = await run(process.execPath, [

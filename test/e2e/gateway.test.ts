@@ -1,0 +1,205 @@
+/**
+ * The data plane end to end: the real dev server (wrangler dev, workerd) in front of a real Node
+ * origin on 127.0.0.1. Everything a client sends crosses real sockets both ways.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { importJWK, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestOrigin, type TestOrigin } from "../helpers/test-origin";
+import { type Keygate, startKeygate } from "./harness";
+
+let origin: TestOrigin;
+let kg: Keygate;
+let user: string;
+const tenant = "acme";
+
+interface Echo {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: { bytes: number; sha256: string; text: string };
+}
+
+async function createKey(body: Record<string, unknown>): Promise<{ id: string; api_key: string }> {
+  const res = await fetch(`${kg.url}/api/v1/tenant/${tenant}/api-keys/create`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${user}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "e2e", scopes: ["api:read"], expires_in_days: 1, ...body }),
+  });
+  expect(res.status, kg.logs()).toBe(201);
+  return res.json() as Promise<{ id: string; api_key: string }>;
+}
+
+async function seen(path: string): Promise<number> {
+  return ((await (await fetch(`${origin.url}/__seen${path}`)).json()) as { count: number }).count;
+}
+
+function get(path: string, headers: Record<string, string> = {}) {
+  return fetch(`${kg.url}${path}`, { headers });
+}
+
+beforeAll(async () => {
+  origin = await startTestOrigin();
+  kg = await startKeygate({ vars: { ORIGIN_URL: origin.url, ORIGIN_TIMEOUT_MS: "1000" } });
+  user = await kg.userToken([tenant]);
+});
+
+afterAll(async () => {
+  await kg?.stop();
+  await origin?.close();
+});
+
+describe("gateway end to end", () => {
+  it("forwards a valid key with identity headers and strips spoofed ones", async () => {
+    const key = await createKey({ scopes: ["api:read", "api:write"] });
+    const res = await get(`/echo/${randomUUID()}?q=1&q=2`, {
+      authorization: `Bearer ${key.api_key}`,
+      "x-keygate-tenant": "victim",
+      "X-Keygate-Scopes": "admin:all",
+    });
+    expect(res.status).toBe(200);
+    const echo = (await res.json()) as Echo;
+    expect(echo.url).toMatch(/\?q=1&q=2$/);
+    expect(echo.headers["x-keygate-key-id"]).toBe(key.id);
+    expect(echo.headers["x-keygate-tenant"]).toBe(tenant);
+    expect(echo.headers["x-keygate-scopes"]).toBe("api:read api:write");
+    expect(echo.headers["x-keygate-subject"]).toBe("user-123");
+    expect(echo.headers.authorization).toBe(`Bearer ${key.api_key}`);
+    expect(echo.headers["x-forwarded-proto"]).toBe("http");
+  });
+
+  it("lets public routes through without a key", async () => {
+    const res = await get("/health");
+    expect(res.status).toBe(200);
+  });
+
+  it("refuses bad keys with the seed's bodies before they reach the origin", async () => {
+    const valid = await createKey({});
+    const revoked = await createKey({});
+    const revoke = await fetch(`${kg.url}/api/v1/tenant/${tenant}/api-keys/${revoked.id}/revoke`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${user}` },
+    });
+    expect(revoke.status).toBe(200);
+    const signing = await importJWK(kg.signingJwk, "RS256");
+    const [h, p, s] = valid.api_key.split(".") as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, "base64url").toString());
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const jwks = (await (await fetch(`${kg.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string; n: string }[] };
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string, string, number, string, string][] = [
+      [
+        "expired",
+        await new SignJWT({ ...payload, iat: now - 100, exp: now - 10 })
+          .setProtectedHeader({ alg: "RS256", kid: kg.signingJwk.kid })
+          .sign(signing),
+        401,
+        "invalid_token",
+        "API key has expired",
+      ],
+      ["revoked", revoked.api_key, 401, "invalid_token", "API key has been revoked"],
+      [
+        "wrong audience",
+        await new SignJWT({ ...payload, aud: "other" }).setProtectedHeader({ alg: "RS256", kid: kg.signingJwk.kid }).sign(signing),
+        401,
+        "invalid_token",
+        "API key is invalid",
+      ],
+      [
+        "unknown kid",
+        await new SignJWT(payload).setProtectedHeader({ alg: "RS256", kid: "kg-unknown" }).sign(signing),
+        401,
+        "invalid_token",
+        "API key is invalid",
+      ],
+      ["alg none", `${b64({ alg: "none", kid: kg.signingJwk.kid })}.${p}.`, 401, "invalid_token", "API key is invalid"],
+      [
+        "HS256 with the public key",
+        await new SignJWT(payload)
+          .setProtectedHeader({ alg: "HS256", kid: kg.signingJwk.kid })
+          .sign(new TextEncoder().encode(jwks.keys[0]!.n)),
+        401,
+        "invalid_token",
+        "API key is invalid",
+      ],
+      ["tampered", `${h}.${b64({ ...payload, scopes: ["admin:all"] })}.${s}`, 401, "invalid_token", "API key is invalid"],
+    ];
+    for (const [what, token, status, error, description] of cases) {
+      const path = `/echo/${randomUUID()}`;
+      const res = await get(path, { authorization: `Bearer ${token}` });
+      expect(res.status, what).toBe(status);
+      expect(await res.json(), what).toEqual({ error, error_description: description });
+      expect(res.headers.get("www-authenticate"), what).toMatch(/^Bearer realm="keygate", error="invalid_token"/);
+      expect(await seen(path), what).toBe(0);
+    }
+    const noKey = await get("/echo/x");
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get("www-authenticate")).toBe('Bearer realm="keygate"');
+  });
+
+  it("refuses a missing scope with 403 insufficient_scope", async () => {
+    const key = await createKey({ scopes: ["api:read"] });
+    const res = await fetch(`${kg.url}/api/v1/resources`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key.api_key}` },
+      body: "{}",
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ error: "insufficient_scope", error_description: "API key does not have required permissions" });
+    expect(res.headers.get("www-authenticate")).toContain('scope="api:write"');
+    expect(await seen("/api/v1/resources")).toBe(0);
+  });
+
+  it("streams a 10 MiB upload and a 10 MiB download intact", async () => {
+    const key = await createKey({ scopes: ["api:write"] });
+    const size = 10 * 1024 * 1024;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 7 + 3) & 0xff;
+    const up = await fetch(`${kg.url}/upload`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key.api_key}`, "content-type": "application/octet-stream" },
+      body: data,
+    });
+    expect(up.status).toBe(200);
+    const echo = (await up.json()) as Echo;
+    expect(echo.body.bytes).toBe(size);
+    expect(echo.body.sha256).toBe(createHash("sha256").update(data).digest("hex"));
+
+    const down = await get(`/download?bytes=${size}`, { authorization: `Bearer ${key.api_key}` });
+    expect(down.status).toBe(200);
+    const body = Buffer.from(await down.arrayBuffer());
+    expect(body.length).toBe(size);
+    expect(body.subarray(0, 8).toString()).toBe("keygate-");
+  });
+
+  it("answers 504 when the origin is slower than ORIGIN_TIMEOUT_MS", async () => {
+    const key = await createKey({});
+    const res = await get("/slow?ms=4000", { authorization: `Bearer ${key.api_key}` });
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { error: string }).error).toBe("gateway_timeout");
+  });
+
+  it("shows last_used in list after the key is used", async () => {
+    const key = await createKey({});
+    await get(`/echo/${randomUUID()}`, { authorization: `Bearer ${key.api_key}` });
+    let lastUsed: number | null = null;
+    for (let i = 0; i < 20 && lastUsed === null; i++) {
+      const list = (await (await get(`/api/v1/tenant/${tenant}/api-keys/list`, { authorization: `Bearer ${user}` })).json()) as {
+        id: string;
+        last_used: number | null;
+      }[];
+      lastUsed = list.find((k) => k.id === key.id)?.last_used ?? null;
+      if (lastUsed === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(lastUsed).toEqual(expect.any(Number));
+  });
+
+  // Last: it takes the origin down.
+  it("answers 502 when the origin is unreachable", async () => {
+    const key = await createKey({});
+    await origin.close();
+    const res = await get("/echo/after-origin-died", { authorization: `Bearer ${key.api_key}` });
+    expect(res.status).toBe(502);
+    expect(await res.json()).toEqual({ error: "bad_gateway", error_description: "The origin could not be reached" });
+  });
+});
