@@ -151,6 +151,11 @@ export const scopeCatalog = perEnv((env): ScopeCatalog => {
   return catalog;
 });
 
+/** How often (at most) each isolate writes a key's last_used; both planes use it. */
+export const lastUsedIntervalSeconds = perEnv((env): number =>
+  positiveInt(env, "LAST_USED_INTERVAL_SECONDS", DEFAULT_LAST_USED_INTERVAL_SECONDS),
+);
+
 export const gatewayConfig = perEnv((env): GatewayConfig => {
   const originRaw = required(env, "ORIGIN_URL");
   let origin: URL;
@@ -183,6 +188,6 @@ export const gatewayConfig = perEnv((env): GatewayConfig => {
     unmatched,
     policy,
     revocationCacheTtlMs: positiveInt(env, "REVOCATION_CACHE_TTL_SECONDS", DEFAULT_REVOCATION_CACHE_TTL_SECONDS) * 1000,
-    lastUsedIntervalSeconds: positiveInt(env, "LAST_USED_INTERVAL_SECONDS", DEFAULT_LAST_USED_INTERVAL_SECONDS),
+    lastUsedIntervalSeconds: lastUsedIntervalSeconds(env),
   };
 });

@@ -31,7 +31,7 @@ function decodeCursor(cursor: string): number {
 /** An optional integer query parameter within [min, max], or a 400 naming it. */
 export function intParam(url: URL, name: string, min: number, max: number): number | undefined {
   const raw = url.searchParams.get(name);
-  if (raw === null) return undefined;
+  if (raw === null || raw === "") return undefined;
   const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new ApiError("invalid_request", `${name} must be an integer from ${min} to ${max}`);
@@ -42,7 +42,7 @@ export function intParam(url: URL, name: string, min: number, max: number): numb
 /** An optional query parameter that must be one of `allowed`, or a 400 naming them. */
 export function enumParam<T extends string>(url: URL, name: string, allowed: readonly T[]): T | undefined {
   const raw = url.searchParams.get(name);
-  if (raw === null) return undefined;
+  if (raw === null || raw === "") return undefined;
   if (!(allowed as readonly string[]).includes(raw)) throw new ApiError("invalid_request", `${name} must be one of: ${allowed.join(", ")}`);
   return raw as T;
 }

@@ -6,7 +6,8 @@ import { type Context, Hono } from "hono";
 import { AUDIT_ACTIONS, listAuditEntries, outcomeOf, recordRefusal } from "../audit/service";
 import { authenticateManagement, authorizeTenant, type Principal } from "../auth/principal";
 import { signingKeys } from "../auth/signing-keys";
-import { keyConfig, scopeCatalog } from "../config";
+import { keyConfig, lastUsedIntervalSeconds, scopeCatalog } from "../config";
+import { recordUse } from "../gateway/usage";
 import { database } from "../db/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
@@ -33,6 +34,7 @@ const KEY_STATUSES = ["active", "revoked", "expired", "rotated"] as const;
 /** 100 years: "unused for more than N days" beyond that means "never used". */
 const MAX_UNUSED_DAYS = 36_500;
 const USER_AGENT_MAX_LENGTH = 512;
+const KEY_ID_MAX_LENGTH = 128;
 
 type AppContext = Context<{ Bindings: Env }>;
 
@@ -50,7 +52,8 @@ type Handler = (c: AppContext, ctx: ManagementContext, keyId: string) => Promise
 function managed(action: AuditAction, handler: Handler) {
   return async (c: AppContext): Promise<Response> => {
     const tenant = c.req.param("tenant") ?? "";
-    const keyId = c.req.param("id") ?? null;
+    // Bounded: the id comes from the URL and ends up in the audit log.
+    const keyId = c.req.param("id")?.slice(0, KEY_ID_MAX_LENGTH) ?? null;
     const base = {
       tenant,
       now: Math.floor(Date.now() / 1000),
@@ -64,6 +67,10 @@ function managed(action: AuditAction, handler: Handler) {
         throw new ApiError("invalid_request", "tenant must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
       }
       authorizeTenant(principal, tenant);
+      // A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot.
+      if (principal.kind === "key") {
+        recordUse(c.env.DB, c.executionCtx, principal.keyId, base.now, lastUsedIntervalSeconds(c.env));
+      }
       return await handler(c, { ...base, principal }, keyId ?? "");
     } catch (err) {
       if (err instanceof ApiError && TENANT_ID_PATTERN.test(tenant)) {

@@ -153,3 +153,15 @@ describe("list filters for unused and revoked keys", () => {
     expect(await names("unused_days=30&status=active")).toEqual(["stale"]);
   });
 });
+
+describe("management key usage", () => {
+  it("counts as use: last_used is set, so unused-key sweeps spare the rotation bot", async () => {
+    const tenant = freshTenant();
+    const manager = await createKey(tenant, { scopes: ["keys:manage"], expires_in_days: 0 });
+    expect((await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token: manager.api_key })).status).toBe(200);
+    const row = await env.DB.prepare("SELECT last_used FROM api_keys WHERE id = ?").bind(manager.id).first<{ last_used: number | null }>();
+    expect(row?.last_used).toEqual(expect.any(Number));
+    const unused = (await (await call("GET", `/api/v1/tenant/${tenant}/api-keys/list?unused_days=1`, { token: await userToken({ tenants: [tenant] }) })).json()) as unknown[];
+    expect(unused).toEqual([]);
+  });
+});
