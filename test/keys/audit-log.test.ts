@@ -1,19 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { AuditEntryView as Entry } from "../../src/audit/service";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
-
-interface Entry {
-  id: string;
-  at: number;
-  actor_kind: string;
-  actor_id: string | null;
-  action: string;
-  key_id: string | null;
-  outcome: string;
-  status: number;
-  error: string | null;
-  ip: string | null;
-  user_agent: string | null;
-}
 
 async function audit(tenant: string, query = "", token?: string): Promise<Entry[]> {
   const res = await call("GET", `/api/v1/tenant/${tenant}/audit-log${query}`, { token: token ?? (await userToken({ tenants: [tenant] })) });
