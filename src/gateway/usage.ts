@@ -30,7 +30,13 @@ async function flush(d1: D1Database): Promise<void> {
   }
 }
 
-export function recordUse(d1: D1Database, ctx: Pick<ExecutionContext, "waitUntil">, keyId: string, now: number, intervalSeconds: number): void {
+export function recordUse(
+  d1: D1Database,
+  ctx: Pick<ExecutionContext, "waitUntil">,
+  keyId: string,
+  now: number,
+  intervalSeconds: number,
+): void {
   const previous = lastWritten.get(keyId);
   if (previous !== undefined && now - previous < intervalSeconds) return;
   lastWritten.delete(keyId);

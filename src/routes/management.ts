@@ -7,10 +7,10 @@ import { AUDIT_ACTIONS, listAuditEntries, outcomeOf, recordRefusal } from "../au
 import { authenticateManagement, authorizeTenant, type Principal } from "../auth/principal";
 import { signingKeys } from "../auth/signing-keys";
 import { keyConfig, lastUsedIntervalSeconds, scopeCatalog } from "../config";
-import { recordUse } from "../gateway/usage";
 import { database } from "../db/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
+import { recordUse } from "../gateway/usage";
 import { readJsonBody } from "../http/json-body";
 import { enumParam, intParam, nextPageHeaders, pageRequest } from "../http/pagination";
 import { jsonResponse } from "../http/responses";

@@ -161,7 +161,9 @@ describe("management key usage", () => {
     expect((await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token: manager.api_key })).status).toBe(200);
     const row = await env.DB.prepare("SELECT last_used FROM api_keys WHERE id = ?").bind(manager.id).first<{ last_used: number | null }>();
     expect(row?.last_used).toEqual(expect.any(Number));
-    const unused = (await (await call("GET", `/api/v1/tenant/${tenant}/api-keys/list?unused_days=1`, { token: await userToken({ tenants: [tenant] }) })).json()) as unknown[];
+    const unused = (await (
+      await call("GET", `/api/v1/tenant/${tenant}/api-keys/list?unused_days=1`, { token: await userToken({ tenants: [tenant] }) })
+    ).json()) as unknown[];
     expect(unused).toEqual([]);
   });
 });
