@@ -1,0 +1,34 @@
+// Prints, as JSON, what bench/run.mjs needs from wrangler: wrangler.toml as wrangler reads it (vars
+// with ROUTE_POLICY as a JSON value, compatibility date/flags, bindings) and the D1 migrations split
+// into statements by wrangler's own splitter. Runs as a child process because importing wrangler
+// installs SIGINT/SIGTERM handlers that exit at once, which would skip the bench's cleanup.
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
+
+const root = path.resolve(import.meta.dirname, "..");
+const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
+const d1 = config.d1_databases?.[0];
+const migrationsDir = path.join(root, d1?.migrations_dir ?? "migrations");
+const migrations = readdirSync(migrationsDir)
+  .filter((f) => f.endsWith(".sql"))
+  .sort()
+  .map((file) => ({
+    file,
+    statements: unstable_splitSqlQuery(readFileSync(path.join(migrationsDir, file), "utf8"))
+      .map((s) => s.trim())
+      .filter(Boolean),
+  }));
+process.stdout.write(
+  JSON.stringify({
+    name: config.name,
+    main: config.main,
+    compatibility_date: config.compatibility_date,
+    compatibility_flags: config.compatibility_flags ?? [],
+    minify: config.minify ?? false,
+    vars: config.vars ?? {},
+    d1_databases: config.d1_databases ?? [],
+    kv_namespaces: config.kv_namespaces ?? [],
+    migrations,
+  }),
+);
