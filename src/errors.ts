@@ -16,6 +16,7 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "bad_gateway"
   | "gateway_timeout"
+  | "temporarily_unavailable"
   | "server_error";
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -31,6 +32,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   unsupported_media_type: 415,
   bad_gateway: 502,
   gateway_timeout: 504,
+  temporarily_unavailable: 503,
   server_error: 500,
 };
 

@@ -75,18 +75,22 @@ async function importRing(raw: string | undefined): Promise<SigningKeyRing> {
   };
 }
 
-let cachedRaw: string | undefined;
-let cachedRing: Promise<SigningKeyRing> | undefined;
+/** The last imported ring, as a resolved value (see fetchEdgeState on why never a promise). */
+let cached: { raw: string | undefined; ring: SigningKeyRing } | undefined;
 
-/** The key ring for this SIGNING_KEYS value, imported once per isolate. */
-export function signingKeys(raw: string | undefined): Promise<SigningKeyRing> {
-  if (cachedRing === undefined || cachedRaw !== raw) {
-    cachedRaw = raw;
-    cachedRing = importRing(raw);
-    // A failed import is not cached: the next request reports the error again.
-    cachedRing.catch(() => {
-      if (cachedRaw === raw) cachedRing = undefined;
-    });
-  }
-  return cachedRing;
+/** The ring for this SIGNING_KEYS value if this isolate has imported it already. */
+export function loadedSigningKeys(raw: string | undefined): SigningKeyRing | undefined {
+  return cached !== undefined && cached.raw === raw ? cached.ring : undefined;
+}
+
+/**
+ * The key ring for this SIGNING_KEYS value, imported once per isolate. Requests that arrive
+ * before the first import finishes import it themselves rather than await another request's work.
+ */
+export async function signingKeys(raw: string | undefined): Promise<SigningKeyRing> {
+  const loaded = loadedSigningKeys(raw);
+  if (loaded) return loaded;
+  const ring = await importRing(raw);
+  cached = { raw, ring };
+  return ring;
 }

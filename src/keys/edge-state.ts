@@ -33,9 +33,12 @@ export function keyIdFromEdgeStateKey(name: string): string | undefined {
 }
 
 interface CacheEntry {
-  value: Promise<EdgeState | null>;
+  /** Resolved values only: a promise created by one request must never be awaited by another. */
+  value: EdgeState | null;
   /** ms timestamp after which the entry must be re-read from KV. */
   freshUntil: number;
+  /** Written by this isolate's own revoke/rotate: newer than anything a KV read can return. */
+  pinned: boolean;
 }
 
 const isolateCache = new Map<string, CacheEntry>();
@@ -55,20 +58,31 @@ function parse(value: unknown): EdgeState | null {
   return null;
 }
 
-/**
- * The key's edge state as this isolate knows it: from the isolate cache while fresh, else from
- * KV (concurrent misses for one key share a single read).
- */
-export function readEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeState | null> {
+/** The key's edge state from this isolate's cache while fresh, else undefined (read KV then). */
+export function cachedEdgeState(keyId: string, nowMs: number): EdgeState | null | undefined {
   const cached = isolateCache.get(keyId);
-  if (cached && cached.freshUntil > nowMs) return cached.value;
-  const value = kv.get(edgeStateKey(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }).then(parse);
-  cacheSet(keyId, { value, freshUntil: nowMs + ttlMs });
-  // A failed read is not cached: the next request tries KV again.
-  value.catch(() => {
-    if (isolateCache.get(keyId)?.value === value) isolateCache.delete(keyId);
-  });
+  return cached && cached.freshUntil > nowMs ? cached.value : undefined;
+}
+
+/**
+ * Reads the key's edge state from KV and caches the result for `ttlMs`. Workers serve requests
+ * concurrently in one isolate but each in its own I/O context, and workerd refuses I/O that one
+ * request performs on behalf of another, so concurrent misses each read KV themselves instead of
+ * sharing one in-flight read.
+ */
+export async function fetchEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeState | null> {
+  const value = parse(await kv.get(edgeStateKey(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }));
+  const current = isolateCache.get(keyId);
+  // A revoke or rotate served by this isolate while we were reading wins.
+  if (current?.pinned) return current.value;
+  cacheSet(keyId, { value, freshUntil: nowMs + ttlMs, pinned: false });
   return value;
+}
+
+/** The key's edge state: cached while fresh, else read from KV. */
+export async function readEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeState | null> {
+  const cached = cachedEdgeState(keyId, nowMs);
+  return cached !== undefined ? cached : fetchEdgeState(kv, keyId, ttlMs, nowMs);
 }
 
 /**
@@ -84,7 +98,7 @@ export async function writeEdgeState(
   now: number,
 ): Promise<boolean> {
   // This isolate refuses the key from its next request on, whatever happens to the KV write.
-  cacheSet(keyId, { value: Promise.resolve(state), freshUntil: Number.POSITIVE_INFINITY });
+  cacheSet(keyId, { value: state, freshUntil: Number.POSITIVE_INFINITY, pinned: true });
   if (keyExpiresAt !== null && keyExpiresAt <= now) return true; // expired keys are refused anyway
   const options: KVNamespacePutOptions = { metadata: state };
   if (keyExpiresAt !== null) options.expiration = Math.max(keyExpiresAt, now + KV_MIN_EXPIRATION_TTL_SECONDS);

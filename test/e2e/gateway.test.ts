@@ -68,6 +68,18 @@ describe("gateway end to end", () => {
     expect(echo.headers["x-forwarded-proto"]).toBe("http");
   });
 
+  it("serves a burst of concurrent first requests for a new key without errors", async () => {
+    // Regression: isolate caches once shared in-flight promises between requests, and workerd
+    // refuses I/O done on behalf of another request (500s under load).
+    for (let round = 0; round < 3; round++) {
+      const key = await createKey({});
+      const statuses = await Promise.all(
+        Array.from({ length: 64 }, async () => (await get(`/echo/burst-${round}`, { authorization: `Bearer ${key.api_key}` })).status),
+      );
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    }
+  });
+
   it("lets public routes through without a key", async () => {
     const res = await get("/health");
     expect(res.status).toBe(200);

@@ -34,6 +34,8 @@ async function drain(req: IncomingMessage): Promise<{ bytes: number; sha256: str
 
 export function startTestOrigin(port = 0): Promise<TestOrigin> {
   const seen = new Map<string, number>();
+  // A stand-in identity provider: tests PUT a JWK set to /__jwks/<name> and point keygate at it.
+  const jwks = new Map<string, string>();
   const server: Server = createServer(async (req, res) => {
     const rawUrl = req.url ?? "/";
     const path = rawUrl.split("?")[0] ?? "/";
@@ -41,6 +43,17 @@ export function startTestOrigin(port = 0): Promise<TestOrigin> {
       return json(res, 200, { count: seen.get(decodeURIComponent(path.slice("/__seen".length))) ?? 0 });
     }
     seen.set(path, (seen.get(path) ?? 0) + 1);
+
+    if (path.startsWith("/__jwks/")) {
+      if (req.method === "PUT") {
+        jwks.set(path, (await drain(req)).text);
+        return json(res, 204, {});
+      }
+      const body = jwks.get(path);
+      if (body === undefined) return json(res, 404, { error: "no such JWKS" });
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(body);
+    }
 
     if (path.startsWith("/slow")) {
       const ms = Number(new URL(rawUrl, "http://x").searchParams.get("ms") ?? "1000");
