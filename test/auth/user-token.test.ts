@@ -7,7 +7,7 @@ import { BASE, expectError, freshTenant, originSaw, userToken } from "../helpers
 
 /** The test IdP's public key set, as an identity provider would publish it. */
 function idpPublicJwks() {
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = env.TEST_IDP_PRIVATE_JWK as Record<string, string>;
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = env.TEST_IDP_PRIVATE_JWK as unknown as Record<string, string>;
   return { keys: [pub] };
 }
 
