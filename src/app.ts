@@ -13,6 +13,8 @@ const CONTROL_PLANE_PATH =
   /^\/(?:\.well-known\/jwks\.json|api\/v1\/scopes|_keygate\/health|api\/v1\/tenant\/[^/]+\/(?:api-keys|audit-log)(?:\/.*)?)\/?$/;
 
 export function isControlPlanePath(pathname: string): boolean {
+  // Cheap prefix checks first: this runs on every data-plane request.
+  if (!pathname.startsWith("/api/v1/") && !pathname.startsWith("/.well-known/") && !pathname.startsWith("/_keygate/")) return false;
   return CONTROL_PLANE_PATH.test(pathname);
 }
 

@@ -75,27 +75,32 @@ function quote(value: string): string {
   return `"${value.replace(/[\\"]/g, "\\$&")}"`;
 }
 
-function challengeFor(err: ApiError): string | undefined {
-  const { challenge, scope } = err.options;
+function challengeFor(code: ErrorCode, description: string, options: ApiErrorOptions): string | undefined {
+  const { challenge, scope } = options;
   if (!challenge) return undefined;
   // RFC 6750 §3: a request without credentials gets a challenge without an error code.
   if (challenge === "bearer-no-error") return `Bearer realm=${quote(REALM)}`;
-  const parts = [`realm=${quote(REALM)}`, `error=${quote(err.code)}`, `error_description=${quote(err.description)}`];
+  const parts = [`realm=${quote(REALM)}`, `error=${quote(code)}`, `error_description=${quote(description)}`];
   if (scope) parts.push(`scope=${quote(scope)}`);
   return `Bearer ${parts.join(", ")}`;
 }
 
 export const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
-export function errorResponse(err: ApiError): Response {
+/**
+ * The error response itself, without an Error object: the data plane refuses requests at line
+ * rate, and an Error would capture a stack trace nobody reads for every refusal.
+ */
+export function refusal(code: ErrorCode, description: string, options: ApiErrorOptions = {}): Response {
   const headers = new Headers(JSON_HEADERS);
-  const challenge = challengeFor(err);
+  const challenge = challengeFor(code, description, options);
   if (challenge) headers.set("www-authenticate", challenge);
-  for (const [name, value] of Object.entries(err.options.headers ?? {})) headers.set(name, value);
-  return new Response(JSON.stringify({ error: err.code, error_description: err.description }), {
-    status: err.status,
-    headers,
-  });
+  if (options.headers) for (const [name, value] of Object.entries(options.headers)) headers.set(name, value);
+  return new Response(JSON.stringify({ error: code, error_description: description }), { status: STATUS_BY_CODE[code], headers });
+}
+
+export function errorResponse(err: ApiError): Response {
+  return refusal(err.code, err.description, err.options);
 }
 
 /** Any throwable -> the wire. Unknown errors become a generic 500 that echoes nothing internal. */

@@ -6,19 +6,16 @@ import { createApp, isControlPlanePath } from "./app";
 import type { Env } from "./env";
 import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
+import { requestTarget } from "./http/request-target";
 import { reconcileEdgeState } from "./keys/reconcile";
 
 const app = createApp();
 
 export default {
-  async fetch(request, env, ctx): Promise<Response> {
-    const pathname = new URL(request.url).pathname;
-    if (isControlPlanePath(pathname)) return app.fetch(request, env, ctx);
-    try {
-      return await handleGateway(request, env, ctx);
-    } catch (err) {
-      return toErrorResponse(err);
-    }
+  fetch(request, env, ctx): Response | Promise<Response> {
+    const target = requestTarget(request.url);
+    if (isControlPlanePath(target.path)) return app.fetch(request, env, ctx);
+    return handleGateway(request, env, ctx, target).catch(toErrorResponse);
   },
 
   async scheduled(controller, env, ctx): Promise<void> {

@@ -1,24 +1,58 @@
 /**
  * The data plane: every request that is not for the control plane. In order: route policy,
  * bearer key (signature, iss, aud, exp), edge state (revoked / rotated), scopes, then forward.
- * Never touches D1 on the request path.
+ * Never touches D1 on the request path, and in the steady state never awaits anything but the
+ * origin: the key ring, verifications, edge state and route decisions are all cached per isolate.
+ * Refusals are built as responses, not thrown: no stack trace per refused request.
  */
-import { API_KEY_REFUSALS, type ApiKeyRefusalReason } from "../auth/api-key-token";
+import { API_KEY_REFUSALS, type ApiKeyClaims, type ApiKeyRefusalReason } from "../auth/api-key-token";
 import { readBearer } from "../auth/bearer";
-import { signingKeys } from "../auth/signing-keys";
-import { ADMIN_ALL_SCOPE, gatewayConfig, keyConfig } from "../config";
+import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
+import { ADMIN_ALL_SCOPE, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
 import type { Env } from "../env";
-import { ApiError } from "../errors";
-import { readEdgeState } from "../keys/edge-state";
+import { refusal } from "../errors";
+import type { RequestTarget } from "../http/request-target";
+import { cachedEdgeState, fetchEdgeState } from "../keys/edge-state";
 import { matchPolicy, normalizePath, type Requirement } from "./policy";
 import { forward } from "./proxy";
 import { recordUse } from "./usage";
-import { verifyApiKeyCached } from "./verify-cache";
+import { cachedVerification, verifyAndCache } from "./verify-cache";
 
 const AUTHENTICATED: Requirement = { kind: "authenticated" };
+const BEARER_PREFIX = "Bearer ";
+/** Bound on cached route decisions (method + raw path); the oldest go first. */
+const MAX_ROUTE_DECISIONS = 4096;
 
-function refuse(reason: ApiKeyRefusalReason): never {
-  throw new ApiError("invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" });
+type Decision = Requirement | "deny" | "bad-path";
+
+let decisionsFor: GatewayConfig | undefined;
+const decisions = new Map<string, Decision>();
+
+/** What the route policy asks of `method path`, cached per isolate for the config in force. */
+function decide(config: GatewayConfig, method: string, path: string): Decision {
+  if (decisionsFor !== config) {
+    decisions.clear();
+    decisionsFor = config;
+  }
+  const cacheKey = `${method} ${path}`;
+  let decision = decisions.get(cacheKey);
+  if (decision === undefined) {
+    const segments = normalizePath(path);
+    decision =
+      segments === null
+        ? "bad-path"
+        : (matchPolicy(config.policy, method, segments) ?? (config.unmatched === "deny" ? "deny" : AUTHENTICATED));
+    decisions.set(cacheKey, decision);
+    if (decisions.size > MAX_ROUTE_DECISIONS) {
+      const oldest = decisions.keys().next().value;
+      if (oldest !== undefined) decisions.delete(oldest);
+    }
+  }
+  return decision;
+}
+
+function refuse(reason: ApiKeyRefusalReason): Response {
+  return refusal("invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" });
 }
 
 function hasAnyScope(granted: readonly string[], required: readonly string[]): boolean {
@@ -27,49 +61,44 @@ function hasAnyScope(granted: readonly string[], required: readonly string[]): b
   return false;
 }
 
-export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const config = gatewayConfig(env);
-  const url = new URL(request.url);
-  const segments = normalizePath(url.pathname);
-  if (segments === null) throw new ApiError("invalid_request", "The request path is not validly percent-encoded");
-
-  const requirement = matchPolicy(config.policy, request.method, segments) ?? (config.unmatched === "deny" ? null : AUTHENTICATED);
-  if (requirement === null) throw new ApiError("not_found", "No route is configured for this request");
-  if (requirement.kind === "public") {
-    return forward(request, url, {
-      origin: config.origin,
-      timeoutMs: config.originTimeoutMs,
-      forwardAuthorization: config.forwardAuthorization,
-      identity: null,
-    });
+/** The verified claims of the request's key, or the refusal to send. */
+async function authenticate(request: Request, env: Env, nowMs: number): Promise<ApiKeyClaims | Response> {
+  const authorization = request.headers.get("authorization");
+  const ring = loadedSigningKeys(env.SIGNING_KEYS) ?? (await signingKeys(env.SIGNING_KEYS));
+  const config = keyConfig(env);
+  // Fast path: a token this isolate has already judged (only well-formed tokens are ever cached).
+  if (authorization?.startsWith(BEARER_PREFIX)) {
+    const known = cachedVerification(authorization.slice(BEARER_PREFIX.length), ring, config, nowMs);
+    if (known !== undefined) return known.ok ? known.claims : refuse(known.reason);
   }
-
-  const credential = readBearer(request.headers.get("authorization"));
+  const credential = readBearer(authorization);
   if (credential.kind === "missing") {
-    throw new ApiError("invalid_token", "Missing API key: send Authorization: Bearer <api-key>", { challenge: "bearer-no-error" });
+    return refusal("invalid_token", "Missing API key: send Authorization: Bearer <api-key>", { challenge: "bearer-no-error" });
   }
-  if (credential.kind === "malformed") throw new ApiError("invalid_request", credential.reason, { challenge: "bearer" });
+  if (credential.kind === "malformed") return refusal("invalid_request", credential.reason, { challenge: "bearer" });
+  const result = cachedVerification(credential.token, ring, config, nowMs) ?? (await verifyAndCache(credential.token, ring, config, nowMs));
+  return result.ok ? result.claims : refuse(result.reason);
+}
+
+export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
+  const config = gatewayConfig(env);
+  const decision = decide(config, request.method, target.path);
+  if (decision === "bad-path") return refusal("invalid_request", "The request path is not validly percent-encoded");
+  if (decision === "deny") return refusal("not_found", "No route is configured for this request");
+  if (decision.kind === "public") return forward(request, target, config, null);
 
   const nowMs = Date.now();
-  const result = await verifyApiKeyCached(credential.token, await signingKeys(env.SIGNING_KEYS), keyConfig(env), nowMs);
-  if (!result.ok) refuse(result.reason);
-  const { claims } = result;
+  const claims = await authenticate(request, env, nowMs);
+  if (claims instanceof Response) return claims;
 
-  const edge = await readEdgeState(env.REVOCATIONS, claims.keyId, config.revocationCacheTtlMs, nowMs);
-  if (edge !== null && edge.at * 1000 <= nowMs) refuse(edge.state);
+  const cached = cachedEdgeState(claims.keyId, nowMs);
+  const edge = cached !== undefined ? cached : await fetchEdgeState(env.REVOCATIONS, claims.keyId, config.revocationCacheTtlMs, nowMs);
+  if (edge !== null && edge.at * 1000 <= nowMs) return refuse(edge.state);
 
-  if (requirement.kind === "scopes" && !hasAnyScope(claims.scopes, requirement.scopes)) {
-    throw new ApiError("insufficient_scope", "API key does not have required permissions", {
-      challenge: "bearer",
-      scope: requirement.challenge,
-    });
+  if (decision.kind === "scopes" && !hasAnyScope(claims.scopes, decision.scopes)) {
+    return refusal("insufficient_scope", "API key does not have required permissions", { challenge: "bearer", scope: decision.challenge });
   }
 
   recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
-  return forward(request, url, {
-    origin: config.origin,
-    timeoutMs: config.originTimeoutMs,
-    forwardAuthorization: config.forwardAuthorization,
-    identity: { keyId: claims.keyId, tenant: claims.tenant, scopes: claims.scopes, subject: claims.sub },
-  });
+  return forward(request, target, config, { keyId: claims.keyId, tenant: claims.tenant, scopes: claims.scopes, subject: claims.sub });
 }

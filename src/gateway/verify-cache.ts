@@ -1,53 +1,82 @@
 /**
- * Per-isolate cache of verified API keys, so a busy key costs one RS256 verify per isolate rather
- * than one per request (~30 us each inside workerd).
+ * Per-isolate cache of key verifications, so a busy key costs one RS256 verify per isolate rather
+ * than one per request (~30 us each inside workerd), and a replayed forged key costs one too.
  *
  * Keyed by the whole token string: any change to header, payload or signature is a different key
- * and goes through full verification. An entry never outlives the key's `exp`, nor the key ring it
- * was verified with. Revocation is not cached here: the gateway checks it on every request.
+ * and goes through full verification. A positive entry never outlives the key's `exp`; no entry
+ * outlives the key ring and issuer/audience it was verified with. Revocation is not cached here:
+ * the gateway checks it on every request. Entries are resolved values, never promises (workerd
+ * forbids one request from finishing another's I/O).
  */
-import { type ApiKeyClaims, type ApiKeyVerification, verifyApiKey } from "../auth/api-key-token";
+import { type ApiKeyClaims, type ApiKeyRefusal, type ApiKeyVerification, verifyApiKey } from "../auth/api-key-token";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import type { KeyConfig } from "../config";
 
 /** How long a verification is trusted when the key itself lives longer. */
 const VERIFIED_TTL_MS = 5 * 60_000;
-/** Bound on entries; the oldest go first. ~1 KiB per entry. */
-const MAX_ENTRIES = 10_000;
+/** Refusals are permanent for a given ring (bad signature, expired), except a future `nbf`. */
+const REFUSED_TTL_MS = 60_000;
+/** Bounds on entries; the oldest go first. ~1 KiB per entry. */
+const MAX_VERIFIED = 10_000;
+const MAX_REFUSED = 2_000;
 
-interface Entry {
+interface Verified {
   claims: ApiKeyClaims;
+  validUntilMs: number;
+}
+
+interface Refused {
+  reason: ApiKeyRefusal;
   validUntilMs: number;
 }
 
 let cacheRing: SigningKeyRing | undefined;
 let cacheConfig: KeyConfig | undefined;
-const verified = new Map<string, Entry>();
+const verified = new Map<string, Verified>();
+const refused = new Map<string, Refused>();
 
-export async function verifyApiKeyCached(
-  token: string,
-  ring: SigningKeyRing,
-  config: KeyConfig,
-  nowMs: number,
-): Promise<ApiKeyVerification> {
+function sameTrust(ring: SigningKeyRing, config: KeyConfig): void {
   if (ring !== cacheRing || config !== cacheConfig) {
     verified.clear();
+    refused.clear();
     cacheRing = ring;
     cacheConfig = config;
   }
+}
+
+function bounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+}
+
+/** The cached outcome for this token, or undefined when it must be verified. Synchronous. */
+export function cachedVerification(token: string, ring: SigningKeyRing, config: KeyConfig, nowMs: number): ApiKeyVerification | undefined {
+  sameTrust(ring, config);
   const hit = verified.get(token);
-  if (hit) {
+  if (hit !== undefined) {
     if (hit.validUntilMs > nowMs) return { ok: true, claims: hit.claims };
     verified.delete(token);
   }
+  const miss = refused.get(token);
+  if (miss !== undefined) {
+    if (miss.validUntilMs > nowMs) return { ok: false, reason: miss.reason };
+    refused.delete(token);
+  }
+  return undefined;
+}
+
+/** Verifies the token and caches the outcome. */
+export async function verifyAndCache(token: string, ring: SigningKeyRing, config: KeyConfig, nowMs: number): Promise<ApiKeyVerification> {
   const result = await verifyApiKey(token, ring, config, Math.floor(nowMs / 1000));
+  sameTrust(ring, config);
   if (result.ok) {
     const expMs = result.claims.exp === undefined ? Number.POSITIVE_INFINITY : result.claims.exp * 1000;
-    verified.set(token, { claims: result.claims, validUntilMs: Math.min(nowMs + VERIFIED_TTL_MS, expMs) });
-    if (verified.size > MAX_ENTRIES) {
-      const oldest = verified.keys().next().value;
-      if (oldest !== undefined) verified.delete(oldest);
-    }
+    bounded(verified, token, { claims: result.claims, validUntilMs: Math.min(nowMs + VERIFIED_TTL_MS, expMs) }, MAX_VERIFIED);
+  } else {
+    bounded(refused, token, { reason: result.reason, validUntilMs: nowMs + REFUSED_TTL_MS }, MAX_REFUSED);
   }
   return result;
 }
@@ -55,4 +84,5 @@ export async function verifyApiKeyCached(
 /** Test seam: forget every cached verification. */
 export function clearVerifyCache(): void {
   verified.clear();
+  refused.clear();
 }

@@ -75,6 +75,23 @@ export function startTestOrigin(port = 0): Promise<TestOrigin> {
       };
       return pump();
     }
+    if (path.startsWith("/drip")) {
+      // Headers at once, then one chunk every `ms`: a slow stream after a fast response.
+      const params = new URL(rawUrl, "http://x").searchParams;
+      const chunks = Number(params.get("chunks") ?? "5");
+      const ms = Number(params.get("ms") ?? "100");
+      res.writeHead(200, { "content-type": "text/plain" });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write(`chunk ${sent}\n`);
+        if (++sent >= chunks) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, ms);
+      res.on("close", () => clearInterval(timer));
+      return;
+    }
     if (path.startsWith("/status/")) {
       const status = Number(path.slice("/status/".length));
       return json(res, status, { status }, { "x-origin-header": "kept", "set-cookie": "origin=1; Path=/" });
