@@ -50,9 +50,9 @@ function upstreamHeaders(request: Request, target: RequestTarget, options: Forwa
   // A WebSocket handshake is forwarded as one; the runtime manages the upgraded connection.
   if (upgrade !== null && upgrade.toLowerCase() !== "websocket") headers.delete("upgrade");
   for (const name of HOP_BY_HOP) headers.delete(name);
-  let spoofed: string[] | undefined;
-  for (const name of headers.keys()) if (name.startsWith(IDENTITY_HEADER_PREFIX)) (spoofed ??= []).push(name);
-  if (spoofed) for (const name of spoofed) headers.delete(name);
+  const spoofed: string[] = [];
+  for (const name of headers.keys()) if (name.startsWith(IDENTITY_HEADER_PREFIX)) spoofed.push(name);
+  for (const name of spoofed) headers.delete(name);
   headers.delete("host");
   if (!options.forwardAuthorization) headers.delete("authorization");
 
