@@ -75,7 +75,9 @@ function build(catalog: ScopeCatalog) {
     create: z.strictObject({ name, scopes: scopes(catalog), expires_in_days: z.optional(expiresInDays) }, OBJECT),
     rotate: z.strictObject(
       {
-        grace_period_seconds: z.optional(boundedInt("grace_period_seconds", 0, GRACE_PERIOD_MAX_SECONDS, `0 to ${GRACE_PERIOD_MAX_SECONDS}`)),
+        grace_period_seconds: z.optional(
+          boundedInt("grace_period_seconds", 0, GRACE_PERIOD_MAX_SECONDS, `0 to ${GRACE_PERIOD_MAX_SECONDS}`),
+        ),
         name: z.optional(name),
         scopes: z.optional(scopes(catalog)),
         expires_in_days: z.optional(expiresInDays),
@@ -84,7 +86,9 @@ function build(catalog: ScopeCatalog) {
     ),
     update: z
       .strictObject({ name: z.optional(name), metadata: z.optional(metadata) }, OBJECT)
-      .check(z.refine((b) => b.name !== undefined || b.metadata !== undefined, { message: "nothing to update: give name and/or metadata" })),
+      .check(
+        z.refine((b) => b.name !== undefined || b.metadata !== undefined, { message: "nothing to update: give name and/or metadata" }),
+      ),
     revoke: z.strictObject(
       {
         reason: z.optional(
