@@ -13,7 +13,7 @@ import { ApiError } from "../errors";
 import { recordUse } from "../gateway/usage";
 import { readJsonBody } from "../http/json-body";
 import { enumParam, intParam, nextPageHeaders, pageRequest } from "../http/pagination";
-import { jsonResponse } from "../http/responses";
+import { jsonResponse, methodNotAllowed } from "../http/responses";
 import { parseBody, requestSchemas } from "../keys/schemas";
 import {
   type AuditAction,
@@ -52,8 +52,7 @@ type Handler = (c: AppContext, ctx: ManagementContext, keyId: string) => Promise
 function managed(action: AuditAction, handler: Handler) {
   return async (c: AppContext): Promise<Response> => {
     const tenant = c.req.param("tenant") ?? "";
-    // Bounded: the id comes from the URL and ends up in the audit log.
-    const keyId = c.req.param("id")?.slice(0, KEY_ID_MAX_LENGTH) ?? null;
+    const keyId = c.req.param("id") ?? null;
     const base = {
       tenant,
       now: Math.floor(Date.now() / 1000),
@@ -76,19 +75,19 @@ function managed(action: AuditAction, handler: Handler) {
       if (err instanceof ApiError && TENANT_ID_PATTERN.test(tenant)) {
         await recordRefusal(
           database(c.env.DB),
-          auditEntry({ ...base, principal }, action, keyId, outcomeOf(err.status), err.status, err.code),
+          // Bounded: the id comes from the URL.
+          auditEntry(
+            { ...base, principal },
+            action,
+            keyId?.slice(0, KEY_ID_MAX_LENGTH) ?? null,
+            outcomeOf(err.status),
+            err.status,
+            err.code,
+          ),
         );
       }
       throw err;
     }
-  };
-}
-
-function methodNotAllowed(allow: string, hint?: string) {
-  return () => {
-    throw new ApiError("method_not_allowed", `Method not allowed here; use ${allow}${hint ? ` (${hint})` : ""}`, {
-      headers: { allow },
-    });
   };
 }
 

@@ -187,3 +187,18 @@ describe("GET /api/v1/scopes", () => {
     expect(Object.keys(catalog)).toHaveLength(10);
   });
 });
+
+describe("public control-plane endpoints", () => {
+  it("answer other methods with 405 and Allow: GET", async () => {
+    for (const path of ["/.well-known/jwks.json", "/api/v1/scopes", "/_keygate/health"]) {
+      const res = await call("POST", path);
+      await expectError(res, 405, "method_not_allowed");
+      expect(res.headers.get("allow")).toBe("GET");
+    }
+  });
+
+  it("serve HEAD like GET", async () => {
+    const res = await call("HEAD", "/_keygate/health");
+    expect(res.status).toBe(200);
+  });
+});
