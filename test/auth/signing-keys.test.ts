@@ -1,9 +1,6 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { exportJWK } from "jose";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
-import { activeSigningJwk, BASE, createKey, decodeJwtPart, expectError, freshTenant, userToken } from "../helpers/worker";
+import { activeSigningJwk, call, createKey, decodeJwtPart, expectError, freshTenant, userToken } from "../helpers/worker";
 
 async function newPrivateJwk(kid: string, modulusLength = 2048) {
   // WebCrypto directly: jose refuses to generate keys under 2048 bits, which one case needs.
@@ -15,18 +12,8 @@ async function newPrivateJwk(kid: string, modulusLength = 2048) {
   return { ...(await exportJWK(pair.privateKey)), kid, alg: "RS256" };
 }
 
-async function callWith(signingKeys: string, method: string, path: string, init: { token?: string; body?: unknown } = {}) {
-  const ctx = createExecutionContext();
-  const headers = new Headers();
-  if (init.token) headers.set("authorization", `Bearer ${init.token}`);
-  if (init.body !== undefined) headers.set("content-type", "application/json");
-  const res = await worker.fetch(
-    new Request(`${BASE}${path}`, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) }),
-    { ...env, SIGNING_KEYS: signingKeys },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
+function callWith(signingKeys: string, method: string, path: string, options: { token?: string; body?: unknown } = {}) {
+  return call(method, path, { ...options, env: { SIGNING_KEYS: signingKeys } });
 }
 
 describe("signing-key rotation: add, promote, retire", () => {

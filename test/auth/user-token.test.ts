@@ -1,9 +1,7 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
-import { BASE, expectError, freshTenant, originSaw, userToken } from "../helpers/worker";
+import { call, expectError, freshTenant, originSaw, userToken } from "../helpers/worker";
 
 /** The test IdP's public key set, as an identity provider would publish it. */
 function idpPublicJwks() {
@@ -17,15 +15,8 @@ async function publish(name: string, jwks: unknown): Promise<string> {
   return url;
 }
 
-async function listWith(overrides: Record<string, unknown>, tenant: string, token: string) {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(
-    new Request(`${BASE}/api/v1/tenant/${tenant}/api-keys/list`, { headers: { authorization: `Bearer ${token}` } }),
-    { ...env, USER_TOKEN_JWKS: "", ...overrides },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
+function listWith(overrides: Record<string, unknown>, tenant: string, token: string) {
+  return call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token, env: { USER_TOKEN_JWKS: "", ...overrides } });
 }
 
 describe("user access tokens from a JWKS URL", () => {

@@ -1,9 +1,7 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
-import { BASE, call, createKey, expectError, freshTenant, originSaw, signApiKey, userToken } from "../helpers/worker";
+import { call, createKey, expectError, freshTenant, originSaw, signApiKey, userToken } from "../helpers/worker";
 
 interface Echo {
   method: string;
@@ -26,13 +24,9 @@ async function refusedBeforeOrigin(token: string | undefined, status: number, er
   return res;
 }
 
-/** Calls the worker with a modified env (config is parsed per env object). */
-async function callWithEnv(overrides: Record<string, unknown>, method: string, path: string, token?: string): Promise<Response> {
-  const ctx = createExecutionContext();
-  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
-  const res = await worker.fetch(new Request(`${BASE}${path}`, { method, headers }), { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
+/** Calls the worker with some vars overridden. */
+function callWithEnv(overrides: Record<string, unknown>, method: string, path: string, token?: string): Promise<Response> {
+  return call(method, path, { token, env: overrides });
 }
 
 describe("gateway: a valid key", () => {

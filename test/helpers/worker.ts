@@ -12,6 +12,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Raw body text, sent as is (for malformed-JSON tests). */
   rawBody?: string | ReadableStream<Uint8Array> | Uint8Array;
+  /** Vars/secrets to override for this call (config is parsed per env object). */
+  env?: Record<string, unknown>;
 }
 
 /** Sends a request through the worker's fetch handler and waits for its waitUntil work. */
@@ -25,7 +27,11 @@ export async function call(method: string, path: string, options: CallOptions = 
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`${BASE}${path}`, { method, headers, body }), env, ctx);
+  const response = await worker.fetch(
+    new Request(`${BASE}${path}`, { method, headers, body }),
+    options.env ? { ...env, ...options.env } : env,
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return response;
 }
