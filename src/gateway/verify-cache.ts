@@ -80,9 +80,3 @@ export async function verifyAndCache(token: string, ring: SigningKeyRing, config
   }
   return result;
 }
-
-/** Test seam: forget every cached verification. */
-export function clearVerifyCache(): void {
-  verified.clear();
-  refused.clear();
-}

@@ -79,12 +79,6 @@ export async function fetchEdgeState(kv: KVNamespace, keyId: string, ttlMs: numb
   return value;
 }
 
-/** The key's edge state: cached while fresh, else read from KV. */
-export async function readEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeState | null> {
-  const cached = cachedEdgeState(keyId, nowMs);
-  return cached !== undefined ? cached : fetchEdgeState(kv, keyId, ttlMs, nowMs);
-}
-
 /**
  * Mirrors a key's state into KV and into this isolate's cache. The KV entry expires with the key
  * (`exp`), so the revocation list never outgrows the keys that could still be presented.

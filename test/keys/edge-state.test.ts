@@ -1,6 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { clearEdgeStateCache, readEdgeState, writeEdgeState } from "../../src/keys/edge-state";
+import { cachedEdgeState, clearEdgeStateCache, type EdgeState, fetchEdgeState, writeEdgeState } from "../../src/keys/edge-state";
+
+/** What the gateway does: the cached state while fresh, else a KV read. */
+async function readEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeState | null> {
+  const cached = cachedEdgeState(keyId, nowMs);
+  return cached !== undefined ? cached : fetchEdgeState(kv, keyId, ttlMs, nowMs);
+}
 
 /** The real KV binding, counting reads. */
 function countingKv(): { kv: KVNamespace; reads: () => number } {
