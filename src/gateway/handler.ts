@@ -13,6 +13,7 @@ import type { Env } from "../env";
 import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
 import { cachedEdgeState, fetchEdgeState } from "../keys/edge-state";
+import { setBounded } from "../lib/bounded-map";
 import { matchPolicy, normalizePath, type Requirement } from "./policy";
 import { forward } from "./proxy";
 import { recordUse } from "./usage";
@@ -42,11 +43,7 @@ function decide(config: GatewayConfig, method: string, path: string): Decision {
       segments === null
         ? "bad-path"
         : (matchPolicy(config.policy, method, segments) ?? (config.unmatched === "deny" ? "deny" : AUTHENTICATED));
-    decisions.set(cacheKey, decision);
-    if (decisions.size > MAX_ROUTE_DECISIONS) {
-      const oldest = decisions.keys().next().value;
-      if (oldest !== undefined) decisions.delete(oldest);
-    }
+    setBounded(decisions, cacheKey, decision, MAX_ROUTE_DECISIONS);
   }
   return decision;
 }

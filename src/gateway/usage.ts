@@ -5,6 +5,7 @@
  */
 import { database } from "../db/client";
 import { touchLastUsed } from "../db/keys-repo";
+import { setBounded } from "../lib/bounded-map";
 
 /** Uses arriving within this window of the first due one share its D1 batch. */
 const BATCH_WINDOW_MS = 20;
@@ -39,12 +40,7 @@ export function recordUse(
 ): void {
   const previous = lastWritten.get(keyId);
   if (previous !== undefined && now - previous < intervalSeconds) return;
-  lastWritten.delete(keyId);
-  lastWritten.set(keyId, now);
-  if (lastWritten.size > MAX_TRACKED_KEYS) {
-    const oldest = lastWritten.keys().next().value;
-    if (oldest !== undefined) lastWritten.delete(oldest);
-  }
+  setBounded(lastWritten, keyId, now, MAX_TRACKED_KEYS);
   pending.set(keyId, now);
   if (!flushScheduled) {
     flushScheduled = true;

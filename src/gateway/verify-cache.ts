@@ -11,6 +11,7 @@
 import { type ApiKeyClaims, type ApiKeyRefusal, type ApiKeyVerification, verifyApiKey } from "../auth/api-key-token";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import type { KeyConfig } from "../config";
+import { setBounded } from "../lib/bounded-map";
 
 /** How long a verification is trusted when the key itself lives longer. */
 const VERIFIED_TTL_MS = 5 * 60_000;
@@ -44,14 +45,6 @@ function sameTrust(ring: SigningKeyRing, config: KeyConfig): void {
   }
 }
 
-function bounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
-  map.set(key, value);
-  if (map.size > max) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
-  }
-}
-
 /** The cached outcome for this token, or undefined when it must be verified. Synchronous. */
 export function cachedVerification(token: string, ring: SigningKeyRing, config: KeyConfig, nowMs: number): ApiKeyVerification | undefined {
   sameTrust(ring, config);
@@ -74,9 +67,9 @@ export async function verifyAndCache(token: string, ring: SigningKeyRing, config
   sameTrust(ring, config);
   if (result.ok) {
     const expMs = result.claims.exp === undefined ? Number.POSITIVE_INFINITY : result.claims.exp * 1000;
-    bounded(verified, token, { claims: result.claims, validUntilMs: Math.min(nowMs + VERIFIED_TTL_MS, expMs) }, MAX_VERIFIED);
+    setBounded(verified, token, { claims: result.claims, validUntilMs: Math.min(nowMs + VERIFIED_TTL_MS, expMs) }, MAX_VERIFIED);
   } else {
-    bounded(refused, token, { reason: result.reason, validUntilMs: nowMs + REFUSED_TTL_MS }, MAX_REFUSED);
+    setBounded(refused, token, { reason: result.reason, validUntilMs: nowMs + REFUSED_TTL_MS }, MAX_REFUSED);
   }
   return result;
 }

@@ -9,6 +9,7 @@
  * and KV has propagated the write (Cloudflare documents up to 60 s). KV is eventually consistent;
  * that bound is the trade-off accepted here for a data plane that never waits on D1.
  */
+import { setBounded } from "../lib/bounded-map";
 
 export interface EdgeState {
   state: "revoked" | "rotated";
@@ -44,12 +45,7 @@ interface CacheEntry {
 const isolateCache = new Map<string, CacheEntry>();
 
 function cacheSet(keyId: string, entry: CacheEntry): void {
-  isolateCache.delete(keyId);
-  isolateCache.set(keyId, entry);
-  if (isolateCache.size > ISOLATE_CACHE_MAX_ENTRIES) {
-    const oldest = isolateCache.keys().next().value;
-    if (oldest !== undefined) isolateCache.delete(oldest);
-  }
+  setBounded(isolateCache, keyId, entry, ISOLATE_CACHE_MAX_ENTRIES);
 }
 
 function parse(value: unknown): EdgeState | null {
