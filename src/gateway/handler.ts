@@ -13,7 +13,7 @@ import type { Env } from "../env";
 import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
 import { cachedEdgeState, fetchEdgeState } from "../keys/edge-state";
-import { setBounded } from "../lib/bounded-map";
+import { isolateCache, setBounded } from "../lib/bounded-map";
 import { matchPolicy, normalizePath, type Requirement } from "./policy";
 import { forward } from "./proxy";
 import { recordUse } from "./usage";
@@ -27,7 +27,7 @@ const MAX_ROUTE_DECISIONS = 4096;
 type Decision = Requirement | "deny" | "bad-path";
 
 let decisionsFor: GatewayConfig | undefined;
-const decisions = new Map<string, Decision>();
+const decisions = isolateCache<string, Decision>("route-decisions", MAX_ROUTE_DECISIONS);
 
 /** What the route policy asks of `method path`, cached per isolate for the config in force. */
 function decide(config: GatewayConfig, method: string, path: string): Decision {

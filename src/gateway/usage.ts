@@ -5,13 +5,13 @@
  */
 import { database } from "../db/client";
 import { touchLastUsed } from "../db/keys-repo";
-import { setBounded } from "../lib/bounded-map";
+import { isolateCache, setBounded } from "../lib/bounded-map";
 
 /** Uses arriving within this window of the first due one share its D1 batch. */
 const BATCH_WINDOW_MS = 20;
 const MAX_TRACKED_KEYS = 20_000;
 
-const lastWritten = new Map<string, number>();
+const lastWritten = isolateCache<string, number>("last-used-writes", MAX_TRACKED_KEYS);
 let pending = new Map<string, number>();
 let flushScheduled = false;
 

@@ -11,7 +11,7 @@
 import { type ApiKeyClaims, type ApiKeyRefusal, type ApiKeyVerification, verifyApiKey } from "../auth/api-key-token";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import type { KeyConfig } from "../config";
-import { setBounded } from "../lib/bounded-map";
+import { isolateCache, setBounded } from "../lib/bounded-map";
 
 /** How long a verification is trusted when the key itself lives longer. */
 const VERIFIED_TTL_MS = 5 * 60_000;
@@ -33,8 +33,8 @@ interface Refused {
 
 let cacheRing: SigningKeyRing | undefined;
 let cacheConfig: KeyConfig | undefined;
-const verified = new Map<string, Verified>();
-const refused = new Map<string, Refused>();
+const verified = isolateCache<string, Verified>("verified-keys", MAX_VERIFIED);
+const refused = isolateCache<string, Refused>("refused-keys", MAX_REFUSED);
 
 function sameTrust(ring: SigningKeyRing, config: KeyConfig): void {
   if (ring !== cacheRing || config !== cacheConfig) {

@@ -9,7 +9,7 @@
  * and KV has propagated the write (Cloudflare documents up to 60 s). KV is eventually consistent;
  * that bound is the trade-off accepted here for a data plane that never waits on D1.
  */
-import { setBounded } from "../lib/bounded-map";
+import { isolateCache, setBounded } from "../lib/bounded-map";
 
 export interface EdgeState {
   state: "revoked" | "rotated";
@@ -42,10 +42,10 @@ interface CacheEntry {
   pinned: boolean;
 }
 
-const isolateCache = new Map<string, CacheEntry>();
+const edgeCache = isolateCache<string, CacheEntry>("edge-state", ISOLATE_CACHE_MAX_ENTRIES);
 
 function cacheSet(keyId: string, entry: CacheEntry): void {
-  setBounded(isolateCache, keyId, entry, ISOLATE_CACHE_MAX_ENTRIES);
+  setBounded(edgeCache, keyId, entry, ISOLATE_CACHE_MAX_ENTRIES);
 }
 
 function parse(value: unknown): EdgeState | null {
@@ -56,7 +56,7 @@ function parse(value: unknown): EdgeState | null {
 
 /** The key's edge state from this isolate's cache while fresh, else undefined (read KV then). */
 export function cachedEdgeState(keyId: string, nowMs: number): EdgeState | null | undefined {
-  const cached = isolateCache.get(keyId);
+  const cached = edgeCache.get(keyId);
   return cached && cached.freshUntil > nowMs ? cached.value : undefined;
 }
 
@@ -68,7 +68,7 @@ export function cachedEdgeState(keyId: string, nowMs: number): EdgeState | null 
  */
 export async function fetchEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeState | null> {
   const value = parse(await kv.get(edgeStateKey(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS }));
-  const current = isolateCache.get(keyId);
+  const current = edgeCache.get(keyId);
   // A revoke or rotate served by this isolate while we were reading wins.
   if (current?.pinned) return current.value;
   cacheSet(keyId, { value, freshUntil: nowMs + ttlMs, pinned: false });
@@ -103,5 +103,5 @@ export async function writeEdgeState(
 
 /** Test seam: forget everything this isolate cached. */
 export function clearEdgeStateCache(): void {
-  isolateCache.clear();
+  edgeCache.clear();
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { setBounded } from "../../src/lib/bounded-map";
+import "../../src/index";
+import { cacheSizes, isolateCache, setBounded } from "../../src/lib/bounded-map";
 
 describe("setBounded", () => {
   it("keeps at most `max` entries, dropping the least recently set", () => {
@@ -17,5 +18,17 @@ describe("setBounded", () => {
       ["a", 10],
       ["d", 4],
     ]);
+  });
+});
+
+describe("isolateCache", () => {
+  it("registers every cache with its bound, readable from the inspector's global", () => {
+    const cache = isolateCache<string, number>("test-cache", 2);
+    setBounded(cache, "a", 1, 2);
+    expect(cacheSizes()["test-cache"]).toEqual({ size: 1, max: 2 });
+    const fromGlobal = (globalThis as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("keygate.caches")]!();
+    expect(fromGlobal["test-cache"]).toEqual({ size: 1, max: 2 });
+    // The gateway's own caches are registered as soon as their modules load.
+    expect(Object.keys(fromGlobal)).toEqual(expect.arrayContaining(["verified-keys", "refused-keys", "route-decisions", "edge-state"]));
   });
 });
