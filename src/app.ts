@@ -1,27 +1,58 @@
 /**
- * The control plane as a Hono app: public endpoints and the management API, one error handler.
- * The data plane (every other path) does not go through Hono; see src/index.ts.
+ * The control plane as a Hono app, built from the route table (src/routes/table.ts): one handler
+ * per route, a 405 with `Allow` for the other methods of each path, one error handler. The data
+ * plane (every path the table does not name) does not go through Hono; see src/index.ts.
  */
 import { Hono } from "hono";
+import { scopeCatalog } from "./config";
 import type { Env } from "./env";
 import { ApiError, toErrorResponse } from "./errors";
-import { managementRoutes } from "./routes/management";
-import { publicRoutes } from "./routes/public";
+import { readJsonBody } from "./http/json-body";
+import { methodNotAllowed } from "./http/responses";
+import { parseOrRefuse } from "./http/validate";
+import { managed } from "./routes/management";
+import { type AppContext, honoPath, pathMatcher, queryInput, type Route } from "./routes/spec";
+import { ROUTES } from "./routes/table";
 
-/** Paths the control plane owns; everything else is proxied to the origin. */
-const CONTROL_PLANE_PATH =
-  /^\/(?:\.well-known\/jwks\.json|api\/v1\/scopes|_keygate\/health|api\/v1\/tenant\/[^/]+\/(?:api-keys|audit-log)(?:\/.*)?)\/?$/;
+const CONTROL_PLANE_PATH = pathMatcher(ROUTES.map((r) => r.path));
+/** First path segments of the control plane ("/api/", ...): a cheap test before the regex. */
+const CONTROL_PLANE_PREFIXES = [...new Set(ROUTES.map((r) => r.path.slice(0, r.path.indexOf("/", 1) + 1)))];
 
+/** Whether the route table owns `pathname`; everything else is proxied to the origin. */
 export function isControlPlanePath(pathname: string): boolean {
-  // Cheap prefix checks first: this runs on every data-plane request.
-  if (!pathname.startsWith("/api/v1/") && !pathname.startsWith("/.well-known/") && !pathname.startsWith("/_keygate/")) return false;
-  return CONTROL_PLANE_PATH.test(pathname);
+  // This runs on every data-plane request.
+  for (const prefix of CONTROL_PLANE_PREFIXES) if (pathname.startsWith(prefix)) return CONTROL_PLANE_PATH.test(pathname);
+  return false;
+}
+
+/** Query and body of a request, parsed by the route's schemas (a 400/413/415 naming the problem otherwise). */
+async function parseInput(route: Route, c: AppContext) {
+  const url = new URL(c.req.url);
+  const query = route.query ? parseOrRefuse(route.query, queryInput(route.query, url.searchParams)) : undefined;
+  let body: unknown;
+  if (route.body) {
+    const raw = await readJsonBody(c.req.raw, { optional: !route.body.required });
+    body = raw === undefined ? undefined : parseOrRefuse(route.body.schema(scopeCatalog(c.env)), raw);
+  }
+  return { c, env: c.env, url, query, body };
+}
+
+function handlerFor(route: Route) {
+  if (route.credential === "none") return async (c: AppContext) => route.handle(await parseInput(route, c));
+  return managed(route, async (c, ctx, keyId) => route.handle({ ...(await parseInput(route, c)), ctx, keyId }));
 }
 
 export function createApp() {
   const app = new Hono<{ Bindings: Env }>({ strict: false });
-  app.route("/", publicRoutes());
-  app.route("/api/v1/tenant/:tenant", managementRoutes());
+  // Grouped by path in table order, each path's 405 right after its methods: a literal path such as
+  // ".../api-keys/create" must answer 405 to GET before ".../api-keys/{id}" can claim it.
+  const byPath = new Map<string, Route[]>();
+  for (const route of ROUTES) byPath.set(route.path, [...(byPath.get(route.path) ?? []), route]);
+  for (const [path, routes] of byPath) {
+    for (const route of routes) app.on(route.method, honoPath(path), handlerFor(route));
+    const hint = routes.find((r) => r.methodHint)?.methodHint;
+    app.all(honoPath(path), methodNotAllowed(routes.map((r) => r.method).join(", "), hint));
+  }
   app.notFound(() => toErrorResponse(new ApiError("not_found", "No such management endpoint")));
   app.onError((err) => toErrorResponse(err));
   return app;

@@ -4,37 +4,32 @@
  * RFC 6750 `WWW-Authenticate` challenge.
  */
 
-export type ErrorCode =
-  | "invalid_request"
-  | "invalid_token"
-  | "insufficient_scope"
-  | "access_denied"
-  | "not_found"
-  | "method_not_allowed"
-  | "conflict"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "bad_gateway"
-  | "gateway_timeout"
-  | "temporarily_unavailable"
-  | "server_error";
-
-const STATUS_BY_CODE: Record<ErrorCode, number> = {
-  invalid_request: 400,
-  invalid_token: 401,
+/** Every error code on the wire: its HTTP status and what it means (the OpenAPI document shows both). */
+const ERRORS = {
+  invalid_request: [400, "Malformed JSON, wrong types, unknown fields or scopes, bad parameters; the description names the field."],
+  invalid_token: [401, "No credential, or an invalid, expired, revoked or rotated one."],
   // RFC 6750 §3.1: insufficient_scope is a 403.
-  insufficient_scope: 403,
-  access_denied: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  bad_gateway: 502,
-  gateway_timeout: 504,
-  temporarily_unavailable: 503,
-  server_error: 500,
-};
+  insufficient_scope: [403, "The credential lacks the scope this needs."],
+  access_denied: [403, "The credential may not act on this tenant, or would grant more than it holds."],
+  not_found: [404, "No such key (including another tenant's) or endpoint."],
+  method_not_allowed: [405, "Wrong method; the Allow header says which."],
+  conflict: [409, "The key is revoked or already rotated."],
+  payload_too_large: [413, "The request body is over 16 KiB."],
+  unsupported_media_type: [415, "The request body is not application/json."],
+  bad_gateway: [502, "The origin could not be reached."],
+  gateway_timeout: [504, "The origin did not answer in time."],
+  temporarily_unavailable: [503, "A dependency (identity provider, database) is unavailable; retry shortly."],
+  server_error: [500, "A misconfiguration or bug; details are in the worker log, never in the response."],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+export function statusOf(code: ErrorCode): number {
+  return ERRORS[code][0];
+}
+
+export const errorDocs = Object.fromEntries(ERROR_CODES.map((code) => [code, ERRORS[code][1]])) as Record<ErrorCode, string>;
 
 export const REALM = "keygate";
 
@@ -56,7 +51,7 @@ export class ApiError extends Error {
     super(description);
     this.name = "ApiError";
     this.code = code;
-    this.status = STATUS_BY_CODE[code];
+    this.status = statusOf(code);
     this.description = description;
     this.options = options;
   }
@@ -96,7 +91,7 @@ export function refusal(code: ErrorCode, description: string, options: ApiErrorO
   const challenge = challengeFor(code, description, options);
   if (challenge) headers.set("www-authenticate", challenge);
   if (options.headers) for (const [name, value] of Object.entries(options.headers)) headers.set(name, value);
-  return new Response(JSON.stringify({ error: code, error_description: description }), { status: STATUS_BY_CODE[code], headers });
+  return new Response(JSON.stringify({ error: code, error_description: description }), { status: statusOf(code), headers });
 }
 
 export function errorResponse(err: ApiError): Response {

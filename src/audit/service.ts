@@ -1,24 +1,28 @@
 /** Reading the audit log, and recording refused management attempts. */
-
+import * as z from "zod/mini";
 import { insertAudit, listAudit } from "../db/audit-repo";
 import type { Db } from "../db/client";
 import type { AuditRow, NewAuditRow } from "../db/schema";
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction } from "./entry";
 
-export const AUDIT_ACTIONS = ["create", "list", "get", "update", "rotate", "revoke", "audit"] as const;
+/** An audit entry on the wire (GET .../audit-log). */
+export const auditEntryViewSchema = z
+  .strictObject({
+    id: z.string(),
+    at: z.int(),
+    actor_kind: z.enum(ACTOR_KINDS),
+    actor_id: z.nullable(z.string()),
+    action: z.enum(AUDIT_ACTIONS),
+    key_id: z.nullable(z.string()),
+    outcome: z.enum(AUDIT_OUTCOMES),
+    status: z.int(),
+    error: z.nullable(z.string()),
+    ip: z.nullable(z.string()),
+    user_agent: z.nullable(z.string()),
+  })
+  .register(z.globalRegistry, { id: "AuditEntry", description: "One management action or refused attempt." });
 
-export interface AuditEntryView {
-  id: string;
-  at: number;
-  actor_kind: string;
-  actor_id: string | null;
-  action: string;
-  key_id: string | null;
-  outcome: string;
-  status: number;
-  error: string | null;
-  ip: string | null;
-  user_agent: string | null;
-}
+export type AuditEntryView = z.output<typeof auditEntryViewSchema>;
 
 function view(row: AuditRow): AuditEntryView {
   return {
@@ -40,7 +44,7 @@ export interface AuditQuery {
   limit: number;
   beforeSeq?: number;
   keyId?: string;
-  action?: string;
+  action?: AuditAction;
   since?: number;
 }
 
@@ -53,15 +57,6 @@ export async function listAuditEntries(
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return { entries: page.map(view), nextSeq: rows.length > q.limit && last ? last.seq : null };
-}
-
-/** Outcome recorded for a refused attempt, from the status it was refused with. */
-export function outcomeOf(status: number): string {
-  if (status === 401 || status === 403) return "denied";
-  if (status === 404) return "not_found";
-  if (status === 409) return "conflict";
-  if (status >= 500) return "error";
-  return "invalid";
 }
 
 /** Records a refusal; never lets an audit failure replace the caller's real error. */

@@ -9,6 +9,7 @@ import { database } from "../db/client";
 import { findKey } from "../db/keys-repo";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
+import { keyStatus } from "../keys/status";
 import { API_KEY_REFUSALS, type ApiKeyRefusalReason, verifyApiKey } from "./api-key-token";
 import { requireBearer } from "./bearer";
 import { signingKeys } from "./signing-keys";
@@ -25,6 +26,16 @@ export interface KeyPrincipal {
 }
 
 export type Principal = UserPrincipal | KeyPrincipal;
+
+/** One management request: who, for which tenant, when and from where. */
+export interface ManagementContext {
+  tenant: string;
+  principal: Principal;
+  /** Unix seconds. */
+  now: number;
+  ip: string | null;
+  userAgent: string | null;
+}
 
 export const MANAGEMENT_SCOPES = [KEYS_MANAGE_SCOPE, ADMIN_ALL_SCOPE] as const;
 
@@ -59,8 +70,8 @@ export async function authenticateManagement(authorization: string | null, env: 
   const { claims } = result;
   const row = await findKey(database(env.DB), claims.tenant, claims.keyId);
   if (!row || row.jti !== claims.jti) refuseKey("invalid");
-  if (row.revoked) refuseKey("revoked");
-  if (row.rotationCutoffAt !== null && row.rotationCutoffAt <= now) refuseKey("rotated");
+  const status = keyStatus(row, now);
+  if (status !== "active") refuseKey(status);
   if (!claims.scopes.some((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s))) {
     throw new ApiError("insufficient_scope", "API key does not have required permissions", {
       challenge: "bearer",
@@ -76,10 +87,4 @@ export function authorizeTenant(principal: Principal, tenant: string): void {
   if (!allowed) {
     throw new ApiError("access_denied", "This credential may not manage API keys of this tenant");
   }
-}
-
-/** The audit log's actor fields for a principal. */
-export function actorOf(principal: Principal | undefined): { actorKind: "user" | "key" | "anonymous"; actorId: string | null } {
-  if (!principal) return { actorKind: "anonymous", actorId: null };
-  return principal.kind === "user" ? { actorKind: "user", actorId: principal.sub } : { actorKind: "key", actorId: principal.keyId };
 }

@@ -1,5 +1,6 @@
 /** Queries over audit_log, always scoped by tenant. */
 import { and, desc, eq, gte, lt, type SQL } from "drizzle-orm";
+import type { AuditAction } from "../audit/entry";
 import type { Db } from "./client";
 import { type AuditRow, auditLog, type NewAuditRow } from "./schema";
 
@@ -12,7 +13,7 @@ export interface ListAuditQuery {
   limit: number;
   beforeSeq?: number;
   keyId?: string;
-  action?: string;
+  action?: AuditAction;
   since?: number;
 }
 

@@ -1,9 +1,8 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
 import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL } from "drizzle-orm";
+import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, type NewApiKeyRow, type NewAuditRow } from "./schema";
-
-export type KeyStatus = "active" | "revoked" | "expired" | "rotated";
 
 export interface ListKeysQuery {
   tenant: string;

@@ -1,5 +1,6 @@
 /** Drizzle schema of migrations/0001_init.sql (the SQL there is what D1 runs). */
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
 
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -40,11 +41,11 @@ export const auditLog = sqliteTable(
     id: text("id").notNull().unique(),
     at: integer("at").notNull(),
     tenantId: text("tenant_id").notNull(),
-    actorKind: text("actor_kind", { enum: ["user", "key", "anonymous"] }).notNull(),
+    actorKind: text("actor_kind", { enum: ACTOR_KINDS }).notNull(),
     actorId: text("actor_id"),
-    action: text("action").notNull(),
+    action: text("action", { enum: AUDIT_ACTIONS }).notNull(),
     targetKeyId: text("target_key_id"),
-    outcome: text("outcome").notNull(),
+    outcome: text("outcome", { enum: AUDIT_OUTCOMES }).notNull(),
     status: integer("status").notNull(),
     error: text("error"),
     ip: text("ip"),

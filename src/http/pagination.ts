@@ -3,11 +3,13 @@
  * The next page travels in headers: `Link: <...>; rel="next"` (RFC 8288) and `X-Next-Cursor`.
  * Clients that ignore them get the first page, newest first.
  */
-import { ApiError } from "../errors";
+import * as z from "zod/mini";
+import { boundedInt } from "./validate";
 
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1000;
 const CURSOR_PREFIX = "v1:";
+const CURSOR_ERROR = "cursor is not a cursor this API returned";
 
 export function encodeCursor(seq: number): string {
   return btoa(CURSOR_PREFIX + seq)
@@ -16,49 +18,37 @@ export function encodeCursor(seq: number): string {
     .replace(/\//g, "_");
 }
 
-function decodeCursor(cursor: string): number {
+function decodeCursor(cursor: string): number | undefined {
   let decoded = "";
   try {
     decoded = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
   } catch {
-    // fall through to the error below
+    return undefined;
   }
   const seq = decoded.startsWith(CURSOR_PREFIX) ? Number(decoded.slice(CURSOR_PREFIX.length)) : Number.NaN;
-  if (!Number.isSafeInteger(seq) || seq < 1) throw new ApiError("invalid_request", "cursor is not a cursor this API returned");
-  return seq;
+  return Number.isSafeInteger(seq) && seq >= 1 ? seq : undefined;
 }
 
-/** An optional integer query parameter within [min, max], or a 400 naming it. */
-export function intParam(url: URL, name: string, min: number, max: number): number | undefined {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === "") return undefined;
-  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ApiError("invalid_request", `${name} must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
+/** Query fields of every paged endpoint: `limit` and `cursor` (decoded to the sequence number it stands for). */
+export const pageQueryFields = {
+  limit: z.optional(boundedInt("limit", 1, MAX_PAGE_LIMIT).check(z.describe(`Page size, default ${DEFAULT_PAGE_LIMIT}.`))),
+  cursor: z.optional(
+    z.pipe(
+      z.string({ error: CURSOR_ERROR }).check(z.describe("The X-Next-Cursor of the previous page.")),
+      z.transform((value: string, ctx) => {
+        const seq = decodeCursor(value);
+        if (seq === undefined) ctx.issues.push({ code: "custom", message: CURSOR_ERROR, input: value });
+        return seq ?? 0;
+      }),
+    ),
+  ),
+};
 
-/** An optional query parameter that must be one of `allowed`, or a 400 naming them. */
-export function enumParam<T extends string>(url: URL, name: string, allowed: readonly T[]): T | undefined {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === "") return undefined;
-  if (!(allowed as readonly string[]).includes(raw)) throw new ApiError("invalid_request", `${name} must be one of: ${allowed.join(", ")}`);
-  return raw as T;
-}
-
-export interface PageRequest {
-  limit: number;
-  beforeSeq: number | undefined;
-}
-
-export function pageRequest(url: URL): PageRequest {
-  const cursor = url.searchParams.get("cursor");
-  return {
-    limit: intParam(url, "limit", 1, MAX_PAGE_LIMIT) ?? DEFAULT_PAGE_LIMIT,
-    beforeSeq: cursor === null || cursor === "" ? undefined : decodeCursor(cursor),
-  };
-}
+/** Response headers of a paged endpoint, for the document. */
+export const PAGE_HEADERS = {
+  link: 'RFC 8288 link to the next page (rel="next"); absent on the last page.',
+  "x-next-cursor": "Cursor of the next page; absent on the last page.",
+};
 
 /** Headers that point at the next page, or none on the last page. */
 export function nextPageHeaders(url: URL, nextSeq: number | null): Record<string, string> {

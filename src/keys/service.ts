@@ -3,14 +3,15 @@
  * the request and hand over a context; every mutation writes its audit entry in the same D1
  * transaction, then mirrors what the edge must know into KV.
  */
+
+import { auditEntry } from "../audit/entry";
 import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
-import type { Principal } from "../auth/principal";
-import { actorOf } from "../auth/principal";
+import type { ManagementContext, Principal } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import { ADMIN_ALL_SCOPE, type KeyConfig } from "../config";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
-import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
+import type { ApiKeyRow, NewApiKeyRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { writeEdgeState } from "./edge-state";
 import {
@@ -20,6 +21,7 @@ import {
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./schemas";
+import type { KeyStatus } from "./status";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
 const SECONDS_PER_DAY = 86_400;
@@ -29,41 +31,6 @@ export interface KeyServiceDeps {
   kv: KVNamespace;
   ring: SigningKeyRing;
   keyConfig: KeyConfig;
-}
-
-/** One management request: who, for which tenant, when and from where. */
-export interface ManagementContext {
-  tenant: string;
-  principal: Principal;
-  /** Unix seconds. */
-  now: number;
-  ip: string | null;
-  userAgent: string | null;
-}
-
-export type AuditAction = "create" | "list" | "get" | "update" | "rotate" | "revoke" | "audit";
-
-export function auditEntry(
-  ctx: Omit<ManagementContext, "principal"> & { principal?: Principal },
-  action: AuditAction,
-  targetKeyId: string | null,
-  outcome: string,
-  status: number,
-  error: string | null = null,
-): NewAuditRow {
-  return {
-    id: `evt-${crypto.randomUUID()}`,
-    at: ctx.now,
-    tenantId: ctx.tenant,
-    ...actorOf(ctx.principal),
-    action,
-    targetKeyId,
-    outcome,
-    status,
-    error,
-    ip: ctx.ip,
-    userAgent: ctx.userAgent,
-  };
 }
 
 function notFound(): never {
@@ -81,8 +48,11 @@ function expiresAtFor(days: number, now: number): number | null {
 /**
  * No escalation through management keys: a key may only hand out scopes it holds (admin:all
  * holds every scope) and lifetimes that end no later than its own. Users are not limited here.
+ * A management key rotating itself may give its replacement a lifetime as long as its own (the
+ * unattended rotation the seed recommends for the rotation job's own key), never longer.
  */
-function assertMayGrant(principal: Principal, scopes: readonly string[], expiresAt: number | null): void {
+function assertMayGrant(ctx: ManagementContext, scopes: readonly string[], expiresAt: number | null, self?: ApiKeyRow): void {
+  const { principal } = ctx;
   if (principal.kind !== "key") return;
   if (!principal.scopes.includes(ADMIN_ALL_SCOPE)) {
     const missing = scopes.filter((s) => !principal.scopes.includes(s));
@@ -90,10 +60,14 @@ function assertMayGrant(principal: Principal, scopes: readonly string[], expires
       throw new ApiError("access_denied", `A management key cannot grant scopes it does not hold: ${missing.join(", ")}`);
     }
   }
-  if (principal.exp !== undefined && (expiresAt === null || expiresAt > principal.exp)) {
+  if (principal.exp === undefined) return;
+  const latest = self?.expiresAt != null ? ctx.now + (self.expiresAt - self.createdAt) : principal.exp;
+  if (expiresAt === null || expiresAt > latest) {
     throw new ApiError(
       "access_denied",
-      `A management key cannot create a key that outlives itself: expires_at must be at most ${principal.exp}`,
+      self
+        ? `A management key rotating itself cannot lengthen its lifetime: expires_at must be at most ${latest}`
+        : `A management key cannot create a key that outlives itself: expires_at must be at most ${latest}`,
     );
   }
 }
@@ -108,10 +82,12 @@ async function newKey(
     subject: string;
     metadata: Record<string, unknown> | null;
     rotatedFrom: string | null;
+    /** The principal's own row when a management key rotates itself. */
+    self?: ApiKeyRow;
   },
 ): Promise<{ row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom">; apiKey: string }> {
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
-  assertMayGrant(ctx.principal, fields.scopes, expiresAt);
+  assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
   const id = `key-${crypto.randomUUID()}`;
   const jti = crypto.randomUUID();
   const apiKey = await issueApiKey(deps.ring, deps.keyConfig, {
@@ -165,7 +141,7 @@ export async function getKey(deps: KeyServiceDeps, tenant: string, id: string): 
 export interface ListKeysOptions {
   limit: number;
   beforeSeq?: number;
-  status?: repo.KeyStatus;
+  status?: KeyStatus;
   unusedDays?: number;
   now: number;
 }
@@ -233,6 +209,7 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     subject: old.subject,
     metadata: old.metadata,
     rotatedFrom: old.id,
+    self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });
   const rotated = await repo.rotateKey(deps.db, ctx.tenant, old.id, cutoffAt, row, auditEntry(ctx, "rotate", old.id, "success", 201));
   // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.

@@ -1,36 +1,49 @@
 /**
- * The wire shape of a key. The seed's fields come first and are always present; fields beyond the
- * seed (metadata, rotation links, revocation time) appear only when they carry a value, so a
- * client written against the seed sees exactly the seed's objects.
+ * The wire shape of a key, as zod schemas (they document the responses in the OpenAPI document and
+ * the tests check every response against them) and the functions that build it from a row. The
+ * seed's fields come first and are always present; fields beyond the seed (metadata, rotation
+ * links, revocation time) appear only when they carry a value, so a client written against the
+ * seed sees exactly the seed's objects.
  */
+import * as z from "zod/mini";
 import type { ApiKeyRow } from "../db/schema";
+import { jsonValue } from "../http/validate";
 
-export interface KeyView {
-  id: string;
-  name: string;
-  scopes: string[];
-  created_at: number;
-  expires_at: number | null;
-  last_used: number | null;
-  revoked: boolean;
-  revoked_at?: number;
-  metadata?: Record<string, unknown>;
-  rotated_from?: string;
-  replaced_by?: string;
-  grace_period_ends_at?: number;
-}
+const unixSeconds = z.int();
 
-export interface CreatedKeyView {
-  id: string;
-  name: string;
-  api_key: string;
-  scopes: string[];
-  created_at: number;
-  expires_at: number | null;
-  last_used: null;
-  revoked: false;
-  rotated_from?: string;
-}
+export const keyViewSchema = z
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    scopes: z.array(z.string()),
+    created_at: unixSeconds,
+    expires_at: z.nullable(unixSeconds),
+    last_used: z.nullable(unixSeconds),
+    revoked: z.boolean(),
+    revoked_at: z.optional(unixSeconds),
+    metadata: z.optional(z.record(z.string(), jsonValue)),
+    rotated_from: z.optional(z.string()),
+    replaced_by: z.optional(z.string()),
+    grace_period_ends_at: z.optional(unixSeconds),
+  })
+  .register(z.globalRegistry, { id: "ApiKey", description: "An API key's metadata (never the key itself)." });
+
+export const createdKeyViewSchema = z
+  .strictObject({
+    id: z.string(),
+    name: z.string(),
+    api_key: z.string(),
+    scopes: z.array(z.string()),
+    created_at: unixSeconds,
+    expires_at: z.nullable(unixSeconds),
+    last_used: z.null(),
+    revoked: z.literal(false),
+    rotated_from: z.optional(z.string()),
+  })
+  .register(z.globalRegistry, { id: "CreatedApiKey", description: "A new key: the metadata plus `api_key`, shown only in this response." });
+
+export type KeyView = z.output<typeof keyViewSchema>;
+export type CreatedKeyView = z.output<typeof createdKeyViewSchema>;
 
 export function keyView(row: ApiKeyRow): KeyView {
   const view: KeyView = {
@@ -43,7 +56,7 @@ export function keyView(row: ApiKeyRow): KeyView {
     revoked: row.revoked,
   };
   if (row.revoked && row.revokedAt !== null) view.revoked_at = row.revokedAt;
-  if (row.metadata !== null && Object.keys(row.metadata).length > 0) view.metadata = row.metadata;
+  if (row.metadata !== null && Object.keys(row.metadata).length > 0) view.metadata = row.metadata as KeyView["metadata"];
   if (row.rotatedFrom !== null) view.rotated_from = row.rotatedFrom;
   if (row.replacedBy !== null) view.replaced_by = row.replacedBy;
   if (row.rotationCutoffAt !== null) view.grace_period_ends_at = row.rotationCutoffAt;

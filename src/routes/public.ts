@@ -1,26 +1,59 @@
-/** Unauthenticated control-plane endpoints: the JWKS, the scope catalog and health. */
-import { Hono } from "hono";
+/** Unauthenticated control-plane endpoints: the JWKS, the scope catalog and health (the OpenAPI document is in table.ts). */
+import * as z from "zod/mini";
 import { signingKeys } from "../auth/signing-keys";
 import { scopeCatalog } from "../config";
-import type { Env } from "../env";
-import { jsonResponse, methodNotAllowed } from "../http/responses";
+import { jsonResponse } from "../http/responses";
+import { publicRoute } from "./spec";
 
 /** Origins cache the JWKS; a new signing key must be published at least this long before it signs. */
 export const JWKS_MAX_AGE_SECONDS = 300;
+const SCOPES_MAX_AGE_SECONDS = 60;
 
-export function publicRoutes() {
-  const app = new Hono<{ Bindings: Env }>({ strict: false });
+const jwkSchema = z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string(), use: z.string() });
 
-  app.get("/.well-known/jwks.json", async (c) => {
-    const ring = await signingKeys(c.env.SIGNING_KEYS);
-    return jsonResponse(ring.jwks, 200, { "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
-  });
-
-  app.get("/api/v1/scopes", (c) => jsonResponse(Object.fromEntries(scopeCatalog(c.env)), 200, { "cache-control": "public, max-age=60" }));
-
-  app.get("/_keygate/health", () => jsonResponse({ status: "ok" }));
-
-  for (const path of ["/.well-known/jwks.json", "/api/v1/scopes", "/_keygate/health"]) app.all(path, methodNotAllowed("GET"));
-
-  return app;
-}
+export const publicRoutes = [
+  publicRoute({
+    method: "GET",
+    path: "/.well-known/jwks.json",
+    operationId: "getJwks",
+    summary: "Public keys that verify API keys (RFC 7517)",
+    description: `Cacheable for ${JWKS_MAX_AGE_SECONDS} s. Origins verifying keys themselves should select the key by \`kid\`.`,
+    tag: "Public",
+    credential: "none",
+    responses: { 200: { description: "A JWK set.", schema: z.strictObject({ keys: z.array(jwkSchema) }) } },
+    async handle({ env }) {
+      const ring = await signingKeys(env.SIGNING_KEYS);
+      return jsonResponse(ring.jwks, 200, { "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
+    },
+  }),
+  publicRoute({
+    method: "GET",
+    path: "/api/v1/scopes",
+    operationId: "getScopeCatalog",
+    summary: "The scope catalog: scope -> description",
+    tag: "Public",
+    credential: "none",
+    responses: {
+      200: {
+        description: "Every scope a key may hold.",
+        schema: z.record(z.string(), z.string()),
+        example: { "api:read": "Read API resources", "api:write": "Create/update API resources" },
+      },
+    },
+    handle({ env }) {
+      return jsonResponse(Object.fromEntries(scopeCatalog(env)), 200, { "cache-control": `public, max-age=${SCOPES_MAX_AGE_SECONDS}` });
+    },
+  }),
+  publicRoute({
+    method: "GET",
+    path: "/_keygate/health",
+    operationId: "getHealth",
+    summary: "Liveness",
+    tag: "Public",
+    credential: "none",
+    responses: { 200: { description: "keygate is serving.", schema: z.strictObject({ status: z.literal("ok") }) } },
+    handle() {
+      return jsonResponse({ status: "ok" });
+    },
+  }),
+];

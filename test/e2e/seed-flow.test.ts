@@ -4,6 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Keygate, startKeygate } from "./harness";
@@ -130,5 +131,30 @@ describe("the seed's curl flows against `npm run dev`", () => {
     expect(use.status).toBe(401);
     expect(use.body).toEqual({ error: "invalid_token", error_description: "API key has been revoked" });
     expect(use.headers).toContain('www-authenticate: bearer realm="keygate", error="invalid_token"');
+  });
+});
+
+describe("the OpenAPI document", () => {
+  it("is served publicly, cacheably, and is a valid OpenAPI 3.1 document with the seed's examples", async () => {
+    const res = await fetch(`${kg.url}/api/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toMatch(/^public, max-age=\d+$/);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { example: unknown }> } }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    const validator = new Validator();
+    const result = await validator.validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe("3.1");
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(["managementKey", "userToken"]);
+    // The seed's create request is the documented example.
+    expect(doc.paths["/api/v1/tenant/{tenant}/api-keys/create"]?.post?.requestBody?.content["application/json"]?.example).toEqual({
+      name: "CI/CD Pipeline Key",
+      scopes: ["api:read", "api:write", "deploy:production"],
+      expires_in_days: 90,
+    });
   });
 });

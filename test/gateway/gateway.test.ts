@@ -202,12 +202,14 @@ describe("gateway: refusals never reach the origin", () => {
 
   it("missing scope: 403 insufficient_scope with the required scopes in the challenge", async () => {
     const key = await createKey(freshTenant(), { scopes: ["api:read"] });
-    const res = await call("POST", "/api/v1/resources", { token: key.api_key, body: { name: "x" } });
+    // A path of its own: the test origin counts per path, and other files call /api/v1/resources.
+    const path = `/api/v1/resources/${crypto.randomUUID()}`;
+    const res = await call("POST", path, { token: key.api_key, body: { name: "x" } });
     await expectError(res, 403, "insufficient_scope");
     expect(res.headers.get("www-authenticate")).toBe(
       'Bearer realm="keygate", error="insufficient_scope", error_description="API key does not have required permissions", scope="api:write"',
     );
-    expect(await originSaw("/api/v1/resources")).toBe(0);
+    expect(await originSaw(path)).toBe(0);
   });
 
   it("percent-encoded or doubled slashes cannot dodge a scope rule", async () => {

@@ -1,8 +1,13 @@
 /** Calling the worker inside workerd, as the runtime would, and minting test credentials. */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { Validator } from "@cfworker/json-schema";
 import { importJWK, SignJWT } from "jose";
+import { isControlPlanePath } from "../../src/app";
+import type { Env } from "../../src/env";
 import worker from "../../src/index";
+import { pathMatcher } from "../../src/routes/spec";
+import { openApiDocument, ROUTES } from "../../src/routes/table";
 
 export const BASE = "http://localhost:3000";
 
@@ -27,13 +32,50 @@ export async function call(method: string, path: string, options: CallOptions = 
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
   const ctx = createExecutionContext();
-  const response = await worker.fetch(
-    new Request(`${BASE}${path}`, { method, headers, body }),
-    options.env ? { ...env, ...options.env } : env,
-    ctx,
-  );
+  const callEnv = (options.env ? { ...env, ...options.env } : env) as Env;
+  const response = await worker.fetch(new Request(`${BASE}${path}`, { method, headers, body }), callEnv, ctx);
   await waitOnExecutionContext(ctx);
+  await checkAgainstDocument(callEnv, method, path, response);
   return response;
+}
+
+type JsonObject = Record<string, unknown>;
+const validators = new WeakMap<object, Validator>();
+
+/**
+ * Every control-plane response a test receives must be one the OpenAPI document describes: a
+ * documented status, and a body valid against its schema. So the document cannot drift from what
+ * the worker does (a 500 on a broken configuration is documented for every route too).
+ */
+async function checkAgainstDocument(callEnv: Env, method: string, path: string, response: Response): Promise<void> {
+  const pathname = path.split("?")[0] ?? path;
+  if (!isControlPlanePath(pathname)) return;
+  const doc = openApiDocument(callEnv) as { paths: Record<string, Record<string, JsonObject>>; components: { schemas: JsonObject } };
+  // The route Hono serves: the first path of the table that matches, as in src/app.ts.
+  const template = ROUTES.map((r) => r.path).find((t) => pathMatcher([t]).test(pathname));
+  if (template === undefined) throw new Error(`${pathname} is control plane but no route matches it`);
+  const operation = doc.paths[template]?.[method === "HEAD" ? "get" : method.toLowerCase()] as
+    | { responses: Record<string, { content?: { "application/json": { schema: JsonObject } } }> }
+    | undefined;
+  if (!operation) {
+    if (response.status !== 405) throw new Error(`${method} ${template} is not in the document, yet answered ${response.status}`);
+    return;
+  }
+  const documented = operation.responses[String(response.status)];
+  if (!documented) throw new Error(`${method} ${template} answered ${response.status}, which the document does not list`);
+  const schema = documented.content?.["application/json"].schema;
+  if (!schema || method === "HEAD") return;
+  let validator = validators.get(schema);
+  if (!validator) {
+    const defs = JSON.parse(JSON.stringify({ ...schema, $defs: doc.components.schemas }).replaceAll("#/components/schemas/", "#/$defs/"));
+    validator = new Validator(defs, "2020-12", false);
+    validators.set(schema, validator);
+  }
+  const result = validator.validate(await response.clone().json());
+  if (!result.valid) {
+    const errors = result.errors.map((e) => `${e.instanceLocation}: ${e.error}`).join("; ");
+    throw new Error(`${method} ${template} ${response.status} does not match the document: ${errors}`);
+  }
 }
 
 export interface UserTokenOptions {
@@ -59,6 +101,11 @@ export async function userToken(options: UserTokenOptions = {}): Promise<string>
     .setIssuedAt(now)
     .setExpirationTime(now + (options.expiresIn ?? 3600))
     .sign(key);
+}
+
+/** A concrete path for a route template of the table: the tenant and an existing key of it. */
+export function concretePath(template: string, tenant: string, keyId: string): string {
+  return template.replace("{tenant}", tenant).replace("{id}", keyId);
 }
 
 /** A unique tenant id per test, so tests never see each other's keys. */

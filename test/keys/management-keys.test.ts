@@ -167,3 +167,48 @@ describe("management key usage", () => {
     expect(unused).toEqual([]);
   });
 });
+
+describe("a management key rotating itself", () => {
+  it("may rotate itself to the same scopes and the same lifetime length, and the replacement manages keys", async () => {
+    const tenant = freshTenant();
+    const manager = await createKey(tenant, { name: "rotation bot", scopes: ["keys:manage", "api:read"], expires_in_days: 30 });
+    const res = await call("POST", `/api/v1/tenant/${tenant}/api-keys/${manager.id}/rotate`, {
+      token: manager.api_key,
+      body: { grace_period_seconds: 3600 },
+    });
+    expect(res.status).toBe(201);
+    const next = (await res.json()) as { id: string; api_key: string; expires_at: number; created_at: number; scopes: string[] };
+    expect(next.scopes).toEqual(["keys:manage", "api:read"]);
+    expect(next.expires_at - next.created_at).toBe(30 * 86_400);
+    // The replacement is a working management key; the old one works through its grace period.
+    expect((await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token: next.api_key })).status).toBe(200);
+    expect((await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token: manager.api_key })).status).toBe(200);
+    // ... and the replacement can rotate itself in turn.
+    const again = await call("POST", `/api/v1/tenant/${tenant}/api-keys/${next.id}/rotate`, { token: next.api_key });
+    expect(again.status).toBe(201);
+  });
+
+  it("may not lengthen its lifetime, go non-expiring or widen its scopes while rotating itself", async () => {
+    const tenant = freshTenant();
+    const manager = await createKey(tenant, { name: "rotation bot", scopes: ["keys:manage", "api:read"], expires_in_days: 30 });
+    const rotate = (body: unknown) =>
+      call("POST", `/api/v1/tenant/${tenant}/api-keys/${manager.id}/rotate`, { token: manager.api_key, body });
+    const longer = await expectError(await rotate({ expires_in_days: 31 }), 403, "access_denied");
+    expect(longer.error_description).toMatch(/lengthen its lifetime/);
+    await expectError(await rotate({ expires_in_days: 0 }), 403, "access_denied");
+    const wider = await expectError(await rotate({ scopes: ["keys:manage", "api:read", "api:write"] }), 403, "access_denied");
+    expect(wider.error_description).toMatch(/api:write/);
+    // A shorter lifetime is fine.
+    expect((await rotate({ expires_in_days: 7 })).status).toBe(201);
+  });
+
+  it("still may not give another key a lifetime past its own expiry", async () => {
+    const tenant = freshTenant();
+    const manager = await createKey(tenant, { name: "bot", scopes: ["keys:manage", "api:read"], expires_in_days: 30 });
+    const other = await createKey(tenant, { name: "ci", scopes: ["api:read"], expires_in_days: 10 });
+    // Rotating `other` with its own 10 days is fine; 31 days would outlive the bot.
+    const base = `/api/v1/tenant/${tenant}/api-keys/${other.id}/rotate`;
+    await expectError(await call("POST", base, { token: manager.api_key, body: { expires_in_days: 31 } }), 403, "access_denied");
+    expect((await call("POST", base, { token: manager.api_key, body: { expires_in_days: 29 } })).status).toBe(201);
+  });
+});

@@ -5,23 +5,15 @@
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { auditRows, call, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
+import { ROUTES as TABLE } from "../../src/routes/table";
+import { auditRows, call, concretePath, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
-interface Route {
-  method: string;
-  path: (tenant: string, keyId: string) => string;
-  body?: unknown;
-}
-
-const ROUTES: Route[] = [
-  { method: "POST", path: (t) => `/api/v1/tenant/${t}/api-keys/create`, body: { name: "x", scopes: ["api:read"], expires_in_days: 1 } },
-  { method: "GET", path: (t) => `/api/v1/tenant/${t}/api-keys/list` },
-  { method: "GET", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}` },
-  { method: "PATCH", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}`, body: { name: "renamed" } },
-  { method: "POST", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}/revoke` },
-  { method: "POST", path: (t, k) => `/api/v1/tenant/${t}/api-keys/${k}/rotate`, body: { grace_period_seconds: 0 } },
-  { method: "GET", path: (t) => `/api/v1/tenant/${t}/audit-log` },
-];
+/** Every management route of the table, with its example body: a new route is covered by being declared. */
+const ROUTES = TABLE.filter((r) => r.credential === "management").map((r) => ({
+  method: r.method,
+  path: (tenant: string, keyId: string) => concretePath(r.path, tenant, keyId),
+  body: r.body?.example,
+}));
 
 async function snapshot(tenant: string) {
   const { results } = await env.DB.prepare(

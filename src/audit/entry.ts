@@ -1,0 +1,54 @@
+/**
+ * What an audit entry is: the actions and outcomes it may record (one list each: the schema, the
+ * query filter and the OpenAPI document derive from them), who the actor was, and the row built
+ * from a management request.
+ */
+import type { ManagementContext, Principal } from "../auth/principal";
+import type { NewAuditRow } from "../db/schema";
+
+export const AUDIT_ACTIONS = ["create", "list", "get", "update", "rotate", "revoke", "audit"] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "error"] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
+
+export const ACTOR_KINDS = ["user", "key", "anonymous"] as const;
+export type ActorKind = (typeof ACTOR_KINDS)[number];
+
+/** The audit log's actor fields for a principal (none: an attempt that never authenticated). */
+export function actorOf(principal: Principal | undefined): { actorKind: ActorKind; actorId: string | null } {
+  if (!principal) return { actorKind: "anonymous", actorId: null };
+  return principal.kind === "user" ? { actorKind: "user", actorId: principal.sub } : { actorKind: "key", actorId: principal.keyId };
+}
+
+/** Outcome recorded for a refused attempt, from the status it was refused with. */
+export function outcomeOf(status: number): AuditOutcome {
+  if (status === 401 || status === 403) return "denied";
+  if (status === 404) return "not_found";
+  if (status === 409) return "conflict";
+  if (status >= 500) return "error";
+  return "invalid";
+}
+
+export function auditEntry(
+  ctx: Omit<ManagementContext, "principal"> & { principal?: Principal },
+  action: AuditAction,
+  targetKeyId: string | null,
+  outcome: AuditOutcome,
+  status: number,
+  error: string | null = null,
+): NewAuditRow {
+  return {
+    id: `evt-${crypto.randomUUID()}`,
+    at: ctx.now,
+    tenantId: ctx.tenant,
+    ...actorOf(ctx.principal),
+    action,
+    targetKeyId,
+    outcome,
+    status,
+    error,
+    ip: ctx.ip,
+    userAgent: ctx.userAgent,
+  };
+}

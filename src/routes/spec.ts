@@ -1,0 +1,158 @@
+/**
+ * What a control-plane route is: everything the Hono app, the control-plane path matcher, the
+ * OpenAPI document and the shared security tests need to know about an endpoint, declared once
+ * in the route table (src/routes/table.ts).
+ */
+import type { Context } from "hono";
+import type * as z from "zod/mini";
+import type { AuditAction } from "../audit/entry";
+import type { ManagementContext } from "../auth/principal";
+import type { ScopeCatalog } from "../config";
+import type { Env } from "../env";
+import type { ErrorCode } from "../errors";
+
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** Tenant ids: what fits in a URL segment, a log line and a header without escaping. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The path parameters routes use, documented once. */
+export const PATH_PARAMS: Record<string, { description: string; schema: Record<string, unknown> }> = {
+  tenant: { description: "The tenant id.", schema: { type: "string", pattern: TENANT_ID_PATTERN.source } },
+  id: { description: "The key id (key-...).", schema: { type: "string" } },
+};
+export type AppContext = Context<{ Bindings: Env }>;
+
+export interface ResponseDoc {
+  description: string;
+  /** The body's schema (JSON); absent for a response without a body. */
+  schema?: z.ZodMiniType;
+  example?: unknown;
+  /** Response header name -> description. */
+  headers?: Record<string, string>;
+}
+
+export interface BodySpec<B> {
+  /** Built per scope catalog: scope fields are checked against the deployment's catalog. */
+  schema: (catalog: ScopeCatalog) => z.ZodMiniType<B>;
+  required: boolean;
+  /** A valid body: the document's example, and what the shared security tests send. */
+  example: unknown;
+}
+
+interface BaseSpec<Q, B> {
+  method: Method;
+  /** OpenAPI path template, e.g. "/api/v1/tenant/{tenant}/api-keys/{id}". */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  /** Query parameters as one object schema; integer fields accept decimal digits. */
+  query?: z.ZodMiniType<Q>;
+  body?: BodySpec<B>;
+  /** Successful responses by status. */
+  responses: Record<number, ResponseDoc>;
+  /** Refusals beyond those every route of its kind can give (see `errorCodesOf`). */
+  errors?: readonly ErrorCode[];
+  /** Appended to the 405 description for other methods on this path. */
+  methodHint?: string;
+}
+
+export interface RouteInput<Q, B> {
+  c: AppContext;
+  env: Env;
+  url: URL;
+  query: Q;
+  body: B;
+}
+
+export interface PublicRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
+  credential: "none";
+  handle(input: RouteInput<Q, B>): Response | Promise<Response>;
+}
+
+export interface ManagementRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
+  /** A user access token of the tenant, or a management key of the tenant. */
+  credential: "management";
+  /** Recorded in the audit log for refusals (and by the service for changes). */
+  audit: AuditAction;
+  handle(input: RouteInput<Q, B> & { ctx: ManagementContext; keyId: string }): Promise<Response>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the table holds routes of every query/body type.
+export type Route = PublicRoute<any, any> | ManagementRoute<any, any>;
+
+/** Identity functions that let TypeScript infer each route's query and body types. */
+export function publicRoute<Q = undefined, B = undefined>(spec: PublicRoute<Q, B>): PublicRoute<Q, B> {
+  return spec;
+}
+export function managementRoute<Q = undefined, B = undefined>(spec: ManagementRoute<Q, B>): ManagementRoute<Q, B> {
+  return spec;
+}
+
+/** Error codes a route can answer with, derived from what it is: the document lists exactly these. */
+export function errorCodesOf(route: Route): ErrorCode[] {
+  const codes = new Set<ErrorCode>(["server_error"]);
+  if (route.query || route.body) codes.add("invalid_request");
+  if (route.body) {
+    codes.add("payload_too_large");
+    codes.add("unsupported_media_type");
+  }
+  if (route.credential === "management") {
+    for (const code of ["invalid_request", "invalid_token", "insufficient_scope", "access_denied", "temporarily_unavailable"] as const) {
+      codes.add(code);
+    }
+  }
+  if (route.path.includes("{id}")) codes.add("not_found");
+  for (const code of route.errors ?? []) codes.add(code);
+  return [...codes];
+}
+
+/** "/a/{x}/b" -> "/a/:x/b" */
+export function honoPath(template: string): string {
+  return template.replace(/\{(\w+)\}/g, ":$1");
+}
+
+/** Names of the path parameters of a template, in order. */
+export function pathParams(template: string): string[] {
+  return [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string);
+}
+
+/** One regular expression matching any of the templates (a parameter is one non-empty segment; a trailing slash is allowed). */
+export function pathMatcher(templates: readonly string[]): RegExp {
+  const alternatives = [...new Set(templates)].map((t) =>
+    t
+      .split(/\{\w+\}/)
+      .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join("[^/]+"),
+  );
+  return new RegExp(`^(?:${alternatives.join("|")})/?$`);
+}
+
+function isIntegerSchema(schema: z.ZodMiniType): boolean {
+  let def = schema._zod.def as { type: string; innerType?: z.ZodMiniType };
+  while ((def.type === "optional" || def.type === "default") && def.innerType) def = def.innerType._zod.def as typeof def;
+  return def.type === "number";
+}
+
+const integerFields = new WeakMap<z.ZodMiniType, ReadonlySet<string>>();
+
+/**
+ * The query object for `schema`: empty parameters count as absent, integer fields are read from
+ * decimal digits (anything else stays a string, so the schema's own message names the field).
+ */
+export function queryInput(schema: z.ZodMiniType, params: URLSearchParams): Record<string, unknown> {
+  let numeric = integerFields.get(schema);
+  if (!numeric) {
+    const shape = (schema._zod.def as { shape?: Record<string, z.ZodMiniType> }).shape ?? {};
+    numeric = new Set(Object.keys(shape).filter((k) => isIntegerSchema(shape[k] as z.ZodMiniType)));
+    integerFields.set(schema, numeric);
+  }
+  const input: Record<string, unknown> = {};
+  for (const [name, value] of params) {
+    if (value === "" || name in input) continue;
+    input[name] = numeric.has(name) && /^\d{1,16}$/.test(value) ? Number(value) : value;
+  }
+  return input;
+}

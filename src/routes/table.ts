@@ -1,0 +1,43 @@
+/**
+ * The route table: every control-plane endpoint, declared once. The Hono app (src/app.ts), the
+ * control-plane path matcher (what is not in here is the gateway's) and the OpenAPI document all
+ * derive from this list.
+ */
+import * as z from "zod/mini";
+import { keyConfig, scopeCatalog } from "../config";
+import type { Env } from "../env";
+import { jsonResponse } from "../http/responses";
+import { buildOpenApiDocument } from "../openapi/document";
+import { auditRoutes } from "./audit";
+import { keyRoutes } from "./keys";
+import { publicRoutes } from "./public";
+import { publicRoute, type Route } from "./spec";
+
+const OPENAPI_MAX_AGE_SECONDS = 300;
+
+const documents = new WeakMap<Env, Record<string, unknown>>();
+
+/** The OpenAPI document for this deployment (its catalog and URL), built once per isolate. */
+export function openApiDocument(env: Env): Record<string, unknown> {
+  let doc = documents.get(env);
+  if (!doc) {
+    doc = buildOpenApiDocument(ROUTES, { serverUrl: keyConfig(env).issuer, catalog: scopeCatalog(env) });
+    documents.set(env, doc);
+  }
+  return doc;
+}
+
+const openApiRoute = publicRoute({
+  method: "GET",
+  path: "/api/v1/openapi.json",
+  operationId: "getOpenApiDocument",
+  summary: "This document (OpenAPI 3.1)",
+  tag: "Public",
+  credential: "none",
+  responses: { 200: { description: "The OpenAPI document of the control plane.", schema: z.looseObject({ openapi: z.string() }) } },
+  handle({ env }) {
+    return jsonResponse(openApiDocument(env), 200, { "cache-control": `public, max-age=${OPENAPI_MAX_AGE_SECONDS}` });
+  },
+});
+
+export const ROUTES: readonly Route[] = [...publicRoutes, openApiRoute, ...keyRoutes, ...auditRoutes];
