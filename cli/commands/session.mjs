@@ -110,12 +110,20 @@ Saved to $XDG_CONFIG_HOME/keygate/config.json (default ~/.config/keygate/config.
       const out = outFor(cmd);
       const file = configPath(process.env);
       const flags = globalOptions(cmd);
-      const saved = readConfig(file);
+      /** @type {import("../config.mjs").SavedConfig} */
+      let saved = {};
+      try {
+        saved = readConfig(file);
+      } catch {
+        // An unreadable login is what a new login replaces.
+      }
       const rawUrl = flags.url || process.env.KEYGATE_URL || saved.url;
       if (!rawUrl) throw new UsageError("give --url <base> (or set KEYGATE_URL): where keygate runs, e.g. http://localhost:3000");
       const url = normalizeBaseUrl(rawUrl, flags.url ? "--url" : process.env.KEYGATE_URL ? "KEYGATE_URL" : "the saved login's url");
       const token = flags.token || (await readToken());
-      const tenant = flags.tenant || process.env.KEYGATE_TENANT || tenantFromToken(token) || saved.tenant;
+      // The saved tenant only as a last resort, and only for the same server.
+      const savedTenant = saved.url === url ? saved.tenant : undefined;
+      const tenant = flags.tenant || process.env.KEYGATE_TENANT || tenantFromToken(token) || savedTenant;
       if (!tenant) throw new UsageError("give --tenant <tenant>: the token does not name exactly one tenant");
 
       const client = new Client({ url, tenant, token, userAgent: USER_AGENT });

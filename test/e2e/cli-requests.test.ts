@@ -5,8 +5,10 @@
  * alerts, webhooks) and what must never reach a server (usage errors, a saved token sent to
  * another URL). cli.test.ts runs the CLI against the real dev server.
  */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type CliOptions, runCli, tempHome } from "./cli-helpers";
 import { freePort } from "./harness";
@@ -487,6 +489,23 @@ describe("keygate: errors and where settings come from", () => {
       expect(seen.map((s) => s.authorization)).toStrictEqual(["Bearer tok-saved"]);
     } finally {
       other.remove();
+    }
+  });
+
+  it("a broken config file is a usage error that a new login repairs", async () => {
+    const broken = tempHome();
+    try {
+      const file = path.join(broken.home, ".config", "keygate", "config.json");
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, "{not json");
+      const run = await runCli(broken.home, ["keys", "list"]);
+      expect(run).toMatchObject({ code: 2, stderr: `keygate: ${file} is not valid JSON; run \`keygate login\` again or remove it\n` });
+      answers[`GET ${T}/api-keys/list`] = { body: [] };
+      const login = await runCli(broken.home, ["login", "--url", url, "--tenant", "t1", "--token", "tok-new"]);
+      expect(login.code).toBe(0);
+      expect(JSON.parse(readFileSync(file, "utf8"))).toStrictEqual({ url, tenant: "t1", token: "tok-new" });
+    } finally {
+      broken.remove();
     }
   });
 
