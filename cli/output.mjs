@@ -1,0 +1,229 @@
+// @ts-check
+/**
+ * What the CLI prints: tables and summaries for people, the API's JSON for scripts (`--json`), and
+ * a freshly issued secret alone on its line when stdout is not a terminal, so
+ * `KEY=$(keygate keys create ...)` captures exactly the key. Colour only on a terminal, and never
+ * with NO_COLOR set (https://no-color.org).
+ */
+
+const SECONDS_PER_DAY = 86_400;
+
+/** @typedef {(text: string) => string} Style */
+/** @typedef {{ bold: Style, dim: Style, red: Style, green: Style, yellow: Style, cyan: Style }} Palette */
+
+/**
+ * @param {{ isTTY?: boolean }} stream
+ * @param {NodeJS.ProcessEnv} env
+ */
+export function useColour(stream, env) {
+  return stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === "");
+}
+
+/**
+ * ANSI styles, or identity functions when colour is off.
+ * @param {boolean} enabled
+ * @returns {Palette}
+ */
+export function palette(enabled) {
+  /** @param {number} open @param {number} close @returns {Style} */
+  const sgr = (open, close) => (enabled ? (text) => `\x1b[${open}m${text}\x1b[${close}m` : (text) => text);
+  return { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), cyan: sgr(36, 39) };
+}
+
+/**
+ * Unix seconds as ISO 8601 UTC without milliseconds; "-" for none.
+ * @param {number | null | undefined} unix
+ */
+export function formatTime(unix) {
+  if (unix === null || unix === undefined) return "-";
+  return new Date(unix * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * A span of seconds in the largest whole unit that fits: "90 days", "12 hours", "45 s".
+ * @param {number} seconds
+ */
+export function formatSpan(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= SECONDS_PER_DAY && s % SECONDS_PER_DAY === 0) return plural(s / SECONDS_PER_DAY, "day");
+  if (s >= 2 * SECONDS_PER_DAY) return plural(Math.floor(s / SECONDS_PER_DAY), "day");
+  if (s >= 3600) return plural(Math.floor(s / 3600), "hour");
+  if (s >= 60) return plural(Math.floor(s / 60), "minute");
+  return plural(s, "second");
+}
+
+/** @param {number} n @param {string} unit */
+function plural(n, unit) {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * @template T
+ * @typedef {object} Column
+ * @property {string} header
+ * @property {(item: T) => string} value
+ * @property {(text: string) => Style | undefined} [style] colour for a cell, by its text
+ */
+
+/**
+ * A plain-text table: a header row and left-aligned columns two spaces apart.
+ * @template T
+ * @param {Column<T>[]} columns
+ * @param {T[]} items
+ * @param {Palette} p
+ */
+export function renderTable(columns, items, p) {
+  const cells = items.map((item) => columns.map((c) => c.value(item).replace(/[\r\n\t]/g, " ")));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => row[i]?.length ?? 0)));
+  /** @param {string[]} row @param {(text: string, i: number) => string} style */
+  const line = (row, style) =>
+    row
+      .map((text, i) => style(i === row.length - 1 ? text : text.padEnd(widths[i] ?? 0), i))
+      .join("  ")
+      .trimEnd();
+  const header = line(
+    columns.map((c) => c.header),
+    (text) => p.bold(text),
+  );
+  const body = cells.map((row) =>
+    line(row, (text, i) => {
+      const style = columns[i]?.style?.(text.trim());
+      return style ? style(text) : text;
+    }),
+  );
+  return `${[header, ...body].join("\n")}\n`;
+}
+
+/**
+ * Name/value lines for one object, names padded to line up.
+ * @param {[string, string][]} pairs
+ * @param {Palette} p
+ */
+export function renderPairs(pairs, p) {
+  const width = Math.max(...pairs.map(([name]) => name.length));
+  return pairs.map(([name, value]) => `${p.dim(`${name}:`.padEnd(width + 1))}  ${value}\n`).join("");
+}
+
+/** @param {unknown} value */
+export function toJson(value) {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/**
+ * @typedef {object} KeyObject
+ * @property {string} id
+ * @property {string} name
+ * @property {string[]} scopes
+ * @property {number} created_at
+ * @property {number | null} expires_at
+ * @property {number | null} last_used
+ * @property {boolean} revoked
+ * @property {number} [revoked_at]
+ * @property {Record<string, unknown>} [metadata]
+ * @property {string} [rotated_from]
+ * @property {string} [replaced_by]
+ * @property {number} [grace_period_ends_at]
+ * @property {{ name: string, limit: number, window_seconds: number }[]} [rate_limits]
+ * @property {string[]} [allowed_ips]
+ * @property {string} [api_key] only in the answer to create and rotate
+ */
+
+/**
+ * A key's state as the list filter (`?status=`) sees it, plus "rotating" for a rotated key in its
+ * grace period (the filter counts those as active).
+ * @param {KeyObject} key
+ * @param {number} now unix seconds
+ */
+export function keyStatus(key, now) {
+  if (key.revoked) return "revoked";
+  if (key.expires_at !== null && key.expires_at <= now) return "expired";
+  if (key.grace_period_ends_at !== undefined) return key.grace_period_ends_at <= now ? "rotated" : "rotating";
+  return "active";
+}
+
+/** @param {Palette} p @returns {(status: string) => Style | undefined} */
+export function statusStyle(p) {
+  return (status) => (status === "active" ? p.green : status === "rotating" ? p.yellow : status === "" ? undefined : p.red);
+}
+
+/** @param {{ name: string, limit: number, window_seconds: number }} rule */
+export function formatRateLimit(rule) {
+  return `${rule.name}=${rule.limit}/${rule.window_seconds}s`;
+}
+
+/**
+ * The rows `keys get` shows: every field the key has, in the API's order.
+ * @param {KeyObject} key
+ * @param {number} now
+ * @returns {[string, string][]}
+ */
+export function keyPairs(key, now) {
+  /** @type {[string, string][]} */
+  const pairs = [
+    ["id", key.id],
+    ["name", key.name],
+    ["status", keyStatus(key, now)],
+    ["scopes", key.scopes.join(", ")],
+    ["created", formatTime(key.created_at)],
+    ["expires", key.expires_at === null ? "never" : formatTime(key.expires_at)],
+    ["last used", key.last_used === null ? "never" : formatTime(key.last_used)],
+  ];
+  if (key.revoked_at !== undefined) pairs.push(["revoked", formatTime(key.revoked_at)]);
+  if (key.rotated_from !== undefined) pairs.push(["rotated from", key.rotated_from]);
+  if (key.replaced_by !== undefined) pairs.push(["replaced by", key.replaced_by]);
+  if (key.grace_period_ends_at !== undefined) pairs.push(["grace ends", formatTime(key.grace_period_ends_at)]);
+  if (key.rate_limits !== undefined) pairs.push(["rate limits", key.rate_limits.map(formatRateLimit).join(", ")]);
+  if (key.allowed_ips !== undefined) pairs.push(["allowed IPs", key.allowed_ips.join(", ")]);
+  if (key.metadata !== undefined) pairs.push(["metadata", JSON.stringify(key.metadata)]);
+  return pairs;
+}
+
+/**
+ * What a person sees after create or rotate on a terminal: the key on a line of its own (easy to
+ * select), what it can do, and that this is the only time it is shown.
+ * @param {KeyObject & { api_key: string }} created
+ * @param {{ now: number, p: Palette, replaces?: string }} options `replaces`: a line about the old key
+ */
+export function createdKeySummary(created, { now, p, replaces }) {
+  const expires = created.expires_at === null ? "never" : `${formatTime(created.expires_at)} (in ${formatSpan(created.expires_at - now)})`;
+  /** @type {[string, string][]} */
+  const pairs = [
+    ["id", created.id],
+    ["scopes", created.scopes.join(", ")],
+    ["expires", expires],
+  ];
+  if (created.rate_limits !== undefined) pairs.push(["rate limits", created.rate_limits.map(formatRateLimit).join(", ")]);
+  if (created.allowed_ips !== undefined) pairs.push(["allowed IPs", created.allowed_ips.join(", ")]);
+  if (replaces !== undefined) pairs.push(["replaces", replaces]);
+  const verb = created.rotated_from === undefined ? "Created" : "Rotated to";
+  return [
+    `${p.green(verb)} API key ${p.bold(JSON.stringify(created.name))}`,
+    renderPairs(pairs, p),
+    created.api_key,
+    "",
+    p.yellow(p.bold("Copy this key now: it will not be shown again.")),
+    "",
+  ].join("\n");
+}
+
+/**
+ * The same for a webhook's signing secret.
+ * @param {{ id: string, url: string, events: string[], secret: string }} created
+ * @param {Palette} p
+ */
+export function createdWebhookSummary(created, p) {
+  return [
+    `${p.green("Created")} webhook ${p.bold(created.id)}`,
+    renderPairs(
+      [
+        ["url", created.url],
+        ["events", created.events.join(", ")],
+      ],
+      p,
+    ),
+    created.secret,
+    "",
+    p.yellow(p.bold("Copy this signing secret now: it will not be shown again.")),
+    "",
+  ].join("\n");
+}
