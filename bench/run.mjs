@@ -402,7 +402,7 @@ async function startWorkers({ bundleMain, config, secrets, originUrl, inspector 
         compatibilityFlags,
         bindings,
         d1Databases: { DB: "keygate-bench" },
-        kvNamespaces: { REVOCATIONS: "revocations-bench" },
+        kvNamespaces: { EDGE_RECORDS: "revocations-bench" },
         unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
         stripCfConnectingIp: CONFIG.miniflareStripHop,
       },

@@ -32,6 +32,7 @@ const SCOPE_MAX_LENGTH = 64;
 const DEFAULT_ORIGIN_TIMEOUT_MS = 30_000;
 const DEFAULT_REVOCATION_CACHE_TTL_SECONDS = 10;
 const DEFAULT_LAST_USED_INTERVAL_SECONDS = 60;
+const DEFAULT_AUTH_FAILURE_LIMIT = 20;
 
 export interface KeyConfig {
   issuer: string;
@@ -46,6 +47,13 @@ export interface UserTokenConfig {
 }
 
 export type ScopeCatalog = ReadonlyMap<string, string>;
+
+export interface AbuseConfig {
+  /** Failed authentications per client per 60 s before 429. */
+  authFailureLimit: number;
+  /** What the gateway does when a key's rate-limit counter cannot be reached. */
+  rateLimitFailureMode: "open" | "closed";
+}
 
 export interface GatewayConfig {
   /** ORIGIN_URL without a trailing slash; request paths are appended byte for byte. */
@@ -189,5 +197,17 @@ export const gatewayConfig = perEnv((env): GatewayConfig => {
     policy,
     revocationCacheTtlMs: positiveInt(env, "REVOCATION_CACHE_TTL_SECONDS", DEFAULT_REVOCATION_CACHE_TTL_SECONDS) * 1000,
     lastUsedIntervalSeconds: lastUsedIntervalSeconds(env),
+  };
+});
+
+/** Brute-force throttling and rate-limit failure mode; both planes use it. */
+export const abuseConfig = perEnv((env): AbuseConfig => {
+  const mode = env.RATE_LIMIT_FAILURE_MODE?.trim() || "open";
+  if (mode !== "open" && mode !== "closed") {
+    throw new ConfigError(`RATE_LIMIT_FAILURE_MODE must be "open" or "closed", got ${JSON.stringify(mode)}`);
+  }
+  return {
+    authFailureLimit: positiveInt(env, "AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT, 1),
+    rateLimitFailureMode: mode,
   };
 });

@@ -1,7 +1,14 @@
 /** Bindings, vars and secrets of the keygate worker (wrangler.toml, .dev.vars, `wrangler secret`). */
+import type { RateLimitCounter } from "./ratelimit/counter";
+
 export interface Env {
   DB: D1Database;
-  REVOCATIONS: KVNamespace;
+  /** Per-key edge records (revocation, rotation cut-off, rate limits, allowlist), mirrored from D1. */
+  EDGE_RECORDS: KVNamespace;
+  /** One exact counter per rate-limited key. */
+  RATE_LIMITER: DurableObjectNamespace<RateLimitCounter>;
+  /** Workers Rate Limiting binding counting failed authentications per client IP. */
+  AUTH_FAILURES?: RateLimit;
 
   /** Secret: private JWK set `{"keys":[...]}` (RS256). The first key signs; all verify. */
   SIGNING_KEYS?: string;
@@ -26,5 +33,9 @@ export interface Env {
   ROUTE_POLICY?: string | unknown[];
 
   REVOCATION_CACHE_TTL_SECONDS?: string;
+  /** "open" (default): admit when the rate-limit counter is unreachable; "closed": answer 503. */
+  RATE_LIMIT_FAILURE_MODE?: string;
+  /** Failed authentications per client per 60 s before 429 (default 20). */
+  AUTH_FAILURE_LIMIT?: string;
   LAST_USED_INTERVAL_SECONDS?: string;
 }

@@ -16,6 +16,10 @@ const ERRORS = {
   conflict: [409, "The key is revoked or already rotated."],
   payload_too_large: [413, "The request body is over 16 KiB."],
   unsupported_media_type: [415, "The request body is not application/json."],
+  rate_limited: [
+    429,
+    "Too many requests (a key's rate limit, or failed authentications from this client); Retry-After says when to retry.",
+  ],
   bad_gateway: [502, "The origin could not be reached."],
   gateway_timeout: [504, "The origin did not answer in time."],
   temporarily_unavailable: [503, "A dependency (identity provider, database) is unavailable; retry shortly."],

@@ -7,7 +7,9 @@ import type { Env } from "./env";
 import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
 import { requestTarget } from "./http/request-target";
-import { reconcileEdgeState } from "./keys/reconcile";
+import { reconcileEdgeRecords } from "./keys/reconcile";
+
+export { RateLimitCounter } from "./ratelimit/counter";
 
 const app = createApp();
 
@@ -19,8 +21,8 @@ export default {
   },
 
   async scheduled(controller, env, ctx): Promise<void> {
-    const report = reconcileEdgeState(env.DB, env.REVOCATIONS, Math.floor(controller.scheduledTime / 1000)).then((r) => {
-      console.log(`reconciled edge state: ${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed`);
+    const report = reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, Math.floor(controller.scheduledTime / 1000)).then((r) => {
+      console.log(`reconciled edge records: ${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed`);
     });
     ctx.waitUntil(report);
     await report;

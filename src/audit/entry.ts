@@ -9,7 +9,7 @@ import type { NewAuditRow } from "../db/schema";
 export const AUDIT_ACTIONS = ["create", "list", "get", "update", "rotate", "revoke", "audit"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "error"] as const;
+export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "throttled", "error"] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 export const ACTOR_KINDS = ["user", "key", "anonymous"] as const;
@@ -26,6 +26,7 @@ export function outcomeOf(status: number): AuditOutcome {
   if (status === 401 || status === 403) return "denied";
   if (status === 404) return "not_found";
   if (status === 409) return "conflict";
+  if (status === 429) return "throttled";
   if (status >= 500) return "error";
   return "invalid";
 }

@@ -9,7 +9,10 @@ import { database } from "../db/client";
 import { findKey } from "../db/keys-repo";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
+import type { RateLimit } from "../keys/schemas";
+import { satisfies } from "../keys/scopes";
 import { keyStatus } from "../keys/status";
+import { allowlistAdmits } from "../lib/ip";
 import { API_KEY_REFUSALS, type ApiKeyRefusalReason, verifyApiKey } from "./api-key-token";
 import { requireBearer } from "./bearer";
 import { signingKeys } from "./signing-keys";
@@ -23,6 +26,8 @@ export interface KeyPrincipal {
   scopes: readonly string[];
   /** Unix seconds; undefined for a non-expiring key. */
   exp: number | undefined;
+  /** The key's own rate limits: it may not grant looser ones. */
+  rateLimits: RateLimit[] | null;
 }
 
 export type Principal = UserPrincipal | KeyPrincipal;
@@ -50,7 +55,12 @@ function refuseUserToken(reason: "expired" | "invalid"): never {
 }
 
 /** The principal behind the request's bearer credential, or the 400/401/403 that refuses it. */
-export async function authenticateManagement(authorization: string | null, env: Env, now: number): Promise<Principal> {
+export async function authenticateManagement(
+  authorization: string | null,
+  env: Env,
+  now: number,
+  clientIp: string | null,
+): Promise<Principal> {
   const token = requireBearer(authorization, "Missing credentials: send Authorization: Bearer <user-access-token>");
   let kid: string | undefined;
   try {
@@ -72,13 +82,24 @@ export async function authenticateManagement(authorization: string | null, env: 
   if (!row || row.jti !== claims.jti) refuseKey("invalid");
   const status = keyStatus(row, now);
   if (status !== "active") refuseKey(status);
-  if (!claims.scopes.some((s) => (MANAGEMENT_SCOPES as readonly string[]).includes(s))) {
+  if (!satisfies(claims.scopes, [KEYS_MANAGE_SCOPE])) {
     throw new ApiError("insufficient_scope", "API key does not have required permissions", {
       challenge: "bearer",
       scope: MANAGEMENT_SCOPES.join(" "),
     });
   }
-  return { kind: "key", keyId: claims.keyId, tenant: claims.tenant, sub: claims.sub, scopes: claims.scopes, exp: claims.exp };
+  if (row.allowedIps !== null && !allowlistAdmits(row.allowedIps, clientIp)) {
+    throw new ApiError("access_denied", "API key may not be used from this IP address");
+  }
+  return {
+    kind: "key",
+    keyId: claims.keyId,
+    tenant: claims.tenant,
+    sub: claims.sub,
+    scopes: claims.scopes,
+    exp: claims.exp,
+    rateLimits: row.rateLimits,
+  };
 }
 
 /** 403 unless the principal may manage `tenant`. Says nothing about whether the tenant exists. */

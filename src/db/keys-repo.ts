@@ -1,5 +1,6 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
-import { and, desc, eq, gt, isNotNull, isNull, lt, lte, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, getTableName, gt, isNotNull, isNull, lt, lte, or, type SQL } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, type NewApiKeyRow, type NewAuditRow } from "./schema";
@@ -87,6 +88,8 @@ export async function revokeKey(
 export interface UpdateInput {
   name?: string;
   metadata?: Record<string, unknown> | null;
+  rateLimits?: ApiKeyRow["rateLimits"];
+  allowedIps?: ApiKeyRow["allowedIps"];
   at: number;
 }
 
@@ -100,6 +103,8 @@ export async function updateKey(
   const set: Partial<NewApiKeyRow> = { updatedAt: input.at };
   if (input.name !== undefined) set.name = input.name;
   if (input.metadata !== undefined) set.metadata = input.metadata;
+  if (input.rateLimits !== undefined) set.rateLimits = input.rateLimits;
+  if (input.allowedIps !== undefined) set.allowedIps = input.allowedIps;
   const [, , rows] = await db.batch([
     db
       .update(apiKeys)
@@ -115,10 +120,24 @@ export async function updateKey(
 }
 
 /**
+ * `INSERT INTO <table> (<columns>) SELECT <values> WHERE <condition>`, with the columns derived from
+ * the drizzle schema (every field the row sets, encoded as drizzle encodes it): drizzle cannot
+ * express an INSERT ... SELECT of constants, and a hand-kept column list would drift from it.
+ */
+function insertWhere(d1: D1Database, table: SQLiteTable, row: Record<string, unknown>, condition: string, params: unknown[]) {
+  const columns = Object.entries(getTableColumns(table)).filter(([key]) => row[key] !== undefined);
+  const names = columns.map(([, column]) => column.name);
+  const values = columns.map(([key, column]) => (row[key] === null ? null : column.mapToDriverValue(row[key])));
+  return d1
+    .prepare(`INSERT INTO ${getTableName(table)} (${names.join(", ")}) SELECT ${names.map(() => "?").join(", ")} WHERE ${condition}`)
+    .bind(...values, ...params);
+}
+
+/**
  * Links `oldId` to its replacement and inserts the replacement and the audit entry, in one
  * transaction, only if the old key is neither revoked nor already replaced; returns false (and
- * writes nothing) otherwise. Raw SQL: drizzle cannot express INSERT ... SELECT ... WHERE EXISTS,
- * which is what makes the three statements all-or-nothing without a read-then-write race.
+ * writes nothing) otherwise. INSERT ... SELECT ... WHERE EXISTS is what makes the three statements
+ * all-or-nothing without a read-then-write race.
  */
 export async function rotateKey(
   db: Db,
@@ -130,59 +149,14 @@ export async function rotateKey(
 ): Promise<boolean> {
   const d1 = db.$client;
   const linked = "EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ? AND replaced_by = ?)";
-  const r = replacement;
   const [, inserted] = await d1.batch([
     d1
       .prepare(
         "UPDATE api_keys SET replaced_by = ?, rotation_cutoff_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0 AND replaced_by IS NULL",
       )
-      .bind(r.id, cutoffAt, r.updatedAt, tenant, oldId),
-    d1
-      .prepare(
-        `INSERT INTO api_keys (id, tenant_id, name, scopes, created_at, expires_at, expires_in_days, created_by, subject, jti, kid, metadata, rotated_from, updated_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${linked}`,
-      )
-      .bind(
-        r.id,
-        r.tenantId,
-        r.name,
-        JSON.stringify(r.scopes),
-        r.createdAt,
-        r.expiresAt ?? null,
-        r.expiresInDays,
-        r.createdBy,
-        r.subject,
-        r.jti,
-        r.kid,
-        r.metadata ? JSON.stringify(r.metadata) : null,
-        r.rotatedFrom ?? null,
-        r.updatedAt,
-        tenant,
-        oldId,
-        r.id,
-      ),
-    d1
-      .prepare(
-        `INSERT INTO audit_log (id, at, tenant_id, actor_kind, actor_id, action, target_key_id, outcome, status, error, ip, user_agent)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE ${linked}`,
-      )
-      .bind(
-        audit.id,
-        audit.at,
-        audit.tenantId,
-        audit.actorKind,
-        audit.actorId ?? null,
-        audit.action,
-        audit.targetKeyId ?? null,
-        audit.outcome,
-        audit.status,
-        audit.error ?? null,
-        audit.ip ?? null,
-        audit.userAgent ?? null,
-        tenant,
-        oldId,
-        r.id,
-      ),
+      .bind(replacement.id, cutoffAt, replacement.updatedAt, tenant, oldId),
+    insertWhere(d1, apiKeys, replacement, linked, [tenant, oldId, replacement.id]),
+    insertWhere(d1, auditLog, audit, linked, [tenant, oldId, replacement.id]),
   ]);
   return inserted?.meta.changes === 1;
 }
@@ -200,25 +174,27 @@ export async function touchLastUsed(db: Db, uses: ReadonlyArray<{ id: string; at
 }
 
 /**
- * Keys whose refusal the edge must know (revoked, or rotated with a cut-off) and that can still
- * be presented (not past their own exp), in seq order from `afterSeq`.
+ * Keys the edge must know something about (revoked, rotated, rate-limited or allowlisted) and
+ * that can still be presented (not past their own exp), in seq order from `afterSeq`.
  */
-export function edgeStateKeys(db: Db, now: number, afterSeq: number, limit: number) {
+export function edgeRecordKeys(db: Db, now: number, afterSeq: number, limit: number) {
   return db
     .select({
       seq: apiKeys.seq,
       id: apiKeys.id,
-      tenantId: apiKeys.tenantId,
       expiresAt: apiKeys.expiresAt,
       revoked: apiKeys.revoked,
       revokedAt: apiKeys.revokedAt,
       rotationCutoffAt: apiKeys.rotationCutoffAt,
+      rateLimits: apiKeys.rateLimits,
+      allowedIps: apiKeys.allowedIps,
+      updatedAt: apiKeys.updatedAt,
     })
     .from(apiKeys)
     .where(
       and(
         gt(apiKeys.seq, afterSeq),
-        or(eq(apiKeys.revoked, true), isNotNull(apiKeys.rotationCutoffAt)),
+        or(eq(apiKeys.revoked, true), isNotNull(apiKeys.rotationCutoffAt), isNotNull(apiKeys.rateLimits), isNotNull(apiKeys.allowedIps)),
         or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
       ),
     )

@@ -1,6 +1,7 @@
-/** Drizzle schema of migrations/0001_init.sql (the SQL there is what D1 runs). */
+/** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
 import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
+import type { RateLimit } from "../keys/schemas";
 
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -27,8 +28,11 @@ export const apiKeys = sqliteTable(
     replacedBy: text("replaced_by"),
     rotationCutoffAt: integer("rotation_cutoff_at"),
     updatedAt: integer("updated_at").notNull(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
+    allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
   },
-  (t) => [index("api_keys_tenant_seq").on(t.tenantId, t.seq), index("api_keys_edge_state").on(t.revoked, t.rotationCutoffAt)],
+  // The edge-record index is partial (see migrations/0002); drizzle only reads through it.
+  (t) => [index("api_keys_tenant_seq").on(t.tenantId, t.seq)],
 );
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;

@@ -1,22 +1,28 @@
 /**
- * The data plane: every request that is not for the control plane. In order: route policy,
- * bearer key (signature, iss, aud, exp), edge state (revoked / rotated), scopes, then forward.
- * Never touches D1 on the request path, and in the steady state never awaits anything but the
- * origin: the key ring, verifications, edge state and route decisions are all cached per isolate.
- * Refusals are built as responses, not thrown: no stack trace per refused request.
+ * The data plane: every request that is not for the control plane. In order: route policy, client
+ * throttle (brute force), bearer key (signature, iss, aud, exp), edge record (revoked / rotated,
+ * allowlist), scopes, rate limits; one verdict, then forward or refuse.
+ *
+ * Never touches D1 on the request path, and in the steady state awaits nothing but the origin: the
+ * key ring, verifications, edge records, route decisions and rate-limit leases are all held per
+ * isolate. Refusals are values, not exceptions: no stack trace per refused request.
  */
-import { API_KEY_REFUSALS, type ApiKeyClaims, type ApiKeyRefusalReason } from "../auth/api-key-token";
+import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
+import type { ApiKeyClaims } from "../auth/api-key-token";
 import { readBearer } from "../auth/bearer";
 import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
-import { ADMIN_ALL_SCOPE, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
+import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
 import type { Env } from "../env";
-import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
-import { cachedEdgeState, fetchEdgeState } from "../keys/edge-state";
+import { cachedEdgeView, fetchEdgeView } from "../keys/edge-record";
+import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
+import { allowlistAdmits } from "../lib/ip";
+import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
 import { matchPolicy, normalizePath, type Requirement } from "./policy";
-import { forward } from "./proxy";
+import { forward, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
+import { AUTH_FAILURES, PUBLIC_ROUTE, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
 
 const AUTHENTICATED: Requirement = { kind: "authenticated" };
@@ -24,13 +30,13 @@ const BEARER_PREFIX = "Bearer ";
 /** Bound on cached route decisions (method + raw path); the oldest go first. */
 const MAX_ROUTE_DECISIONS = 4096;
 
-type Decision = Requirement | "deny" | "bad-path";
+type RouteDecision = Requirement | "deny" | "bad-path";
 
 let decisionsFor: GatewayConfig | undefined;
-const decisions = isolateCache<string, Decision>("route-decisions", MAX_ROUTE_DECISIONS);
+const decisions = isolateCache<string, RouteDecision>("route-decisions", MAX_ROUTE_DECISIONS);
 
 /** What the route policy asks of `method path`, cached per isolate for the config in force. */
-function decide(config: GatewayConfig, method: string, path: string): Decision {
+function routeDecision(config: GatewayConfig, method: string, path: string): RouteDecision {
   if (decisionsFor !== config) {
     decisions.clear();
     decisionsFor = config;
@@ -48,54 +54,93 @@ function decide(config: GatewayConfig, method: string, path: string): Decision {
   return decision;
 }
 
-function refuse(reason: ApiKeyRefusalReason): Response {
-  return refusal("invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" });
-}
-
-function hasAnyScope(granted: readonly string[], required: readonly string[]): boolean {
-  if (granted.includes(ADMIN_ALL_SCOPE)) return true;
-  for (const scope of required) if (granted.includes(scope)) return true;
-  return false;
-}
-
-/** The verified claims of the request's key, or the refusal to send. */
-async function authenticate(request: Request, env: Env, nowMs: number): Promise<ApiKeyClaims | Response> {
+/** The verified claims of the request's key, or the refusal. Throttled clients get no signature work. */
+async function authenticate(request: Request, env: Env, ip: string | null, nowMs: number): Promise<ApiKeyClaims | Refused> {
   const authorization = request.headers.get("authorization");
   const ring = loadedSigningKeys(env.SIGNING_KEYS) ?? (await signingKeys(env.SIGNING_KEYS));
   const config = keyConfig(env);
   // Fast path: a token this isolate has already judged (only well-formed tokens are ever cached).
   if (authorization?.startsWith(BEARER_PREFIX)) {
     const known = cachedVerification(authorization.slice(BEARER_PREFIX.length), ring, config, nowMs);
-    if (known !== undefined) return known.ok ? known.claims : refuse(known.reason);
+    if (known?.ok) return known.claims;
   }
+  const throttled = throttledFor(ip, nowMs);
+  if (throttled > 0) return refused("throttled", { retryAfterS: throttled });
   const credential = readBearer(authorization);
-  if (credential.kind === "missing") {
-    return refusal("invalid_token", "Missing API key: send Authorization: Bearer <api-key>", { challenge: "bearer-no-error" });
-  }
-  if (credential.kind === "malformed") return refusal("invalid_request", credential.reason, { challenge: "bearer" });
+  if (credential.kind === "missing") return refused("missing");
+  if (credential.kind === "malformed") return refused("malformed", { detail: credential.reason });
   const result = cachedVerification(credential.token, ring, config, nowMs) ?? (await verifyAndCache(credential.token, ring, config, nowMs));
-  return result.ok ? result.claims : refuse(result.reason);
+  return result.ok ? result.claims : refused(result.reason);
+}
+
+function fromLimitDecision(decision: LimitDecision, claims: ApiKeyClaims, env: Env): Verdict {
+  switch (decision.kind) {
+    case "admitted":
+      return { ok: true, claims, rateLimit: { policy: decision.policy, current: decision.rateLimit } };
+    case "limited":
+      return refused("rate_limited", {
+        claims,
+        retryAfterS: decision.retryAfterS,
+        rateLimit: { policy: decision.policy, current: decision.rateLimit },
+      });
+    case "unavailable":
+      // Logged by the lease code; the deployment chose what an unreachable counter means.
+      if (abuseConfig(env).rateLimitFailureMode === "open") return { ok: true, claims, rateLimit: { policy: decision.policy } };
+      return refused("rate_limit_unavailable", { claims, retryAfterS: 1 });
+  }
+}
+
+/** Every check, in order, to one verdict. */
+async function decide(request: Request, env: Env, target: RequestTarget, config: GatewayConfig, nowMs: number): Promise<Verdict> {
+  const route = routeDecision(config, request.method, target.path);
+  if (route === "bad-path") return refused("bad_path");
+  if (route === "deny") return refused("no_route");
+  if (route.kind === "public") return PUBLIC_ROUTE;
+
+  const ip = request.headers.get("cf-connecting-ip");
+  const claims = await authenticate(request, env, ip, nowMs);
+  if ("ok" in claims) return claims;
+
+  const cached = cachedEdgeView(claims.keyId, nowMs);
+  const view = cached !== undefined ? cached : await fetchEdgeView(env.EDGE_RECORDS, claims.keyId, config.revocationCacheTtlMs, nowMs);
+  if (view !== null) {
+    if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, { claims });
+    if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", { claims });
+  }
+  if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
+    return refused("insufficient_scope", { claims, detail: route.challenge });
+  }
+  if (view?.limits) {
+    const decision =
+      decideFromLease(claims.keyId, view.limits, nowMs) ?? (await decideWithCounter(env.RATE_LIMITER, claims.keyId, view.limits, nowMs));
+    return fromLimitDecision(decision, claims, env);
+  }
+  return { ok: true, claims };
 }
 
 export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
   const config = gatewayConfig(env);
-  const decision = decide(config, request.method, target.path);
-  if (decision === "bad-path") return refusal("invalid_request", "The request path is not validly percent-encoded");
-  if (decision === "deny") return refusal("not_found", "No route is configured for this request");
-  if (decision.kind === "public") return forward(request, target, config, null);
-
   const nowMs = Date.now();
-  const claims = await authenticate(request, env, nowMs);
-  if (claims instanceof Response) return claims;
-
-  const cached = cachedEdgeState(claims.keyId, nowMs);
-  const edge = cached !== undefined ? cached : await fetchEdgeState(env.REVOCATIONS, claims.keyId, config.revocationCacheTtlMs, nowMs);
-  if (edge !== null && edge.at * 1000 <= nowMs) return refuse(edge.state);
-
-  if (decision.kind === "scopes" && !hasAnyScope(claims.scopes, decision.scopes)) {
-    return refusal("insufficient_scope", "API key does not have required permissions", { challenge: "bearer", scope: decision.challenge });
+  const verdict = await decide(request, env, target, config, nowMs);
+  if (!verdict.ok) {
+    if (AUTH_FAILURES.has(verdict.reason)) {
+      const ip = request.headers.get("cf-connecting-ip");
+      const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
+      if (throttled > 0) return refusalResponse(refused("throttled", { retryAfterS: throttled }));
+    }
+    return refusalResponse(verdict);
   }
-
+  const { claims } = verdict;
+  if (claims === null) return forward(request, target, config, null);
   recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
-  return forward(request, target, config, { keyId: claims.keyId, tenant: claims.tenant, scopes: claims.scopes, subject: claims.sub });
+  const response = await forward(request, target, config, {
+    keyId: claims.keyId,
+    tenant: claims.tenant,
+    scopes: claims.scopes,
+    subject: claims.sub,
+  });
+  if (!verdict.rateLimit) return response;
+  const fields: Record<string, string> = { "ratelimit-policy": verdict.rateLimit.policy };
+  if (verdict.rateLimit.current) fields.ratelimit = verdict.rateLimit.current;
+  return withHeaders(response, fields);
 }

@@ -100,3 +100,12 @@ export async function forward(
     clearTimeout(timer);
   }
 }
+
+/** The origin's response with `fields` added (a fetched response's headers are immutable). */
+export function withHeaders(response: Response, fields: Record<string, string>): Response {
+  // A WebSocket upgrade (101) carries its socket in the response object: pass it through untouched.
+  if (response.status === 101) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(fields)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}

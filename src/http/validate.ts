@@ -26,15 +26,27 @@ export function oneOf<const T extends readonly [string, ...string[]]>(field: str
   return z.enum(values, { error: `${field} must be one of: ${values.join(", ")}` });
 }
 
-/** One readable sentence for the first problem zod found. */
+/** `rate_limits[1].limit` for the path ["rate_limits", 1, "limit"]. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/** One readable sentence for the first problem zod found, naming the field. */
 export function describeIssue(error: z.core.$ZodError): string {
   const issue = error.issues[0];
   if (!issue) return "invalid request";
-  if (issue.code === "unrecognized_keys") return `unknown field(s): ${issue.keys.join(", ")}`;
-  // Messages above already name their field; zod's own defaults get the path prefixed.
+  if (issue.code === "unrecognized_keys") {
+    const where = issue.path.length > 0 ? ` in ${formatPath(issue.path)}` : "";
+    return `unknown field(s)${where}: ${issue.keys.join(", ")}`;
+  }
+  const last = issue.path[issue.path.length - 1];
+  // Messages above start with their field's name; a nested field gets its whole path instead.
+  if (issue.path.length > 1 && last !== undefined && issue.message.startsWith(`${String(last)} `)) {
+    return `${formatPath(issue.path)}${issue.message.slice(String(last).length)}`;
+  }
   const field = issue.path[0];
   if (field === undefined || issue.message.startsWith(String(field))) return issue.message;
-  return `${issue.path.map(String).join(".")}: ${issue.message}`;
+  return `${formatPath(issue.path)}: ${issue.message}`;
 }
 
 /** The parsed value, or a 400 invalid_request that names the problem. */

@@ -1,12 +1,13 @@
 /**
- * The scheduled reconciler: KV is written after D1 and a write can fail, so every few minutes
- * the edge state of every key that could still be presented is compared with KV and re-written
- * where it is missing or different. Keys past their own `exp` are skipped: their KV entries
- * expire with them.
+ * The scheduled reconciler: KV is written after D1 and a write can fail, so every few minutes the
+ * edge record of every key that could still be presented is compared with KV (by the fingerprint
+ * in each entry's metadata) and re-written where it is missing or different; entries D1 no longer
+ * calls for (limits or an allowlist removed) are deleted. Keys past their own `exp` are skipped:
+ * their KV entries expire with them.
  */
 import { database } from "../db/client";
-import { edgeStateKeys } from "../db/keys-repo";
-import { type EdgeState, edgeStateKey, keyIdFromEdgeStateKey, writeEdgeState } from "./edge-state";
+import { edgeRecordKeys } from "../db/keys-repo";
+import { edgeRecordKey, edgeRecordOf, fingerprintOf, keyIdFromEdgeRecordKey, writeEdgeRecord } from "./edge-record";
 
 const D1_PAGE_SIZE = 500;
 
@@ -16,40 +17,45 @@ export interface ReconcileReport {
   failed: number;
 }
 
-async function kvEntries(kv: KVNamespace): Promise<Map<string, EdgeState | null>> {
-  const entries = new Map<string, EdgeState | null>();
+/** key id -> the fingerprint its KV entry carries (undefined for entries written without one). */
+async function kvEntries(kv: KVNamespace): Promise<Map<string, string | undefined>> {
+  const entries = new Map<string, string | undefined>();
   let cursor: string | undefined;
   do {
-    const page = await kv.list<EdgeState>({ prefix: edgeStateKey(""), cursor });
+    const page = await kv.list<{ v?: string }>({ prefix: edgeRecordKey(""), cursor });
     for (const key of page.keys) {
-      const keyId = keyIdFromEdgeStateKey(key.name);
-      if (keyId !== undefined) entries.set(keyId, key.metadata ?? null);
+      const keyId = keyIdFromEdgeRecordKey(key.name);
+      if (keyId !== undefined) entries.set(keyId, key.metadata?.v);
     }
     cursor = page.list_complete ? undefined : page.cursor;
   } while (cursor !== undefined);
   return entries;
 }
 
-export async function reconcileEdgeState(d1: D1Database, kv: KVNamespace, now: number): Promise<ReconcileReport> {
+export async function reconcileEdgeRecords(d1: D1Database, kv: KVNamespace, now: number): Promise<ReconcileReport> {
   const db = database(d1);
   const inKv = await kvEntries(kv);
   const report: ReconcileReport = { checked: 0, repaired: 0, failed: 0 };
+  const repair = async (ok: Promise<boolean>) => {
+    if (await ok) report.repaired++;
+    else report.failed++;
+  };
   let afterSeq = 0;
   for (;;) {
-    const rows = await edgeStateKeys(db, now, afterSeq, D1_PAGE_SIZE);
+    const rows = await edgeRecordKeys(db, now, afterSeq, D1_PAGE_SIZE);
     for (const row of rows) {
       report.checked++;
-      const want: EdgeState = row.revoked
-        ? { state: "revoked", at: row.revokedAt ?? now }
-        : { state: "rotated", at: row.rotationCutoffAt ?? now };
+      const want = edgeRecordOf(row);
       const have = inKv.get(row.id);
-      if (have && have.state === want.state && have.at === want.at) continue;
-      if (await writeEdgeState(kv, row.id, want, row.expiresAt, now)) report.repaired++;
-      else report.failed++;
+      inKv.delete(row.id);
+      if (want === null) continue;
+      if (have !== fingerprintOf(want)) await repair(writeEdgeRecord(kv, row.id, want, row.expiresAt, now));
     }
     const last = rows[rows.length - 1];
     if (!last || rows.length < D1_PAGE_SIZE) break;
     afterSeq = last.seq;
   }
+  // What is left in KV, D1 no longer asks for (limits or allowlist removed, or the key expired).
+  for (const keyId of inKv.keys()) await repair(writeEdgeRecord(kv, keyId, null, null, now));
   return report;
 }

@@ -5,6 +5,7 @@
 import * as z from "zod/mini";
 import type { ScopeCatalog } from "../config";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
+import { parseCidr } from "../lib/ip";
 
 export const NAME_MAX_LENGTH = 200;
 export const EXPIRES_IN_DAYS_MAX = 3650;
@@ -58,11 +59,79 @@ const metadata = z.nullable(z.record(z.string(), jsonValue, { error: "metadata m
   z.describe(`Free-form JSON object, at most ${METADATA_MAX_BYTES} bytes; null clears it.`),
 );
 
+export const RATE_LIMITS_MAX = 5;
+export const RATE_LIMIT_MAX = 1_000_000_000;
+/** 31 days: the longest window a limit may count over. */
+export const RATE_LIMIT_WINDOW_MAX_SECONDS = 2_678_400;
+const RATE_LIMIT_NAME = /^[a-z0-9_-]{1,32}$/;
+export const ALLOWED_IPS_MAX = 50;
+
+export const rateLimitSchema = z
+  .strictObject(
+    {
+      name: z
+        .string(typeError("name", "name must be a string"))
+        .check(z.regex(RATE_LIMIT_NAME, "name must be 1-32 of a-z, 0-9, '_' and '-'")),
+      limit: boundedInt("limit", 1, RATE_LIMIT_MAX),
+      window_seconds: boundedInt("window_seconds", 1, RATE_LIMIT_WINDOW_MAX_SECONDS),
+    },
+    { error: "each rate limit must be an object {name, limit, window_seconds}" },
+  )
+  .register(z.globalRegistry, {
+    id: "RateLimit",
+    description: "At most `limit` requests in each fixed window of `window_seconds` (aligned to the unix epoch).",
+  });
+
+export type RateLimit = z.output<typeof rateLimitSchema>;
+
+const rateLimits = z
+  .array(rateLimitSchema, typeError("rate_limits", "rate_limits must be an array of {name, limit, window_seconds}"))
+  .check(
+    z.maxLength(RATE_LIMITS_MAX, `rate_limits may hold at most ${RATE_LIMITS_MAX} limits`),
+    z.refine((list) => new Set(list.map((l) => l.name)).size === list.length, "rate_limits names must be unique"),
+    z.describe(`Up to ${RATE_LIMITS_MAX} limits, all enforced; a request over any of them gets 429.`),
+  );
+
+const allowedIps = z.pipe(
+  z
+    .array(
+      z.string({ error: "allowed_ips must be an array of strings" }),
+      typeError("allowed_ips", "allowed_ips must be an array of strings"),
+    )
+    .check(
+      z.maxLength(ALLOWED_IPS_MAX, `allowed_ips may hold at most ${ALLOWED_IPS_MAX} entries`),
+      z.superRefine((list, ctx) => {
+        list.forEach((entry, i) => {
+          const parsed = parseCidr(entry);
+          if (!parsed.ok) ctx.addIssue({ code: "custom", message: `allowed_ips[${i}] ${JSON.stringify(entry)} ${parsed.reason}` });
+        });
+      }),
+      z.describe(`Up to ${ALLOWED_IPS_MAX} IPv4/IPv6 addresses or CIDR ranges the key may be used from.`),
+    ),
+  z.transform((list: string[]) => [
+    ...new Set(list.map((entry) => (parseCidr(entry) as { ok: true; range: { text: string } }).range.text)),
+  ]),
+);
+
+/** An empty list means none: stored as NULL, not shown. */
+function noneIfEmpty<T>(list: T[] | null | undefined): T[] | null | undefined {
+  return list !== null && list !== undefined && list.length === 0 ? null : list;
+}
+
 const OBJECT = { error: "the request body must be a JSON object" };
 
 function build(catalog: ScopeCatalog) {
   return {
-    create: z.strictObject({ name, scopes: scopes(catalog), expires_in_days: z.optional(expiresInDays) }, OBJECT),
+    create: z.strictObject(
+      {
+        name,
+        scopes: scopes(catalog),
+        expires_in_days: z.optional(expiresInDays),
+        rate_limits: z.optional(rateLimits),
+        allowed_ips: z.optional(allowedIps),
+      },
+      OBJECT,
+    ),
     rotate: z.strictObject(
       {
         grace_period_seconds: z.optional(
@@ -73,6 +142,8 @@ function build(catalog: ScopeCatalog) {
         name: z.optional(name),
         scopes: z.optional(scopes(catalog)),
         expires_in_days: z.optional(expiresInDays),
+        rate_limits: z.optional(rateLimits),
+        allowed_ips: z.optional(allowedIps),
       },
       OBJECT,
     ),
@@ -81,12 +152,16 @@ function build(catalog: ScopeCatalog) {
         {
           name: z.optional(name),
           metadata: z.optional(metadata),
+          rate_limits: z.optional(z.nullable(rateLimits).check(z.describe("New limits; null or [] removes them."))),
+          allowed_ips: z.optional(z.nullable(allowedIps).check(z.describe("New allowlist; null or [] removes it."))),
           scopes: z.optional(z.never({ error: "scopes of an issued key cannot change in place; rotate the key with new scopes" })),
         },
         OBJECT,
       )
       .check(
-        z.refine((b) => b.name !== undefined || b.metadata !== undefined, { message: "nothing to update: give name and/or metadata" }),
+        z.refine((b) => Object.values(b).some((v) => v !== undefined), {
+          message: "nothing to update: give name, metadata, rate_limits and/or allowed_ips",
+        }),
       ),
     revoke: z.strictObject(
       {
@@ -112,6 +187,8 @@ export function requestSchemas(catalog: ScopeCatalog) {
   }
   return schemas;
 }
+
+export { noneIfEmpty };
 
 export type CreateKeyInput = z.output<ReturnType<typeof build>["create"]>;
 export type RotateKeyInput = z.output<ReturnType<typeof build>["rotate"]>;

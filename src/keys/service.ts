@@ -13,11 +13,13 @@ import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow } from "../db/schema";
 import { ApiError } from "../errors";
-import { writeEdgeState } from "./edge-state";
+import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import {
   type CreateKeyInput,
   DEFAULT_EXPIRES_IN_DAYS,
   DEFAULT_GRACE_PERIOD_SECONDS,
+  noneIfEmpty,
+  type RateLimit,
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./schemas";
@@ -43,6 +45,23 @@ function actorLabel(principal: Principal): string {
 
 function expiresAtFor(days: number, now: number): number | null {
   return days === 0 ? null : now + days * SECONDS_PER_DAY;
+}
+
+/**
+ * A management key with rate limits may not hand out looser ones: for each of its limits the new key
+ * needs one over the same window with no larger `limit` (so no limits at all is looser than any).
+ */
+function assertLimitsNoLooser(ctx: ManagementContext, limits: readonly RateLimit[] | null): void {
+  const { principal } = ctx;
+  if (principal.kind !== "key") return;
+  for (const own of principal.rateLimits ?? []) {
+    if (!limits?.some((l) => l.window_seconds === own.window_seconds && l.limit <= own.limit)) {
+      throw new ApiError(
+        "access_denied",
+        `A management key with rate limits cannot grant looser ones: rate_limits needs a limit of at most ${own.limit} per ${own.window_seconds} s (as its own "${own.name}")`,
+      );
+    }
+  }
 }
 
 /**
@@ -82,12 +101,15 @@ async function newKey(
     subject: string;
     metadata: Record<string, unknown> | null;
     rotatedFrom: string | null;
+    rateLimits: RateLimit[] | null;
+    allowedIps: string[] | null;
     /** The principal's own row when a management key rotates itself. */
     self?: ApiKeyRow;
   },
-): Promise<{ row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom">; apiKey: string }> {
+): Promise<{ row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps">; apiKey: string }> {
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
   assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
+  assertLimitsNoLooser(ctx, fields.rateLimits);
   const id = `key-${crypto.randomUUID()}`;
   const jti = crypto.randomUUID();
   const apiKey = await issueApiKey(deps.ring, deps.keyConfig, {
@@ -113,9 +135,28 @@ async function newKey(
     kid: deps.ring.active.kid,
     metadata: fields.metadata,
     rotatedFrom: fields.rotatedFrom,
+    rateLimits: fields.rateLimits,
+    allowedIps: fields.allowedIps,
     updatedAt: ctx.now,
   };
   return { row, apiKey };
+}
+
+type MirroredRow = Parameters<typeof edgeRecordOf>[0] & Pick<ApiKeyRow, "id" | "expiresAt">;
+
+/** Mirrors what the edge must know about a key into KV (a changed key: possibly deleting its entry). */
+async function mirror(deps: KeyServiceDeps, row: MirroredRow, now: number): Promise<void> {
+  await writeEdgeRecord(deps.kv, row.id, edgeRecordOf(row), row.expiresAt, now);
+}
+
+/** A new key costs a KV write only when it has limits or an allowlist. */
+async function mirrorNew(
+  deps: KeyServiceDeps,
+  row: Omit<MirroredRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "updatedAt">,
+  now: number,
+) {
+  const stored = { ...row, revoked: false, revokedAt: null, rotationCutoffAt: null, updatedAt: now };
+  if (edgeRecordOf(stored) !== null) await mirror(deps, stored, now);
 }
 
 export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, input: CreateKeyInput): Promise<CreatedKeyView> {
@@ -127,8 +168,11 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     subject: ctx.principal.sub,
     metadata: null,
     rotatedFrom: null,
+    rateLimits: noneIfEmpty(input.rate_limits) ?? null,
+    allowedIps: noneIfEmpty(input.allowed_ips) ?? null,
   });
   await repo.insertKey(deps.db, row, auditEntry(ctx, "create", row.id, "success", 201));
+  await mirrorNew(deps, row, ctx.now);
   return createdKeyView(row, apiKey);
 }
 
@@ -180,19 +224,23 @@ export async function revokeKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     auditEntry(ctx, "revoke", id, "success", 200),
   );
   if (!row) notFound();
-  await writeEdgeState(deps.kv, id, { state: "revoked", at: row.revokedAt ?? ctx.now }, row.expiresAt, ctx.now);
+  await mirror(deps, row, ctx.now);
 }
 
 export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: UpdateKeyInput): Promise<KeyView> {
   await existing(deps, ctx.tenant, id);
+  const rateLimits = input.rate_limits === undefined ? undefined : (noneIfEmpty(input.rate_limits) ?? null);
+  const allowedIps = input.allowed_ips === undefined ? undefined : (noneIfEmpty(input.allowed_ips) ?? null);
+  if (rateLimits !== undefined) assertLimitsNoLooser(ctx, rateLimits);
   const row = await repo.updateKey(
     deps.db,
     ctx.tenant,
     id,
-    { name: input.name, metadata: input.metadata, at: ctx.now },
+    { name: input.name, metadata: input.metadata, rateLimits, allowedIps, at: ctx.now },
     auditEntry(ctx, "update", id, "success", 200),
   );
   if (!row) notFound();
+  if (rateLimits !== undefined || allowedIps !== undefined) await mirror(deps, row, ctx.now);
   return keyView(row);
 }
 
@@ -209,11 +257,16 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     subject: old.subject,
     metadata: old.metadata,
     rotatedFrom: old.id,
+    // Limits and allowlist carry over unless the rotation sets new ones.
+    rateLimits: input.rate_limits === undefined ? old.rateLimits : (noneIfEmpty(input.rate_limits) ?? null),
+    allowedIps: input.allowed_ips === undefined ? old.allowedIps : (noneIfEmpty(input.allowed_ips) ?? null),
     self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });
   const rotated = await repo.rotateKey(deps.db, ctx.tenant, old.id, cutoffAt, row, auditEntry(ctx, "rotate", old.id, "success", 201));
   // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.
   if (!rotated) throw new ApiError("conflict", "API key was revoked or rotated concurrently; nothing was changed");
-  await writeEdgeState(deps.kv, old.id, { state: "rotated", at: cutoffAt }, old.expiresAt, ctx.now);
+  // The old key keeps its limits and allowlist through its grace period, then is refused.
+  await mirror(deps, { ...old, rotationCutoffAt: cutoffAt }, ctx.now);
+  await mirrorNew(deps, row, ctx.now);
   return createdKeyView(row, apiKey);
 }

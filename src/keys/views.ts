@@ -8,6 +8,7 @@
 import * as z from "zod/mini";
 import type { ApiKeyRow } from "../db/schema";
 import { jsonValue } from "../http/validate";
+import { type RateLimit, rateLimitSchema } from "./schemas";
 
 const unixSeconds = z.int();
 
@@ -25,6 +26,8 @@ export const keyViewSchema = z
     rotated_from: z.optional(z.string()),
     replaced_by: z.optional(z.string()),
     grace_period_ends_at: z.optional(unixSeconds),
+    rate_limits: z.optional(z.array(rateLimitSchema)),
+    allowed_ips: z.optional(z.array(z.string())),
   })
   .register(z.globalRegistry, { id: "ApiKey", description: "An API key's metadata (never the key itself)." });
 
@@ -39,6 +42,8 @@ export const createdKeyViewSchema = z
     last_used: z.null(),
     revoked: z.literal(false),
     rotated_from: z.optional(z.string()),
+    rate_limits: z.optional(z.array(rateLimitSchema)),
+    allowed_ips: z.optional(z.array(z.string())),
   })
   .register(z.globalRegistry, { id: "CreatedApiKey", description: "A new key: the metadata plus `api_key`, shown only in this response." });
 
@@ -60,11 +65,18 @@ export function keyView(row: ApiKeyRow): KeyView {
   if (row.rotatedFrom !== null) view.rotated_from = row.rotatedFrom;
   if (row.replacedBy !== null) view.replaced_by = row.replacedBy;
   if (row.rotationCutoffAt !== null) view.grace_period_ends_at = row.rotationCutoffAt;
+  withPolicy(view, row);
   return view;
 }
 
+/** Limits and allowlist appear only when set: seed objects stay exact. */
+function withPolicy(view: { rate_limits?: RateLimit[]; allowed_ips?: string[] }, row: Pick<ApiKeyRow, "rateLimits" | "allowedIps">): void {
+  if (row.rateLimits && row.rateLimits.length > 0) view.rate_limits = row.rateLimits;
+  if (row.allowedIps && row.allowedIps.length > 0) view.allowed_ips = row.allowedIps;
+}
+
 export function createdKeyView(
-  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom">,
+  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps">,
   apiKey: string,
 ): CreatedKeyView {
   const view: CreatedKeyView = {
@@ -78,5 +90,6 @@ export function createdKeyView(
     revoked: false,
   };
   if (row.rotatedFrom) view.rotated_from = row.rotatedFrom;
+  withPolicy(view, row);
   return view;
 }

@@ -6,5 +6,5 @@ import type { Env } from "../env";
 import type { KeyServiceDeps } from "../keys/service";
 
 export async function serviceDeps(env: Env): Promise<KeyServiceDeps> {
-  return { db: database(env.DB), kv: env.REVOCATIONS, ring: await signingKeys(env.SIGNING_KEYS), keyConfig: keyConfig(env) };
+  return { db: database(env.DB), kv: env.EDGE_RECORDS, ring: await signingKeys(env.SIGNING_KEYS), keyConfig: keyConfig(env) };
 }

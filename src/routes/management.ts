@@ -1,18 +1,27 @@
 /**
  * How every management route is served: authenticate the bearer credential, check the tenant,
  * then run the route. Order matters: credentials are checked before anything about the tenant is
- * revealed. Every refused attempt is written to the tenant's audit log.
+ * revealed. Every refused attempt is written to the tenant's audit log, except that a client
+ * throttled for failing to authenticate (src/abuse/auth-failures.ts) is recorded once per burst.
  */
+
+import { firstOfBurst, recordAuthFailure, throttledFor } from "../abuse/auth-failures";
 import { auditEntry, outcomeOf } from "../audit/entry";
 import { recordRefusal } from "../audit/service";
 import { authenticateManagement, authorizeTenant, type ManagementContext, type Principal } from "../auth/principal";
-import { lastUsedIntervalSeconds } from "../config";
+import { abuseConfig, lastUsedIntervalSeconds } from "../config";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
 import { recordUse } from "../gateway/usage";
 import { type AppContext, type ManagementRoute, TENANT_ID_PATTERN } from "./spec";
 
 const USER_AGENT_MAX_LENGTH = 512;
+/** Refusals of the credential itself: they count towards brute-force throttling of the client. */
+const AUTHENTICATION_FAILURES: ReadonlySet<string> = new Set(["invalid_token", "invalid_request"]);
+
+function tooManyFailures(retryAfterS: number): ApiError {
+  return new ApiError("rate_limited", "Too many failed authentication attempts", { headers: { "retry-after": String(retryAfterS) } });
+}
 /** Bounded: the id in an audit entry comes from the URL. */
 const KEY_ID_MAX_LENGTH = 128;
 
@@ -32,7 +41,18 @@ export function managed(
     };
     let principal: Principal | undefined;
     try {
-      principal = await authenticateManagement(c.req.header("authorization") ?? null, c.env, base.now);
+      const nowMs = base.now * 1000;
+      const throttled = throttledFor(base.ip, nowMs);
+      if (throttled > 0) throw tooManyFailures(throttled);
+      try {
+        principal = await authenticateManagement(c.req.header("authorization") ?? null, c.env, base.now, base.ip);
+      } catch (err) {
+        if (err instanceof ApiError && AUTHENTICATION_FAILURES.has(err.code)) {
+          const now = recordAuthFailure(base.ip, abuseConfig(c.env).authFailureLimit, c.env.AUTH_FAILURES, c.executionCtx, nowMs);
+          if (now > 0) throw tooManyFailures(now);
+        }
+        throw err;
+      }
       if (!TENANT_ID_PATTERN.test(tenant)) {
         throw new ApiError("invalid_request", "tenant must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
       }
@@ -43,7 +63,9 @@ export function managed(
       }
       return await run(c, { ...base, principal }, keyId ?? "");
     } catch (err) {
-      if (err instanceof ApiError && TENANT_ID_PATTERN.test(tenant)) {
+      // A throttled client's attempts are one audit row per burst, not one per attempt.
+      const audited = !(err instanceof ApiError) || err.code !== "rate_limited" || firstOfBurst(base.ip, base.now * 1000);
+      if (err instanceof ApiError && audited && TENANT_ID_PATTERN.test(tenant)) {
         await recordRefusal(
           database(c.env.DB),
           auditEntry(

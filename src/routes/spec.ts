@@ -100,7 +100,14 @@ export function errorCodesOf(route: Route): ErrorCode[] {
     codes.add("unsupported_media_type");
   }
   if (route.credential === "management") {
-    for (const code of ["invalid_request", "invalid_token", "insufficient_scope", "access_denied", "temporarily_unavailable"] as const) {
+    for (const code of [
+      "invalid_request",
+      "invalid_token",
+      "insufficient_scope",
+      "access_denied",
+      "rate_limited",
+      "temporarily_unavailable",
+    ] as const) {
       codes.add(code);
     }
   }

@@ -129,7 +129,7 @@ describe("key lifecycle end to end", () => {
         "delete",
         `key-state:${key.body.id}`,
         "--binding",
-        "REVOCATIONS",
+        "EDGE_RECORDS",
         "--local",
         "--persist-to",
         path.join(kg.stateDir, "state"),

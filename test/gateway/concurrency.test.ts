@@ -6,7 +6,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { clearEdgeStateCache } from "../../src/keys/edge-state";
+import { clearEdgeCache } from "../../src/keys/edge-record";
 import { BASE, createKey, freshTenant } from "../helpers/worker";
 
 async function burst(path: string, token: string, n: number): Promise<number[]> {
@@ -23,7 +23,7 @@ describe("concurrent requests in one isolate", () => {
   it("a burst of first requests for a new key all reach the origin", async () => {
     for (let round = 0; round < 5; round++) {
       const key = await createKey(freshTenant());
-      clearEdgeStateCache();
+      clearEdgeCache();
       const statuses = await burst(`/echo/concurrency-${round}`, key.api_key, 40);
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
     }
@@ -32,8 +32,8 @@ describe("concurrent requests in one isolate", () => {
   it("a burst of requests for a revoked key are all refused cleanly", async () => {
     const key = await createKey(freshTenant());
     const { env } = await import("cloudflare:workers");
-    await env.REVOCATIONS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
-    clearEdgeStateCache();
+    await env.EDGE_RECORDS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
+    clearEdgeCache();
     const statuses = await burst("/echo/concurrency-revoked", key.api_key, 40);
     expect(statuses.filter((s) => s !== 401)).toEqual([]);
   });

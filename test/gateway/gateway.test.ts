@@ -159,10 +159,10 @@ describe("gateway: refusals never reach the origin", () => {
   });
 
   it("revoked elsewhere (entry only in KV): refused once this isolate's cache is fresh", async () => {
-    const { clearEdgeStateCache } = await import("../../src/keys/edge-state");
+    const { clearEdgeCache } = await import("../../src/keys/edge-record");
     const key = await createKey(freshTenant());
-    await env.REVOCATIONS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
-    clearEdgeStateCache();
+    await env.EDGE_RECORDS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
+    clearEdgeCache();
     await refusedBeforeOrigin(key.api_key, 401, "invalid_token", "API key has been revoked");
   });
 

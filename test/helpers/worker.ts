@@ -21,6 +21,21 @@ export interface CallOptions {
   env?: Record<string, unknown>;
 }
 
+const mergedEnvs = new WeakMap<Record<string, unknown>, Record<string, unknown>>();
+
+/**
+ * The test env with `overrides`, the same object for the same overrides object: the worker parses
+ * its configuration (and keys its per-isolate caches) per env object, as the runtime hands it one.
+ */
+function envWith(overrides: Record<string, unknown>): Record<string, unknown> {
+  let merged = mergedEnvs.get(overrides);
+  if (!merged) {
+    merged = { ...env, ...overrides };
+    mergedEnvs.set(overrides, merged);
+  }
+  return merged;
+}
+
 /** Sends a request through the worker's fetch handler and waits for its waitUntil work. */
 export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
   const headers = new Headers(options.headers);
@@ -32,7 +47,7 @@ export async function call(method: string, path: string, options: CallOptions = 
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
   const ctx = createExecutionContext();
-  const callEnv = (options.env ? { ...env, ...options.env } : env) as Env;
+  const callEnv = (options.env ? envWith(options.env) : env) as Env;
   const response = await worker.fetch(new Request(`${BASE}${path}`, { method, headers, body }), callEnv, ctx);
   await waitOnExecutionContext(ctx);
   await checkAgainstDocument(callEnv, method, path, response);

@@ -87,7 +87,7 @@ describe("POST .../api-keys/{id}/rotate", () => {
     const row = await env.DB.prepare("SELECT rotation_cutoff_at, replaced_by FROM api_keys WHERE id = ?")
       .bind(old.id)
       .first<{ rotation_cutoff_at: number }>();
-    const kv = await env.REVOCATIONS.get<{ state: string; at: number }>(`key-state:${old.id}`, "json");
+    const kv = await env.EDGE_RECORDS.get<{ state: string; at: number }>(`key-state:${old.id}`, "json");
     expect(kv).toEqual({ state: "rotated", at: row?.rotation_cutoff_at });
   });
 

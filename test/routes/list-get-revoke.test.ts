@@ -122,9 +122,9 @@ describe("POST .../api-keys/{id}/revoke", () => {
     const tenant = freshTenant();
     const key = await createKey(tenant, { expires_in_days: 7 });
     await call("POST", `/api/v1/tenant/${tenant}/api-keys/${key.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
-    const entry = await env.REVOCATIONS.getWithMetadata<{ state: string; at: number }>(`key-state:${key.id}`, "json");
+    const entry = await env.EDGE_RECORDS.getWithMetadata<{ state: string; at: number }>(`key-state:${key.id}`, "json");
     expect(entry.value).toEqual({ state: "revoked", at: expect.any(Number) });
-    const listed = await env.REVOCATIONS.list({ prefix: `key-state:${key.id}` });
+    const listed = await env.EDGE_RECORDS.list({ prefix: `key-state:${key.id}` });
     expect(listed.keys[0]?.expiration).toBe(key.expires_at);
   });
 
@@ -172,7 +172,7 @@ describe("POST .../api-keys/{id}/revoke", () => {
       404,
       "not_found",
     );
-    expect(await env.REVOCATIONS.get(`key-state:${id}`)).toBeNull();
+    expect(await env.EDGE_RECORDS.get(`key-state:${id}`)).toBeNull();
   });
 });
 

@@ -21,7 +21,7 @@ async function snapshot(tenant: string) {
   )
     .bind(tenant)
     .all();
-  return { rows: results, count: await countKeys(tenant), kv: (await env.REVOCATIONS.list({ prefix: "key-state:" })).keys.length };
+  return { rows: results, count: await countKeys(tenant), kv: (await env.EDGE_RECORDS.list({ prefix: "key-state:" })).keys.length };
 }
 
 async function hs256WithPublicKey(): Promise<string> {
@@ -187,7 +187,7 @@ describe("tenant isolation", () => {
     expect(await (await call("GET", `/api/v1/tenant/${a}/api-keys/list`, { token: tokenA })).json()).toEqual([]);
     const row = await env.DB.prepare("SELECT name, revoked, replaced_by FROM api_keys WHERE id = ?").bind(bKey.id).first();
     expect(row).toEqual({ name: "b's key", revoked: 0, replaced_by: null });
-    expect(await env.REVOCATIONS.get(`key-state:${bKey.id}`)).toBeNull();
+    expect(await env.EDGE_RECORDS.get(`key-state:${bKey.id}`)).toBeNull();
   });
 
   it("a 403 for an unknown tenant reads the same as for an existing one", async () => {

@@ -1,0 +1,105 @@
+/**
+ * The gateway's one outcome per request: accepted (with the identity to forward), or refused with
+ * a reason. Every check returns one of these; `refusalResponse` is the one place a refusal becomes
+ * the wire (the seed's error bodies, RFC 6750 challenges, Retry-After and RateLimit fields), and
+ * the usage pipeline sees every decision through the same value.
+ */
+import { API_KEY_REFUSALS, type ApiKeyClaims } from "../auth/api-key-token";
+import { type ErrorCode, refusal } from "../errors";
+
+/** Why a request was refused; also the outcome usage analytics counts. */
+export const REFUSAL_REASONS = [
+  "missing",
+  "malformed",
+  "invalid",
+  "expired",
+  "revoked",
+  "rotated",
+  "throttled",
+  "ip_denied",
+  "insufficient_scope",
+  "rate_limited",
+  "rate_limit_unavailable",
+  "bad_path",
+  "no_route",
+] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
+/** Refusals that count as a failed authentication of the client (brute-force throttling). */
+export const AUTH_FAILURES: ReadonlySet<RefusalReason> = new Set(["missing", "malformed", "invalid", "expired", "revoked", "rotated"]);
+
+/** The RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11) for a limited key. */
+export interface RateLimitFields {
+  policy: string;
+  /** Absent when the counter could not be asked (failure mode open). */
+  current?: string;
+}
+
+export interface Accepted {
+  ok: true;
+  /** Null on public routes. */
+  claims: ApiKeyClaims | null;
+  rateLimit?: RateLimitFields;
+}
+
+export interface Refused {
+  ok: false;
+  reason: RefusalReason;
+  /** The key, when its signature verified: only then is the refusal its tenant's business. */
+  claims?: ApiKeyClaims;
+  /** The malformed-credential description, or the scopes a scope refusal asks for. */
+  detail?: string;
+  retryAfterS?: number;
+  rateLimit?: RateLimitFields;
+}
+
+export type Verdict = Accepted | Refused;
+
+export const PUBLIC_ROUTE: Accepted = { ok: true, claims: null };
+
+export function refused(reason: RefusalReason, extra: Omit<Refused, "ok" | "reason"> = {}): Refused {
+  return { ok: false, reason, ...extra };
+}
+
+function bearer(code: ErrorCode, description: string): Response {
+  return refusal(code, description, { challenge: "bearer" });
+}
+
+function withRetryAfter(code: ErrorCode, description: string, v: Refused): Response {
+  const headers: Record<string, string> = { "retry-after": String(v.retryAfterS ?? 1) };
+  if (v.rateLimit) {
+    headers["ratelimit-policy"] = v.rateLimit.policy;
+    if (v.rateLimit.current) headers.ratelimit = v.rateLimit.current;
+  }
+  return refusal(code, description, { headers });
+}
+
+/** The response for a refusal: the only place the gateway builds one. */
+export function refusalResponse(v: Refused): Response {
+  switch (v.reason) {
+    case "missing":
+      // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
+      return refusal("invalid_token", "Missing API key: send Authorization: Bearer <api-key>", { challenge: "bearer-no-error" });
+    case "malformed":
+      return bearer("invalid_request", v.detail ?? "The Authorization header is not of the form 'Bearer <token>'");
+    case "invalid":
+    case "expired":
+    case "revoked":
+    case "rotated":
+      return bearer("invalid_token", API_KEY_REFUSALS[v.reason]);
+    case "insufficient_scope":
+      return refusal("insufficient_scope", "API key does not have required permissions", { challenge: "bearer", scope: v.detail });
+    case "ip_denied":
+      return refusal("access_denied", "API key may not be used from this IP address");
+    case "rate_limited":
+      return withRetryAfter("rate_limited", "API key rate limit exceeded", v);
+    case "throttled":
+      return withRetryAfter("rate_limited", "Too many failed authentication attempts", v);
+    case "rate_limit_unavailable":
+      return withRetryAfter("temporarily_unavailable", "The API key's rate limit cannot be checked right now; retry shortly", v);
+    case "bad_path":
+      return refusal("invalid_request", "The request path is not validly percent-encoded");
+    case "no_route":
+      return refusal("not_found", "No route is configured for this request");
+  }
+}
