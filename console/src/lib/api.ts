@@ -42,8 +42,6 @@ export interface Page<T> {
 export interface ApiClientOptions {
   /** The current bearer, or null when signed out. */
   token: () => string | null;
-  /** Called when the API refuses the bearer itself (401): the session is over. */
-  onUnauthorized?: (err: ApiError) => void;
   fetchFn?: typeof fetch;
   base?: string;
 }
@@ -83,11 +81,7 @@ export class ApiClient {
     } catch {
       throw new ApiError(0, "network_error", "keygate could not be reached; check your connection and try again");
     }
-    if (!res.ok) {
-      const err = await errorFromResponse(res);
-      if (res.status === 401) this.options.onUnauthorized?.(err);
-      throw err;
-    }
+    if (!res.ok) throw await errorFromResponse(res);
     return res;
   }
 

@@ -61,13 +61,13 @@ export function CreateKeyDialog({ tenant, onClose, onCreated }: { tenant: string
 
   if (created) {
     return (
-      <Dialog title="Your new API key" onClose={onClose} wide>
+      <Dialog key="shown" title="Your new API key" onClose={onClose} wide>
         <NewKeyShown created={created} onDone={onClose} intro="Created" />
       </Dialog>
     );
   }
   return (
-    <Dialog title="Create an API key" onClose={onClose} wide>
+    <Dialog key="form" title="Create an API key" onClose={onClose} wide>
       <form onSubmit={submit} noValidate>
         <div class="field">
           <label for={ids.name}>Name</label>
@@ -228,13 +228,13 @@ export function RotateKeyDialog({
   };
   if (created) {
     return (
-      <Dialog title="Your replacement API key" onClose={onClose} wide>
+      <Dialog key="shown" title="Your replacement API key" onClose={onClose} wide>
         <NewKeyShown created={created} onDone={onClose} intro="Replaces the rotated key with" />
       </Dialog>
     );
   }
   return (
-    <Dialog title={`Rotate “${apiKey.name}”?`} onClose={onClose}>
+    <Dialog key="form" title={`Rotate “${apiKey.name}”?`} onClose={onClose}>
       <form onSubmit={submit}>
         <p>
           A new key with the same name and scopes replaces this one. Deploy the new key to its clients during the grace period; after it,

@@ -32,7 +32,7 @@ function CreateWebhookDialog({ tenant, onClose, onCreated }: { tenant: string; o
   };
   if (created) {
     return (
-      <Dialog title="Webhook created" onClose={onClose} wide>
+      <Dialog key="shown" title="Webhook created" onClose={onClose} wide>
         <p>
           keygate signs every delivery to <span class="mono">{created.url}</span> with this secret; verify the signature before trusting a
           delivery.
@@ -47,7 +47,7 @@ function CreateWebhookDialog({ tenant, onClose, onCreated }: { tenant: string; o
     );
   }
   return (
-    <Dialog title="Add a webhook" onClose={onClose} wide>
+    <Dialog key="form" title="Add a webhook" onClose={onClose} wide>
       <form onSubmit={submit} noValidate>
         <div class="field">
           <label for={urlId}>URL (https)</label>

@@ -1,7 +1,8 @@
 /**
  * A modal dialog on the native <dialog>: showModal() makes the rest of the page inert (focus
  * stays inside) and Escape cancels. Focus goes to the first field (or [data-autofocus]) on open
- * and back to whatever opened the dialog on close.
+ * and back to whatever opened the dialog on close. A dialog whose content changes for good (a
+ * form, then the secret it created) is two dialogs with different `key`s, so focus moves too.
  */
 import type { ComponentChildren } from "preact";
 import { useEffect, useId, useRef } from "preact/hooks";
