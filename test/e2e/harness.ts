@@ -50,6 +50,11 @@ export interface StartOptions {
   inlineUserTokenJwks?: boolean;
   /** Run the console's dev identity provider (scripts/dev-idp.mjs) with this server's IdP key, as `npm run dev` does. */
   devSignIn?: boolean;
+  /**
+   * `wrangler dev --test-scheduled`: GET /__scheduled?cron=... runs the cron handler. (wrangler
+   * 4.86's /cdn-cgi/handler/scheduled throws once the worker has static assets, workers-sdk #9882.)
+   */
+  testScheduled?: boolean;
 }
 
 export async function startKeygate(options: StartOptions = {}): Promise<Keygate> {
@@ -83,6 +88,7 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
   ];
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
   if (options.devSignIn) args.push("--dev-idp-key", idpKeyFile);
+  if (options.testScheduled) args.push("--test-scheduled");
 
   let output = "";
   const child: ChildProcess = spawn(process.execPath, args, {
