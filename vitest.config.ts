@@ -1,7 +1,12 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { ensureConsoleBuilt } from "./scripts/build-console.mjs";
 import { newDevKeyMaterial, newRsaPrivateJwk } from "./scripts/lib/keys.mjs";
+
+// wrangler.toml's [assets] directory must exist before the workerd pool or any `wrangler dev`
+// starts; a fresh clone has no console build yet (it is git-ignored).
+if (ensureConsoleBuilt({ quiet: true })) console.error("keygate: built the console (console/build)");
 
 // Fresh key material for every run: nothing private is committed, and tests sign their own
 // user tokens (TEST_IDP_PRIVATE_JWK) and forged keys (TEST_ROGUE_PRIVATE_JWK).
@@ -36,6 +41,15 @@ export default defineConfig({
           globalSetup: ["./test/global-setup.ts"],
           setupFiles: ["./test/apply-migrations.ts"],
           // workerd tests first, then the e2e servers (different worker counts need their own group).
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        // The console's own logic (PKCE, sign-in, session, API errors, table, chart data) in Node.
+        test: {
+          name: "console",
+          include: ["console/test/**/*.test.ts"],
+          environment: "node",
           sequence: { groupOrder: 0 },
         },
       },

@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 // `npm run dev`: generates dev keys on first run, applies D1 migrations locally, starts the demo
-// origin (unless you pass your own `--var ORIGIN_URL:...`) and runs `wrangler dev` on
-// http://localhost:3000. Arguments after `--` go to `wrangler dev`.
+// origin (unless you pass your own `--var ORIGIN_URL:...`) and the console's dev identity provider
+// (unless you pass your own `--var CONSOLE_OIDC_ISSUER:...`), and runs `wrangler dev` on
+// http://localhost:3000 (which builds the console first if console/ changed). Arguments after `--`
+// go to `wrangler dev`, except `--dev-idp-key <file>`: the dev identity provider's private JWK when
+// `--env-file` brings its own USER_TOKEN_JWKS (tests do); without it no dev identity provider runs then.
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import path from "node:path";
 import { ensureDevKeys, ROOT } from "./lib/dev-state.mjs";
 
+/** The console's client id at the dev identity provider (scripts/dev-idp.mjs). */
+const DEV_CLIENT_ID = "keygate-console-dev";
+
 const args = process.argv.slice(2);
+const devIdpKeyAt = args.indexOf("--dev-idp-key");
+const devIdpKey = devIdpKeyAt === -1 ? undefined : args.splice(devIdpKeyAt, 2)[1];
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
 const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
 
@@ -51,6 +59,17 @@ if (!userOrigin) {
     spawn(process.execPath, [path.join(ROOT, "scripts", "demo-origin.mjs"), "--port", String(port)], { cwd: ROOT, env, stdio: "inherit" }),
   );
   wranglerArgs.push("--var", `ORIGIN_URL:http://127.0.0.1:${port}`);
+}
+
+const userIssuer = args.some(
+  (a, i) => (a === "--var" && args[i + 1]?.startsWith("CONSOLE_OIDC_ISSUER:")) || a.startsWith("--var=CONSOLE_OIDC_ISSUER:"),
+);
+// The dev IdP signs with the key whose public half the worker trusts: .keygate/'s, or --dev-idp-key's.
+if (!userIssuer && (argValue("--env-file") === undefined || devIdpKey !== undefined)) {
+  const port = await freePort();
+  const idpArgs = ["--port", String(port), "--client-id", DEV_CLIENT_ID, ...(devIdpKey ? ["--idp-key", devIdpKey] : [])];
+  children.push(spawn(process.execPath, [path.join(ROOT, "scripts", "dev-idp.mjs"), ...idpArgs], { cwd: ROOT, env, stdio: "inherit" }));
+  wranglerArgs.push("--var", `CONSOLE_OIDC_ISSUER:http://127.0.0.1:${port}`, "--var", `CONSOLE_OIDC_CLIENT_ID:${DEV_CLIENT_ID}`);
 }
 
 const dev = spawn(wrangler, wranglerArgs, { cwd: ROOT, env, stdio: "inherit" });

@@ -5,14 +5,14 @@
 //   npm run -s token -- --tenant my-tenant --sub user-123 [--tenant other] [--ttl 3600]
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { importJWK, SignJWT } from "jose";
-import { ensureDevKeys, IDP_KEY, wranglerVar } from "./lib/dev-state.mjs";
+import { ensureDevKeys, IDP_KEY } from "./lib/dev-state.mjs";
+import { DEV_ACCESS_TOKEN_TTL_SECONDS, mintDevAccessToken } from "./lib/dev-token.mjs";
 
 const { values } = parseArgs({
   options: {
     tenant: { type: "string", multiple: true },
     sub: { type: "string", default: "user-123" },
-    ttl: { type: "string", default: "43200" },
+    ttl: { type: "string", default: String(DEV_ACCESS_TOKEN_TTL_SECONDS) },
     issuer: { type: "string" },
     audience: { type: "string" },
     // Sign with another identity-provider key than the dev one (tests use this).
@@ -38,14 +38,12 @@ if (values["idp-key"] === undefined) {
 }
 
 const jwk = JSON.parse(readFileSync(values["idp-key"] ?? IDP_KEY, "utf8"));
-const claim = wranglerVar("USER_TOKEN_TENANTS_CLAIM") ?? "tenants";
-const now = Math.floor(Date.now() / 1000);
-const token = await new SignJWT({ [claim]: values.tenant ?? ["my-tenant"] })
-  .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: jwk.kid })
-  .setSubject(values.sub)
-  .setIssuer(values.issuer ?? wranglerVar("USER_TOKEN_ISSUER") ?? "keygate-dev-idp")
-  .setAudience(values.audience ?? wranglerVar("USER_TOKEN_AUDIENCE") ?? "keygate")
-  .setIssuedAt(now)
-  .setExpirationTime(now + ttl)
-  .sign(await importJWK(jwk, "RS256"));
+const token = await mintDevAccessToken({
+  jwk,
+  sub: values.sub,
+  tenants: values.tenant ?? ["my-tenant"],
+  ttlSeconds: ttl,
+  issuer: values.issuer,
+  audience: values.audience,
+});
 process.stdout.write(`${token}\n`);

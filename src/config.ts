@@ -67,7 +67,7 @@ export interface GatewayConfig {
 }
 
 /** Memoizes a parse of `env` per isolate: the runtime hands the same env object to every request. */
-function perEnv<T>(parse: (env: Env) => T): (env: Env) => T {
+export function perEnv<T>(parse: (env: Env) => T): (env: Env) => T {
   const cache = new WeakMap<Env, T>();
   return (env) => {
     let value = cache.get(env);

@@ -38,4 +38,13 @@ export interface Env {
   /** Failed authentications per client per 60 s before 429 (default 20). */
   AUTH_FAILURE_LIMIT?: string;
   LAST_USED_INTERVAL_SECONDS?: string;
+
+  /** The console's static files (wrangler.toml [assets]); served under /console by src/console/. */
+  ASSETS?: Fetcher;
+  /** The console's sign-in: an OpenID provider and a public client registered with it. */
+  CONSOLE_OIDC_ISSUER?: string;
+  CONSOLE_OIDC_CLIENT_ID?: string;
+  CONSOLE_OIDC_SCOPE?: string;
+  CONSOLE_OIDC_RESOURCE?: string;
+  CONSOLE_OIDC_AUTH_PARAMS?: string;
 }

@@ -1,8 +1,10 @@
 /**
  * keygate's entry point. Control-plane paths (management API, JWKS, scopes, health) go to the
- * Hono app; every other request is the data plane and goes straight to the gateway.
+ * Hono app; /console is the web console (src/console/); every other request is the data plane and
+ * goes straight to the gateway.
  */
 import { createApp, isControlPlanePath } from "./app";
+import { isConsolePath, serveConsole } from "./console/serve";
 import type { Env } from "./env";
 import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
@@ -16,6 +18,7 @@ const app = createApp();
 export default {
   fetch(request, env, ctx): Response | Promise<Response> {
     const target = requestTarget(request.url);
+    if (isConsolePath(target.path)) return serveConsole(request, env, target.path);
     if (isControlPlanePath(target.path)) return app.fetch(request, env, ctx);
     return handleGateway(request, env, ctx, target).catch(toErrorResponse);
   },

@@ -1,7 +1,8 @@
 /**
  * End-to-end harness: runs the real `npm run dev` path (scripts/dev.mjs -> wrangler dev) on a free
  * port with its own persisted D1/KV directory and its own fresh keys, and stops every process it
- * started. Tokens are minted by the real `npm run token` script.
+ * started. Tokens are minted by the real `npm run token` script; with `devSignIn` the console's dev
+ * identity provider runs too, signing with the same key.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -45,6 +46,15 @@ export interface StartOptions {
   vars?: Record<string, string>;
   /** Reuse the state (and keys) of a server stopped with keepState. */
   resume?: Pick<Keygate, "stateDir">;
+  /** false: no inline USER_TOKEN_JWKS, so user tokens are verified against USER_TOKEN_JWKS_URL (a real IdP). */
+  inlineUserTokenJwks?: boolean;
+  /** Run the console's dev identity provider (scripts/dev-idp.mjs) with this server's IdP key, as `npm run dev` does. */
+  devSignIn?: boolean;
+  /**
+   * `wrangler dev --test-scheduled`: GET /__scheduled?cron=... runs the cron handler. (wrangler
+   * 4.86's /cdn-cgi/handler/scheduled throws once the worker has static assets, workers-sdk #9882.)
+   */
+  testScheduled?: boolean;
 }
 
 export async function startKeygate(options: StartOptions = {}): Promise<Keygate> {
@@ -54,7 +64,8 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
   const signingFile = path.join(dir, "signing.json");
   if (!options.resume) {
     const keys = newDevKeyMaterial();
-    writeFileSync(envFile, `SIGNING_KEYS='${keys.SIGNING_KEYS}'\nUSER_TOKEN_JWKS='${keys.USER_TOKEN_JWKS}'\n`);
+    const inlineJwks = options.inlineUserTokenJwks === false ? "" : `USER_TOKEN_JWKS='${keys.USER_TOKEN_JWKS}'\n`;
+    writeFileSync(envFile, `SIGNING_KEYS='${keys.SIGNING_KEYS}'\n${inlineJwks}`);
     writeFileSync(idpKeyFile, JSON.stringify(keys.idpPrivateJwk));
     writeFileSync(signingFile, JSON.stringify(JSON.parse(keys.SIGNING_KEYS).keys[0]));
   }
@@ -76,6 +87,8 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
     "--show-interactive-dev-session=false",
   ];
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
+  if (options.devSignIn) args.push("--dev-idp-key", idpKeyFile);
+  if (options.testScheduled) args.push("--test-scheduled");
 
   let output = "";
   const child: ChildProcess = spawn(process.execPath, args, {

@@ -75,7 +75,10 @@ describe("the scheduled reconciler", () => {
   it("repairs lost rate-limit and allowlist records, and deletes records D1 no longer calls for", async () => {
     const tenant = freshTenant();
     const token = await userToken({ tenants: [tenant] });
-    const limited = await createKey(tenant, { rate_limits: [{ name: "burst", limit: 5, window_seconds: 60 }], allowed_ips: ["192.0.2.0/24"] });
+    const limited = await createKey(tenant, {
+      rate_limits: [{ name: "burst", limit: 5, window_seconds: 60 }],
+      allowed_ips: ["192.0.2.0/24"],
+    });
     const cleared = await createKey(tenant, { allowed_ips: ["192.0.2.0/24"] });
     await env.EDGE_RECORDS.delete(`key-state:${limited.id}`);
     // The allowlist was removed in D1 but the KV delete was lost: the entry would keep refusing clients.

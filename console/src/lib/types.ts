@@ -1,0 +1,135 @@
+/** Wire shapes of the management API (README "The contract", and the usage/alerts/webhooks additions). */
+
+export interface RateLimit {
+  name: string;
+  limit: number;
+  window_seconds: number;
+}
+
+export interface KeyView {
+  id: string;
+  name: string;
+  scopes: string[];
+  created_at: number;
+  expires_at: number | null;
+  last_used: number | null;
+  revoked: boolean;
+  revoked_at?: number;
+  metadata?: Record<string, unknown>;
+  rotated_from?: string;
+  replaced_by?: string;
+  grace_period_ends_at?: number;
+  rate_limits?: RateLimit[];
+  allowed_ips?: string[];
+}
+
+export interface CreatedKey extends KeyView {
+  api_key: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: number;
+  actor_kind: string;
+  actor_id: string | null;
+  action: string;
+  key_id: string | null;
+  outcome: string;
+  status: number;
+  error: string | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface UsageBucket {
+  start: number;
+  total: number;
+  outcomes: Record<string, number>;
+}
+
+export interface KeyUsage {
+  key_id: string;
+  granularity: "minute" | "hour" | "day";
+  from: number;
+  to: number;
+  buckets: UsageBucket[];
+  totals: { total: number; outcomes: Record<string, number> };
+}
+
+export interface KnownIp {
+  ip: string;
+  first_seen: number;
+  last_seen: number;
+  count: number;
+  country: string | null;
+}
+
+export interface Alert {
+  id: string;
+  type: string;
+  key_id: string | null;
+  created_at: number;
+  details: Record<string, unknown>;
+  acknowledged_at: number | null;
+}
+
+export interface AlertSettings {
+  volume_per_hour: number;
+  new_ip: boolean;
+  refusals_per_hour: number;
+  expiring_within_days: number;
+  unused_days: number;
+  leak_action: string;
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  created_at: number;
+}
+
+export interface CreatedWebhook extends Webhook {
+  secret: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  status: "pending" | "succeeded" | "failed";
+  response_status: number | null;
+  error: string | null;
+  at: number;
+  next_attempt_at: number | null;
+}
+
+export const ALERT_TYPES = [
+  "volume",
+  "new_ip",
+  "refusal_burst",
+  "revoked_key_used",
+  "key_expiring",
+  "key_unused",
+  "rate_limited",
+  "key.leaked",
+] as const;
+
+export const WEBHOOK_EVENTS = [...ALERT_TYPES.filter((t) => t !== "key.leaked"), "key.created", "key.revoked", "key.rotated", "key.leaked"];
+
+/** Gateway outcomes of the usage API, in the order the chart stacks them. */
+export const OUTCOMES = [
+  "accepted",
+  "invalid",
+  "expired",
+  "revoked",
+  "rotated",
+  "insufficient_scope",
+  "rate_limited",
+  "ip_denied",
+  "throttled",
+  "bad_gateway",
+  "gateway_timeout",
+  "rate_limit_unavailable",
+] as const;
