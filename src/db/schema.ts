@@ -1,5 +1,5 @@
 /** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
 import type { RateLimit } from "../keys/schemas";
 
@@ -60,3 +60,119 @@ export const auditLog = sqliteTable(
 
 export type AuditRow = typeof auditLog.$inferSelect;
 export type NewAuditRow = typeof auditLog.$inferInsert;
+
+// Usage analytics, alerts and webhooks: migrations/0003_usage_alerts_webhooks.sql.
+
+export const usageBatches = sqliteTable("usage_batches", {
+  id: text("id").primaryKey(),
+  appliedAt: integer("applied_at").notNull(),
+});
+
+export const usageCounts = sqliteTable(
+  "usage_counts",
+  {
+    granularity: text("granularity", { enum: ["minute", "hour", "day"] }).notNull(),
+    tenantId: text("tenant_id").notNull(),
+    keyId: text("key_id").notNull(),
+    bucket: integer("bucket").notNull(),
+    outcome: text("outcome").notNull(),
+    count: integer("count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.granularity, t.tenantId, t.keyId, t.bucket, t.outcome] })],
+);
+
+export const clientRefusals = sqliteTable(
+  "client_refusals",
+  { hour: integer("hour").notNull(), ip: text("ip").notNull(), count: integer("count").notNull() },
+  (t) => [primaryKey({ columns: [t.hour, t.ip] })],
+);
+
+export const keyIps = sqliteTable(
+  "key_ips",
+  {
+    tenantId: text("tenant_id").notNull(),
+    keyId: text("key_id").notNull(),
+    ip: text("ip").notNull(),
+    firstSeen: integer("first_seen").notNull(),
+    lastSeen: integer("last_seen").notNull(),
+    count: integer("count").notNull(),
+    country: text("country"),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.ip] })],
+);
+
+export const usageLosses = sqliteTable("usage_losses", {
+  day: integer("day").primaryKey(),
+  events: integer("events").notNull(),
+});
+
+export const tenantSettings = sqliteTable("tenant_settings", {
+  tenantId: text("tenant_id").primaryKey(),
+  volumePerHour: integer("volume_per_hour"),
+  newIp: integer("new_ip", { mode: "boolean" }),
+  refusalsPerHour: integer("refusals_per_hour"),
+  expiringWithinDays: integer("expiring_within_days"),
+  unusedDays: integer("unused_days"),
+  leakAction: text("leak_action", { enum: ["revoke", "notify"] }),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export const alerts = sqliteTable("alerts", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  id: text("id").notNull().unique(),
+  tenantId: text("tenant_id").notNull(),
+  type: text("type").notNull(),
+  keyId: text("key_id"),
+  dedupeKey: text("dedupe_key").notNull().unique(),
+  createdAt: integer("created_at").notNull(),
+  details: text("details", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  acknowledgedAt: integer("acknowledged_at"),
+  acknowledgedBy: text("acknowledged_by"),
+});
+
+export type AlertRow = typeof alerts.$inferSelect;
+
+export const webhooks = sqliteTable("webhooks", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  id: text("id").notNull().unique(),
+  tenantId: text("tenant_id").notNull(),
+  url: text("url").notNull(),
+  events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+  secret: text("secret").notNull(),
+  createdAt: integer("created_at").notNull(),
+  createdBy: text("created_by").notNull(),
+});
+
+export type WebhookRow = typeof webhooks.$inferSelect;
+
+export const webhookDeliveries = sqliteTable("webhook_deliveries", {
+  seq: integer("seq").primaryKey({ autoIncrement: true }),
+  id: text("id").notNull().unique(),
+  webhookId: text("webhook_id").notNull(),
+  tenantId: text("tenant_id").notNull(),
+  eventId: text("event_id").notNull(),
+  eventType: text("event_type").notNull(),
+  payload: text("payload").notNull(),
+  status: text("status", { enum: ["pending", "succeeded", "failed"] }).notNull(),
+  attempts: integer("attempts").notNull().default(0),
+  nextAttemptAt: integer("next_attempt_at"),
+  lastStatus: integer("last_status"),
+  lastError: text("last_error"),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+export const webhookAttempts = sqliteTable(
+  "webhook_attempts",
+  {
+    deliveryId: text("delivery_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    at: integer("at").notNull(),
+    responseStatus: integer("response_status"),
+    error: text("error"),
+    durationMs: integer("duration_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.attempt] })],
+);

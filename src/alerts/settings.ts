@@ -1,0 +1,78 @@
+/**
+ * Per-tenant alert settings and the leak policy: what the detectors compare with and what a leak
+ * report does. Defaults are the seed's ("more than 1,000 requests an hour", "access from a new IP")
+ * and live here only; D1 stores what a tenant changed (NULL = default).
+ */
+import { eq } from "drizzle-orm";
+import * as z from "zod/mini";
+import type { Db } from "../db/client";
+import { tenantSettings } from "../db/schema";
+import { boundedInt, oneOf } from "../http/validate";
+
+export const LEAK_ACTIONS = ["revoke", "notify"] as const;
+export type LeakAction = (typeof LEAK_ACTIONS)[number];
+
+export const DEFAULT_SETTINGS = {
+  volume_per_hour: 1000,
+  new_ip: true,
+  refusals_per_hour: 100,
+  expiring_within_days: 7,
+  unused_days: 90,
+  leak_action: "revoke" as LeakAction,
+};
+
+export type TenantSettings = typeof DEFAULT_SETTINGS;
+
+export const settingsSchema = z
+  .strictObject({
+    volume_per_hour: boundedInt("volume_per_hour", 1, 1_000_000_000).check(
+      z.describe("volume: one key makes more than this many requests in an hour."),
+    ),
+    new_ip: z.boolean({ error: "new_ip must be true or false" }).check(z.describe("new_ip: a key is used from a client IP not seen for it before.")),
+    refusals_per_hour: boundedInt("refusals_per_hour", 1, 1_000_000_000).check(
+      z.describe("refusal_burst: more refused attempts than this in an hour against the tenant or from one client."),
+    ),
+    expiring_within_days: boundedInt("expiring_within_days", 0, 3650).check(z.describe("key_expiring: a key expires within this many days (0: off).")),
+    unused_days: boundedInt("unused_days", 0, 36_500).check(z.describe("key_unused: a key has not been used for this many days (0: off).")),
+    leak_action: oneOf("leak_action", LEAK_ACTIONS).check(z.describe("What a genuine leak report does to a live key: revoke it at once, or only notify.")),
+  })
+  .register(z.globalRegistry, { id: "AlertSettings", description: "A tenant's alert thresholds and leak policy." });
+
+/** PUT takes any subset of the settings. */
+export const settingsUpdateSchema = z.partial(settingsSchema);
+
+/** A tenant's settings, defaults filled in. */
+export async function tenantSettingsOf(db: Db, tenant: string): Promise<TenantSettings> {
+  const row = await db.query.tenantSettings.findFirst({ where: eq(tenantSettings.tenantId, tenant) });
+  return {
+    volume_per_hour: row?.volumePerHour ?? DEFAULT_SETTINGS.volume_per_hour,
+    new_ip: row?.newIp ?? DEFAULT_SETTINGS.new_ip,
+    refusals_per_hour: row?.refusalsPerHour ?? DEFAULT_SETTINGS.refusals_per_hour,
+    expiring_within_days: row?.expiringWithinDays ?? DEFAULT_SETTINGS.expiring_within_days,
+    unused_days: row?.unusedDays ?? DEFAULT_SETTINGS.unused_days,
+    leak_action: row?.leakAction ?? DEFAULT_SETTINGS.leak_action,
+  };
+}
+
+/** Stores the changed settings and returns the tenant's settings after the change. */
+export async function updateTenantSettings(
+  db: Db,
+  tenant: string,
+  update: Partial<TenantSettings>,
+  now: number,
+): Promise<TenantSettings> {
+  const set = {
+    volumePerHour: update.volume_per_hour,
+    newIp: update.new_ip,
+    refusalsPerHour: update.refusals_per_hour,
+    expiringWithinDays: update.expiring_within_days,
+    unusedDays: update.unused_days,
+    leakAction: update.leak_action,
+    updatedAt: now,
+  };
+  await db
+    .insert(tenantSettings)
+    .values({ tenantId: tenant, ...set })
+    .onConflictDoUpdate({ target: tenantSettings.tenantId, set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)) });
+  return tenantSettingsOf(db, tenant);
+}
