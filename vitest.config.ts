@@ -27,6 +27,12 @@ export default defineConfig({
                 USER_TOKEN_JWKS: keys.USER_TOKEN_JWKS,
                 ORIGIN_URL: inject("originUrl"),
                 ORIGIN_TIMEOUT_MS: "1500",
+                // Usage batches go out at once, so a test's waitOnExecutionContext does not wait a second.
+                USAGE_FLUSH_MS: "0",
+                // Webhook receivers in tests listen on 127.0.0.1; names resolve through the test origin.
+                WEBHOOK_ALLOW_INSECURE_LOOPBACK: "true",
+                WEBHOOK_DNS_RESOLVER: `${inject("originUrl")}/dns-query`,
+                WEBHOOK_RETRY_BASE_SECONDS: "0",
                 TEST_MIGRATIONS: migrations,
                 TEST_IDP_PRIVATE_JWK: keys.idpPrivateJwk,
                 TEST_ROGUE_PRIVATE_JWK: newRsaPrivateJwk("rogue"),

@@ -23,12 +23,14 @@ CREATE TABLE usage_counts (
 CREATE INDEX usage_counts_tenant_bucket ON usage_counts (granularity, tenant_id, bucket);
 CREATE INDEX usage_counts_prune ON usage_counts (granularity, bucket);
 
--- Refused requests per client per hour (all of them, attributed or not): refusal bursts from one client.
+-- Refused requests per client per hour, per tenant they were attributed to ('' when no verified
+-- key owns them): refusal bursts from one client, against one tenant or the whole deployment.
 CREATE TABLE client_refusals (
   hour INTEGER NOT NULL,
+  tenant_id TEXT NOT NULL,
   ip TEXT NOT NULL,
   count INTEGER NOT NULL,
-  PRIMARY KEY (hour, ip)
+  PRIMARY KEY (hour, tenant_id, ip)
 ) WITHOUT ROWID;
 
 -- The client addresses a key has been used from (requests its signature verified).

@@ -7,6 +7,8 @@ import type { JSONWebKeySet } from "jose";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
 import { type CompiledPolicy, compilePolicy, type UnmatchedRoutes } from "./gateway/policy";
+import { DEFAULT_USAGE_FLUSH_MS } from "./usage/events";
+import { DEFAULT_WEBHOOK_MAX_ATTEMPTS, DEFAULT_WEBHOOK_RETRY_BASE_SECONDS, type DeliveryConfig } from "./webhooks/deliver";
 
 /** The seed's "Common Scopes", plus keys:manage for management keys. */
 export const DEFAULT_SCOPE_CATALOG: Readonly<Record<string, string>> = {
@@ -209,5 +211,41 @@ export const abuseConfig = perEnv((env): AbuseConfig => {
   return {
     authFailureLimit: positiveInt(env, "AUTH_FAILURE_LIMIT", DEFAULT_AUTH_FAILURE_LIMIT, 1),
     rateLimitFailureMode: mode,
+  };
+});
+
+export interface UsageConfig {
+  enabled: boolean;
+  flushMs: number;
+  /** Days each roll-up granularity is kept (pruned by the cron). */
+  retentionDays: { minute: number; hour: number; day: number };
+}
+
+export const usageConfig = perEnv((env): UsageConfig => {
+  const enabled = env.USAGE_EVENTS?.trim() || "on";
+  if (enabled !== "on" && enabled !== "off") throw new ConfigError(`USAGE_EVENTS must be "on" or "off", got ${JSON.stringify(enabled)}`);
+  return {
+    enabled: enabled === "on",
+    flushMs: positiveInt(env, "USAGE_FLUSH_MS", DEFAULT_USAGE_FLUSH_MS),
+    retentionDays: {
+      minute: positiveInt(env, "USAGE_RETENTION_MINUTE_DAYS", 7, 1),
+      hour: positiveInt(env, "USAGE_RETENTION_HOUR_DAYS", 90, 1),
+      day: positiveInt(env, "USAGE_RETENTION_DAY_DAYS", 730, 1),
+    },
+  };
+});
+
+export const DEFAULT_WEBHOOK_DNS_RESOLVER = "https://cloudflare-dns.com/dns-query";
+
+export const deliveryConfig = perEnv((env): DeliveryConfig => {
+  const resolver = env.WEBHOOK_DNS_RESOLVER?.trim() || DEFAULT_WEBHOOK_DNS_RESOLVER;
+  if (resolver !== "off" && !/^https?:\/\//.test(resolver)) throw new ConfigError('WEBHOOK_DNS_RESOLVER must be an http(s) URL or "off"');
+  return {
+    destinations: {
+      allowInsecureLoopback: bool(env, "WEBHOOK_ALLOW_INSECURE_LOOPBACK", false),
+      resolverUrl: resolver === "off" ? null : resolver,
+    },
+    retryBaseSeconds: positiveInt(env, "WEBHOOK_RETRY_BASE_SECONDS", DEFAULT_WEBHOOK_RETRY_BASE_SECONDS),
+    maxAttempts: positiveInt(env, "WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, 1),
   };
 });

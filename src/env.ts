@@ -1,5 +1,7 @@
 /** Bindings, vars and secrets of the keygate worker (wrangler.toml, .dev.vars, `wrangler secret`). */
 import type { RateLimitCounter } from "./ratelimit/counter";
+import type { UsageMessage } from "./usage/events";
+import type { DeliveryMessage } from "./webhooks/deliver";
 
 export interface Env {
   DB: D1Database;
@@ -9,6 +11,10 @@ export interface Env {
   RATE_LIMITER: DurableObjectNamespace<RateLimitCounter>;
   /** Workers Rate Limiting binding counting failed authentications per client IP. */
   AUTH_FAILURES?: RateLimit;
+  /** Usage events from the gateway to the worker's own consumer (roll-ups, detectors). */
+  USAGE_QUEUE: Queue<UsageMessage>;
+  /** Webhook deliveries, with their retries. */
+  WEBHOOK_QUEUE: Queue<DeliveryMessage>;
 
   /** Secret: private JWK set `{"keys":[...]}` (RS256). The first key signs; all verify. */
   SIGNING_KEYS?: string;
@@ -47,4 +53,17 @@ export interface Env {
   CONSOLE_OIDC_SCOPE?: string;
   CONSOLE_OIDC_RESOURCE?: string;
   CONSOLE_OIDC_AUTH_PARAMS?: string;
+
+  /** "on" (default) or "off": the gateway records usage events. */
+  USAGE_EVENTS?: string;
+  USAGE_FLUSH_MS?: string;
+  USAGE_RETENTION_MINUTE_DAYS?: string;
+  USAGE_RETENTION_HOUR_DAYS?: string;
+  USAGE_RETENTION_DAY_DAYS?: string;
+  /** "true" lets webhooks point to http://127.0.0.1 / localhost (set by `npm run dev`). */
+  WEBHOOK_ALLOW_INSECURE_LOOPBACK?: string;
+  /** DNS-over-HTTPS JSON endpoint used to check webhook hosts; "off" disables resolution. */
+  WEBHOOK_DNS_RESOLVER?: string;
+  WEBHOOK_RETRY_BASE_SECONDS?: string;
+  WEBHOOK_MAX_ATTEMPTS?: string;
 }

@@ -1,7 +1,8 @@
 /**
  * keygate's entry point. Control-plane paths (management API, JWKS, scopes, health) go to the
  * Hono app; /console is the web console (src/console/); every other request is the data plane and
- * goes straight to the gateway.
+ * goes straight to the gateway. The cron and the queues (usage events, webhook deliveries) have
+ * their own entry points below.
  */
 import { createApp, isControlPlanePath } from "./app";
 import { isConsolePath, serveConsole } from "./console/serve";
@@ -9,7 +10,8 @@ import type { Env } from "./env";
 import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
 import { requestTarget } from "./http/request-target";
-import { reconcileEdgeRecords } from "./keys/reconcile";
+import { consume } from "./queues";
+import { runScheduled } from "./scheduled";
 
 export { RateLimitCounter } from "./ratelimit/counter";
 
@@ -24,10 +26,12 @@ export default {
   },
 
   async scheduled(controller, env, ctx): Promise<void> {
-    const report = reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, Math.floor(controller.scheduledTime / 1000)).then((r) => {
-      console.log(`reconciled edge records: ${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed`);
-    });
-    ctx.waitUntil(report);
-    await report;
+    const run = runScheduled(env, Math.floor(controller.scheduledTime / 1000));
+    ctx.waitUntil(run);
+    await run;
+  },
+
+  async queue(batch, env, _ctx): Promise<void> {
+    await consume(batch, env);
   },
 } satisfies ExportedHandler<Env>;

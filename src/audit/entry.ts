@@ -6,7 +6,23 @@
 import type { ManagementContext, Principal } from "../auth/principal";
 import type { NewAuditRow } from "../db/schema";
 
-export const AUDIT_ACTIONS = ["create", "list", "get", "update", "rotate", "revoke", "audit"] as const;
+export const AUDIT_ACTIONS = [
+  "create",
+  "list",
+  "get",
+  "update",
+  "rotate",
+  "revoke",
+  "audit",
+  "usage",
+  "alerts",
+  "update_settings",
+  "acknowledge_alert",
+  "webhooks",
+  "create_webhook",
+  "delete_webhook",
+  "test_webhook",
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "throttled", "error"] as const;

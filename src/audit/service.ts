@@ -59,6 +59,14 @@ export async function listAuditEntries(
   return { entries: page.map(view), nextSeq: rows.length > q.limit && last ? last.seq : null };
 }
 
+/**
+ * Records a change made outside the key service's own transactions (settings, acknowledgements,
+ * webhooks), right after it: a failure is logged, never turned into an error for a done change.
+ */
+export async function recordChange(db: Db, entry: NewAuditRow): Promise<void> {
+  await recordRefusal(db, entry);
+}
+
 /** Records a refusal; never lets an audit failure replace the caller's real error. */
 export async function recordRefusal(db: Db, entry: NewAuditRow): Promise<void> {
   try {

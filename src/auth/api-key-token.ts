@@ -22,7 +22,8 @@ export interface ApiKeyClaims {
 /** Why a presented key was refused. Deliberately coarse: the wire says no more than the seed. */
 export type ApiKeyRefusal = "expired" | "invalid";
 
-export type ApiKeyVerification = { ok: true; claims: ApiKeyClaims } | { ok: false; reason: ApiKeyRefusal };
+/** A refusal carries the claims when the signature verified (an expired key): only then do they name a key. */
+export type ApiKeyVerification = { ok: true; claims: ApiKeyClaims } | { ok: false; reason: ApiKeyRefusal; claims?: ApiKeyClaims };
 
 export interface IssueApiKeyInput {
   keyId: string;
@@ -73,24 +74,33 @@ export async function verifyApiKey(token: string, ring: SigningKeyRing, config: 
         currentDate: now === undefined ? undefined : new Date(now * 1000),
       },
     );
-    const { key_id: keyId, tenant, scopes, sub, iat, exp, jti } = payload as Record<string, unknown>;
-    if (
-      typeof keyId !== "string" ||
-      typeof tenant !== "string" ||
-      !isStringArray(scopes) ||
-      typeof sub !== "string" ||
-      typeof iat !== "number" ||
-      typeof jti !== "string" ||
-      (exp !== undefined && typeof exp !== "number")
-    ) {
-      return { ok: false, reason: "invalid" };
-    }
-    return { ok: true, claims: { keyId, tenant, sub, scopes, iat, exp: exp as number | undefined, jti, kid } };
+    const claims = claimsOf(payload, kid);
+    return claims ? { ok: true, claims } : { ok: false, reason: "invalid" };
   } catch (err) {
-    if (err instanceof errors.JWTExpired) return { ok: false, reason: "expired" };
+    // jose checks the signature before the claims: an expired key's payload is authentic.
+    if (err instanceof errors.JWTExpired) {
+      const claims = claimsOf(err.payload, kid);
+      return claims ? { ok: false, reason: "expired", claims } : { ok: false, reason: "expired" };
+    }
     if (err instanceof errors.JOSEError) return { ok: false, reason: "invalid" };
     throw err;
   }
+}
+
+function claimsOf(payload: Record<string, unknown>, kid: string): ApiKeyClaims | null {
+  const { key_id: keyId, tenant, scopes, sub, iat, exp, jti } = payload;
+  if (
+    typeof keyId !== "string" ||
+    typeof tenant !== "string" ||
+    !isStringArray(scopes) ||
+    typeof sub !== "string" ||
+    typeof iat !== "number" ||
+    typeof jti !== "string" ||
+    (exp !== undefined && typeof exp !== "number")
+  ) {
+    return null;
+  }
+  return { keyId, tenant, sub, scopes, iat, exp: exp as number | undefined, jti, kid };
 }
 
 /** The seed's error descriptions, one per way a presented API key is refused. */

@@ -109,3 +109,8 @@ export function authorizeTenant(principal: Principal, tenant: string): void {
     throw new ApiError("access_denied", "This credential may not manage API keys of this tenant");
   }
 }
+
+/** How the key tables name an actor ("user:<sub>", "key:<id>"). */
+export function actorLabel(principal: Principal): string {
+  return principal.kind === "user" ? `user:${principal.sub}` : `key:${principal.keyId}`;
+}

@@ -1,9 +1,11 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
-import { and, desc, eq, getTableColumns, getTableName, gt, isNotNull, isNull, lt, lte, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, getTableName, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
+import { deliveryIdsOf } from "../alerts/events";
 import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, type NewApiKeyRow, type NewAuditRow } from "./schema";
+import { d1Statement } from "./statements";
 
 export interface ListKeysQuery {
   tenant: string;
@@ -50,8 +52,15 @@ export async function findKey(db: Db, tenant: string, id: string): Promise<ApiKe
 }
 
 /** Inserts a key and its audit entry atomically. */
-export async function insertKey(db: Db, row: NewApiKeyRow, audit: NewAuditRow): Promise<void> {
-  await db.batch([db.insert(apiKeys).values(row), db.insert(auditLog).values(audit)]);
+/** Inserts a key, its audit entry and its event's webhook deliveries atomically; returns the delivery ids. */
+export async function insertKey(db: Db, row: NewApiKeyRow, audit: NewAuditRow, event: SQL): Promise<string[]> {
+  const d1 = db.$client;
+  const results = await d1.batch([
+    d1Statement(d1, db.insert(apiKeys).values(row)),
+    d1Statement(d1, db.insert(auditLog).values(audit)),
+    d1Statement(d1, event),
+  ]);
+  return deliveryIdsOf(results);
 }
 
 export interface RevokeInput {
@@ -70,19 +79,22 @@ export async function revokeKey(
   id: string,
   input: RevokeInput,
   audit: NewAuditRow,
-): Promise<ApiKeyRow | undefined> {
-  const [, , rows] = await db.batch([
-    db
-      .update(apiKeys)
-      .set({ revoked: true, revokedAt: input.at, revokedBy: input.by, revokeReason: input.reason, updatedAt: input.at })
-      .where(and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, id), eq(apiKeys.revoked, false))),
-    db.insert(auditLog).values(audit),
-    db
-      .select()
-      .from(apiKeys)
-      .where(and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, id))),
+  /** Deliveries of the key.revoked event: must be gated on `changes() > 0` (only a first revocation). */
+  event: SQL,
+): Promise<{ row: ApiKeyRow | undefined; deliveries: string[] }> {
+  const d1 = db.$client;
+  const results = await d1.batch([
+    d1Statement(
+      d1,
+      db
+        .update(apiKeys)
+        .set({ revoked: true, revokedAt: input.at, revokedBy: input.by, revokeReason: input.reason, updatedAt: input.at })
+        .where(and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, id), eq(apiKeys.revoked, false))),
+    ),
+    d1Statement(d1, event),
+    d1Statement(d1, db.insert(auditLog).values(audit)),
   ]);
-  return rows[0];
+  return { row: await findKey(db, tenant, id), deliveries: deliveryIdsOf(results) };
 }
 
 export interface UpdateInput {
@@ -146,10 +158,13 @@ export async function rotateKey(
   cutoffAt: number,
   replacement: NewApiKeyRow,
   audit: NewAuditRow,
-): Promise<boolean> {
+  /** Deliveries of the key.rotated event, given the SQL condition "this rotation happened". */
+  event: (linked: SQL) => SQL,
+): Promise<{ rotated: boolean; deliveries: string[] }> {
   const d1 = db.$client;
   const linked = "EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ? AND replaced_by = ?)";
-  const [, inserted] = await d1.batch([
+  const linkedSql = sql`EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ${tenant} AND id = ${oldId} AND replaced_by = ${replacement.id})`;
+  const [, inserted, , deliveries] = await d1.batch([
     d1
       .prepare(
         "UPDATE api_keys SET replaced_by = ?, rotation_cutoff_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0 AND replaced_by IS NULL",
@@ -157,8 +172,9 @@ export async function rotateKey(
       .bind(replacement.id, cutoffAt, replacement.updatedAt, tenant, oldId),
     insertWhere(d1, apiKeys, replacement, linked, [tenant, oldId, replacement.id]),
     insertWhere(d1, auditLog, audit, linked, [tenant, oldId, replacement.id]),
+    d1Statement(d1, event(linkedSql)),
   ]);
-  return inserted?.meta.changes === 1;
+  return { rotated: inserted?.meta.changes === 1, deliveries: deliveries ? deliveryIdsOf([deliveries]) : [] };
 }
 
 /** Writes last_used for several keys in one round trip; never moves a timestamp backwards. */

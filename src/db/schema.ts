@@ -83,8 +83,8 @@ export const usageCounts = sqliteTable(
 
 export const clientRefusals = sqliteTable(
   "client_refusals",
-  { hour: integer("hour").notNull(), ip: text("ip").notNull(), count: integer("count").notNull() },
-  (t) => [primaryKey({ columns: [t.hour, t.ip] })],
+  { hour: integer("hour").notNull(), tenantId: text("tenant_id").notNull(), ip: text("ip").notNull(), count: integer("count").notNull() },
+  (t) => [primaryKey({ columns: [t.hour, t.tenantId, t.ip] })],
 );
 
 export const keyIps = sqliteTable(

@@ -19,13 +19,15 @@ import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
 import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
-import { matchPolicy, normalizePath, type Requirement } from "./policy";
-import { forward, withHeaders } from "./proxy";
+import { recordUsage, type UsageOutcome } from "../usage/events";
+import { usageSink } from "../usage/sink";
+import { matchPolicy, normalizePath, type Requirement, UNMATCHED_RULE } from "./policy";
+import { forward, originFailure, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
-import { AUTH_FAILURES, PUBLIC_ROUTE, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
+import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
 
-const AUTHENTICATED: Requirement = { kind: "authenticated" };
+const AUTHENTICATED: Requirement = { kind: "authenticated", rule: UNMATCHED_RULE };
 const BEARER_PREFIX = "Bearer ";
 /** Bound on cached route decisions (method + raw path); the oldest go first. */
 const MAX_ROUTE_DECISIONS = 4096;
@@ -55,7 +57,7 @@ function routeDecision(config: GatewayConfig, method: string, path: string): Rou
 }
 
 /** The verified claims of the request's key, or the refusal. Throttled clients get no signature work. */
-async function authenticate(request: Request, env: Env, ip: string | null, nowMs: number): Promise<ApiKeyClaims | Refused> {
+async function authenticate(request: Request, env: Env, ip: string | null, rule: string, nowMs: number): Promise<ApiKeyClaims | Refused> {
   const authorization = request.headers.get("authorization");
   const ring = loadedSigningKeys(env.SIGNING_KEYS) ?? (await signingKeys(env.SIGNING_KEYS));
   const config = keyConfig(env);
@@ -65,71 +67,76 @@ async function authenticate(request: Request, env: Env, ip: string | null, nowMs
     if (known?.ok) return known.claims;
   }
   const throttled = throttledFor(ip, nowMs);
-  if (throttled > 0) return refused("throttled", { retryAfterS: throttled });
+  if (throttled > 0) return refused("throttled", rule, { retryAfterS: throttled });
   const credential = readBearer(authorization);
-  if (credential.kind === "missing") return refused("missing");
-  if (credential.kind === "malformed") return refused("malformed", { detail: credential.reason });
+  if (credential.kind === "missing") return refused("missing", rule);
+  if (credential.kind === "malformed") return refused("malformed", rule, { detail: credential.reason });
   const result = cachedVerification(credential.token, ring, config, nowMs) ?? (await verifyAndCache(credential.token, ring, config, nowMs));
-  return result.ok ? result.claims : refused(result.reason);
+  return result.ok ? result.claims : refused(result.reason, rule, { claims: result.claims });
 }
 
-function fromLimitDecision(decision: LimitDecision, claims: ApiKeyClaims, env: Env): Verdict {
+function fromLimitDecision(decision: LimitDecision, claims: ApiKeyClaims, rule: string, env: Env): Verdict {
   switch (decision.kind) {
     case "admitted":
-      return { ok: true, claims, rateLimit: { policy: decision.policy, current: decision.rateLimit } };
+      return { ok: true, rule, claims, rateLimit: { policy: decision.policy, current: decision.rateLimit } };
     case "limited":
-      return refused("rate_limited", {
+      return refused("rate_limited", rule, {
         claims,
         retryAfterS: decision.retryAfterS,
         rateLimit: { policy: decision.policy, current: decision.rateLimit },
       });
     case "unavailable":
       // Logged by the lease code; the deployment chose what an unreachable counter means.
-      if (abuseConfig(env).rateLimitFailureMode === "open") return { ok: true, claims, rateLimit: { policy: decision.policy } };
-      return refused("rate_limit_unavailable", { claims, retryAfterS: 1 });
+      if (abuseConfig(env).rateLimitFailureMode === "open") return { ok: true, rule, claims, rateLimit: { policy: decision.policy } };
+      return refused("rate_limit_unavailable", rule, { claims, retryAfterS: 1 });
   }
 }
 
 /** Every check, in order, to one verdict. */
-async function decide(request: Request, env: Env, target: RequestTarget, config: GatewayConfig, nowMs: number): Promise<Verdict> {
+async function decide(
+  request: Request,
+  env: Env,
+  target: RequestTarget,
+  config: GatewayConfig,
+  ip: string | null,
+  nowMs: number,
+): Promise<Verdict> {
   const route = routeDecision(config, request.method, target.path);
-  if (route === "bad-path") return refused("bad_path");
-  if (route === "deny") return refused("no_route");
-  if (route.kind === "public") return PUBLIC_ROUTE;
+  if (route === "bad-path") return refused("bad_path", UNMATCHED_RULE);
+  if (route === "deny") return refused("no_route", UNMATCHED_RULE);
+  const { rule } = route;
+  if (route.kind === "public") return { ok: true, rule, claims: null };
 
-  const ip = request.headers.get("cf-connecting-ip");
-  const claims = await authenticate(request, env, ip, nowMs);
+  const claims = await authenticate(request, env, ip, rule, nowMs);
   if ("ok" in claims) return claims;
 
   const cached = cachedEdgeView(claims.keyId, nowMs);
   const view = cached !== undefined ? cached : await fetchEdgeView(env.EDGE_RECORDS, claims.keyId, config.revocationCacheTtlMs, nowMs);
   if (view !== null) {
-    if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, { claims });
-    if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", { claims });
+    if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, rule, { claims });
+    if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", rule, { claims });
   }
   if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
-    return refused("insufficient_scope", { claims, detail: route.challenge });
+    return refused("insufficient_scope", rule, { claims, detail: route.challenge });
   }
   if (view?.limits) {
     const decision =
       decideFromLease(claims.keyId, view.limits, nowMs) ?? (await decideWithCounter(env.RATE_LIMITER, claims.keyId, view.limits, nowMs));
-    return fromLimitDecision(decision, claims, env);
+    return fromLimitDecision(decision, claims, rule, env);
   }
-  return { ok: true, claims };
+  return { ok: true, rule, claims };
 }
 
-export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
-  const config = gatewayConfig(env);
-  const nowMs = Date.now();
-  const verdict = await decide(request, env, target, config, nowMs);
-  if (!verdict.ok) {
-    if (AUTH_FAILURES.has(verdict.reason)) {
-      const ip = request.headers.get("cf-connecting-ip");
-      const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
-      if (throttled > 0) return refusalResponse(refused("throttled", { retryAfterS: throttled }));
-    }
-    return refusalResponse(verdict);
-  }
+/** The origin's answer to an accepted request, with the RateLimit fields of a limited key. */
+async function forwardAccepted(
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+  target: RequestTarget,
+  config: GatewayConfig,
+  verdict: Accepted,
+  nowMs: number,
+) {
   const { claims } = verdict;
   if (claims === null) return forward(request, target, config, null);
   recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
@@ -143,4 +150,50 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   const fields: Record<string, string> = { "ratelimit-policy": verdict.rateLimit.policy };
   if (verdict.rateLimit.current) fields.ratelimit = verdict.rateLimit.current;
   return withHeaders(response, fields);
+}
+
+export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
+  const config = gatewayConfig(env);
+  const nowMs = Date.now();
+  const ip = request.headers.get("cf-connecting-ip");
+  let verdict = await decide(request, env, target, config, ip, nowMs);
+  if (!verdict.ok && AUTH_FAILURES.has(verdict.reason)) {
+    const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
+    if (throttled > 0) verdict = refused("throttled", verdict.rule, { retryAfterS: throttled });
+  }
+  let response: Response;
+  let outcome: UsageOutcome;
+  let latencyMs = -1;
+  if (verdict.ok) {
+    response = await forwardAccepted(request, env, ctx, target, config, verdict, nowMs);
+    latencyMs = Date.now() - nowMs;
+    outcome = originFailure(response) ?? "accepted";
+  } else {
+    response = refusalResponse(verdict);
+    outcome = verdict.reason;
+  }
+  const sink = usageSink(env);
+  if (sink !== null) {
+    // Attributed to a tenant and key only when the key's signature verified.
+    const claims = verdict.claims ?? null;
+    const country = (request.cf?.country as string | undefined) ?? null;
+    recordUsage(
+      sink,
+      ctx,
+      [
+        nowMs,
+        claims?.tenant ?? null,
+        claims?.keyId ?? null,
+        request.method,
+        verdict.rule,
+        response.status,
+        outcome,
+        ip,
+        country,
+        latencyMs,
+      ],
+      nowMs,
+    );
+  }
+  return response;
 }

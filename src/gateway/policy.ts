@@ -8,7 +8,15 @@
 
 export type UnmatchedRoutes = "authenticate" | "deny";
 
-export type Requirement = { kind: "public" } | { kind: "authenticated" } | { kind: "scopes"; scopes: readonly string[]; challenge: string };
+/** What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage analytics. */
+export type Requirement = { rule: string } & (
+  | { kind: "public" }
+  | { kind: "authenticated" }
+  | { kind: "scopes"; scopes: readonly string[]; challenge: string }
+);
+
+/** The rule of requests no rule matches (UNMATCHED_ROUTES = "authenticate"). */
+export const UNMATCHED_RULE = "(unmatched)";
 
 interface CompiledRule {
   methods: ReadonlySet<string> | null; // null = any method
@@ -55,14 +63,16 @@ function parsePath(value: unknown, where: string): string[] {
 export function compilePolicy(raw: unknown): CompiledPolicy {
   if (!Array.isArray(raw)) throw new Error("must be an array of rules");
   const scopes = new Set<string>();
-  const rules = raw.map((rule, index): CompiledRule => {
+  const rules = raw.map((entry, index): CompiledRule => {
     const where = `rule[${index}]`;
-    if (typeof rule !== "object" || rule === null || Array.isArray(rule)) throw new Error(`${where} must be an object`);
-    const unknown = Object.keys(rule).filter((k) => !RULE_FIELDS.has(k));
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw new Error(`${where} must be an object`);
+    const unknown = Object.keys(entry).filter((k) => !RULE_FIELDS.has(k));
     if (unknown.length > 0) throw new Error(`${where} has unknown field(s) ${unknown.join(", ")}`);
-    const r = rule as Record<string, unknown>;
+    const r = entry as Record<string, unknown>;
     if (r.public !== undefined && typeof r.public !== "boolean") throw new Error(`${where}.public must be a boolean`);
-    let requirement: Requirement = { kind: "authenticated" };
+    const methods = parseMethods(r.method, where);
+    const rule = `${methods === null ? "*" : [...methods].filter((m) => m !== "HEAD" || !methods.has("GET")).join(",")} ${String(r.path)}`;
+    let requirement: Requirement = { kind: "authenticated", rule };
     if (r.scopes !== undefined) {
       if (!Array.isArray(r.scopes) || r.scopes.some((s) => typeof s !== "string" || s === "")) {
         throw new Error(`${where}.scopes must be an array of scope names`);
@@ -70,10 +80,10 @@ export function compilePolicy(raw: unknown): CompiledPolicy {
       if (r.public === true) throw new Error(`${where} cannot be public and require scopes`);
       const list = [...new Set(r.scopes as string[])];
       for (const s of list) scopes.add(s);
-      if (list.length > 0) requirement = { kind: "scopes", scopes: list, challenge: list.join(" ") };
+      if (list.length > 0) requirement = { kind: "scopes", scopes: list, challenge: list.join(" "), rule };
     }
-    if (r.public === true) requirement = { kind: "public" };
-    return { methods: parseMethods(r.method, where), segments: parsePath(r.path, where), requirement };
+    if (r.public === true) requirement = { kind: "public", rule };
+    return { methods, segments: parsePath(r.path, where), requirement };
   });
   return { rules, scopes };
 }

@@ -73,6 +73,19 @@ function upstreamHeaders(request: Request, target: RequestTarget, options: Forwa
   return headers;
 }
 
+/** Responses keygate made itself because the origin failed it (not the origin's own 502s). */
+const originFailures = new WeakMap<Response, "bad_gateway" | "gateway_timeout">();
+
+/** Whether `response` is keygate's 502/504 for an origin that failed, and which. */
+export function originFailure(response: Response): "bad_gateway" | "gateway_timeout" | undefined {
+  return originFailures.get(response);
+}
+
+function failed(kind: "bad_gateway" | "gateway_timeout", response: Response): Response {
+  originFailures.set(response, kind);
+  return response;
+}
+
 /** Forwards `request` to the origin and returns the origin's response untouched. */
 export async function forward(
   request: Request,
@@ -93,9 +106,11 @@ export async function forward(
       signal: controller.signal,
     });
   } catch (err) {
-    if (controller.signal.aborted) return refusal("gateway_timeout", `The origin did not respond within ${options.originTimeoutMs} ms`);
+    if (controller.signal.aborted) {
+      return failed("gateway_timeout", refusal("gateway_timeout", `The origin did not respond within ${options.originTimeoutMs} ms`));
+    }
     console.error(`origin request to ${options.origin} failed`, err);
-    return refusal("bad_gateway", "The origin could not be reached");
+    return failed("bad_gateway", refusal("bad_gateway", "The origin could not be reached"));
   } finally {
     clearTimeout(timer);
   }

@@ -37,6 +37,8 @@ export interface RateLimitFields {
 
 export interface Accepted {
   ok: true;
+  /** The route rule that matched (usage analytics). */
+  rule: string;
   /** Null on public routes. */
   claims: ApiKeyClaims | null;
   rateLimit?: RateLimitFields;
@@ -45,6 +47,7 @@ export interface Accepted {
 export interface Refused {
   ok: false;
   reason: RefusalReason;
+  rule: string;
   /** The key, when its signature verified: only then is the refusal its tenant's business. */
   claims?: ApiKeyClaims;
   /** The malformed-credential description, or the scopes a scope refusal asks for. */
@@ -55,10 +58,8 @@ export interface Refused {
 
 export type Verdict = Accepted | Refused;
 
-export const PUBLIC_ROUTE: Accepted = { ok: true, claims: null };
-
-export function refused(reason: RefusalReason, extra: Omit<Refused, "ok" | "reason"> = {}): Refused {
-  return { ok: false, reason, ...extra };
+export function refused(reason: RefusalReason, rule: string, extra: Omit<Refused, "ok" | "reason" | "rule"> = {}): Refused {
+  return { ok: false, reason, rule, ...extra };
 }
 
 function bearer(code: ErrorCode, description: string): Response {

@@ -28,6 +28,8 @@ interface Verified {
 
 interface Refused {
   reason: ApiKeyRefusal;
+  /** An expired key's claims (its signature verified). */
+  claims: ApiKeyClaims | undefined;
   validUntilMs: number;
 }
 
@@ -55,7 +57,7 @@ export function cachedVerification(token: string, ring: SigningKeyRing, config: 
   }
   const miss = refused.get(token);
   if (miss !== undefined) {
-    if (miss.validUntilMs > nowMs) return { ok: false, reason: miss.reason };
+    if (miss.validUntilMs > nowMs) return { ok: false, reason: miss.reason, claims: miss.claims };
     refused.delete(token);
   }
   return undefined;
@@ -69,7 +71,7 @@ export async function verifyAndCache(token: string, ring: SigningKeyRing, config
     const expMs = result.claims.exp === undefined ? Number.POSITIVE_INFINITY : result.claims.exp * 1000;
     setBounded(verified, token, { claims: result.claims, validUntilMs: Math.min(nowMs + VERIFIED_TTL_MS, expMs) }, MAX_VERIFIED);
   } else {
-    setBounded(refused, token, { reason: result.reason, validUntilMs: nowMs + REFUSED_TTL_MS }, MAX_REFUSED);
+    setBounded(refused, token, { reason: result.reason, claims: result.claims, validUntilMs: nowMs + REFUSED_TTL_MS }, MAX_REFUSED);
   }
   return result;
 }

@@ -4,15 +4,18 @@
  * transaction, then mirrors what the edge must know into KV.
  */
 
+import { sql } from "drizzle-orm";
+import { keyEventSql } from "../alerts/events";
 import { auditEntry } from "../audit/entry";
 import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
-import type { ManagementContext, Principal } from "../auth/principal";
+import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import { ADMIN_ALL_SCOPE, type KeyConfig } from "../config";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow } from "../db/schema";
 import { ApiError } from "../errors";
+import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import {
   type CreateKeyInput,
@@ -31,16 +34,13 @@ const SECONDS_PER_DAY = 86_400;
 export interface KeyServiceDeps {
   db: Db;
   kv: KVNamespace;
+  webhooks: Queue<DeliveryMessage>;
   ring: SigningKeyRing;
   keyConfig: KeyConfig;
 }
 
 function notFound(): never {
   throw new ApiError("not_found", "API key not found");
-}
-
-function actorLabel(principal: Principal): string {
-  return principal.kind === "user" ? `user:${principal.sub}` : `key:${principal.keyId}`;
 }
 
 function expiresAtFor(days: number, now: number): number | null {
@@ -142,6 +142,16 @@ async function newKey(
   return { row, apiKey };
 }
 
+/** Sends the webhook deliveries a committed change created; the cron re-sends any this loses. */
+async function notify(deps: KeyServiceDeps, deliveries: readonly string[]): Promise<void> {
+  if (deliveries.length === 0) return;
+  try {
+    await enqueueDeliveries(deps.webhooks, deliveries);
+  } catch (err) {
+    console.error("enqueueing webhook deliveries failed; the cron will send them", err);
+  }
+}
+
 type MirroredRow = Parameters<typeof edgeRecordOf>[0] & Pick<ApiKeyRow, "id" | "expiresAt">;
 
 /** Mirrors what the edge must know about a key into KV (a changed key: possibly deleting its entry). */
@@ -171,8 +181,15 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     rateLimits: noneIfEmpty(input.rate_limits) ?? null,
     allowedIps: noneIfEmpty(input.allowed_ips) ?? null,
   });
-  await repo.insertKey(deps.db, row, auditEntry(ctx, "create", row.id, "success", 201));
+  const { api_key: _, ...created } = createdKeyView(row, apiKey);
+  const deliveries = await repo.insertKey(
+    deps.db,
+    row,
+    auditEntry(ctx, "create", row.id, "success", 201),
+    keyEventSql(ctx.tenant, "key.created", { key: created }, ctx.now),
+  );
   await mirrorNew(deps, row, ctx.now);
+  await notify(deps, deliveries);
   return createdKeyView(row, apiKey);
 }
 
@@ -216,15 +233,19 @@ async function existing(deps: KeyServiceDeps, tenant: string, id: string): Promi
 
 export async function revokeKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, reason: string | null): Promise<void> {
   await existing(deps, ctx.tenant, id);
-  const row = await repo.revokeKey(
+  const by = actorLabel(ctx.principal);
+  const { row, deliveries } = await repo.revokeKey(
     deps.db,
     ctx.tenant,
     id,
-    { at: ctx.now, by: actorLabel(ctx.principal), reason },
+    { at: ctx.now, by, reason },
     auditEntry(ctx, "revoke", id, "success", 200),
+    // Only the first revocation is an event: the UPDATE before it changed the row.
+    keyEventSql(ctx.tenant, "key.revoked", { key_id: id, revoked_at: ctx.now, revoked_by: by, reason }, ctx.now, sql`changes() > 0`),
   );
   if (!row) notFound();
   await mirror(deps, row, ctx.now);
+  await notify(deps, deliveries);
 }
 
 export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: UpdateKeyInput): Promise<KeyView> {
@@ -262,11 +283,22 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     allowedIps: input.allowed_ips === undefined ? old.allowedIps : (noneIfEmpty(input.allowed_ips) ?? null),
     self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });
-  const rotated = await repo.rotateKey(deps.db, ctx.tenant, old.id, cutoffAt, row, auditEntry(ctx, "rotate", old.id, "success", 201));
+  const { api_key: _, ...created } = createdKeyView(row, apiKey);
+  const { rotated, deliveries } = await repo.rotateKey(
+    deps.db,
+    ctx.tenant,
+    old.id,
+    cutoffAt,
+    row,
+    auditEntry(ctx, "rotate", old.id, "success", 201),
+    (happened) =>
+      keyEventSql(ctx.tenant, "key.rotated", { key_id: old.id, grace_period_ends_at: cutoffAt, replacement: created }, ctx.now, happened),
+  );
   // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.
   if (!rotated) throw new ApiError("conflict", "API key was revoked or rotated concurrently; nothing was changed");
   // The old key keeps its limits and allowlist through its grace period, then is refused.
   await mirror(deps, { ...old, rotationCutoffAt: cutoffAt }, ctx.now);
   await mirrorNew(deps, row, ctx.now);
+  await notify(deps, deliveries);
   return createdKeyView(row, apiKey);
 }

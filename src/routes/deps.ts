@@ -6,5 +6,11 @@ import type { Env } from "../env";
 import type { KeyServiceDeps } from "../keys/service";
 
 export async function serviceDeps(env: Env): Promise<KeyServiceDeps> {
-  return { db: database(env.DB), kv: env.EDGE_RECORDS, ring: await signingKeys(env.SIGNING_KEYS), keyConfig: keyConfig(env) };
+  return {
+    db: database(env.DB),
+    kv: env.EDGE_RECORDS,
+    webhooks: env.WEBHOOK_QUEUE,
+    ring: await signingKeys(env.SIGNING_KEYS),
+    keyConfig: keyConfig(env),
+  };
 }

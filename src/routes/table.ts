@@ -8,10 +8,13 @@ import { keyConfig, scopeCatalog } from "../config";
 import type { Env } from "../env";
 import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
+import { alertRoutes } from "./alerts";
 import { auditRoutes } from "./audit";
 import { keyRoutes } from "./keys";
 import { publicRoutes } from "./public";
 import { publicRoute, type Route } from "./spec";
+import { usageRoutes } from "./usage";
+import { webhookRoutes } from "./webhooks";
 
 const OPENAPI_MAX_AGE_SECONDS = 300;
 
@@ -40,4 +43,12 @@ const openApiRoute = publicRoute({
   },
 });
 
-export const ROUTES: readonly Route[] = [...publicRoutes, openApiRoute, ...keyRoutes, ...auditRoutes];
+export const ROUTES: readonly Route[] = [
+  ...publicRoutes,
+  openApiRoute,
+  ...keyRoutes,
+  ...auditRoutes,
+  ...usageRoutes,
+  ...alertRoutes,
+  ...webhookRoutes,
+];

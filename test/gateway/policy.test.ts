@@ -27,22 +27,28 @@ describe("compilePolicy / matchPolicy", () => {
   ]);
 
   it("matches first rule by method and path, any-of scopes", () => {
-    expect(matchPolicy(policy, "GET", ["health"])).toEqual({ kind: "public" });
+    expect(matchPolicy(policy, "GET", ["health"])).toEqual({ kind: "public", rule: "GET /health" });
     expect(matchPolicy(policy, "GET", ["api", "v1", "resources"])).toMatchObject({
       kind: "scopes",
       scopes: ["api:read", "admin:read"],
       challenge: "api:read admin:read",
     });
     expect(matchPolicy(policy, "GET", ["api", "v1", "resources", "a", "b"])).toMatchObject({ kind: "scopes" });
-    expect(matchPolicy(policy, "DELETE", ["api", "v1", "resources", "7"])).toMatchObject({ scopes: ["api:write"] });
+    expect(matchPolicy(policy, "DELETE", ["api", "v1", "resources", "7"])).toMatchObject({
+      scopes: ["api:write"],
+      rule: "POST,DELETE /api/v1/resources/:id",
+    });
     expect(matchPolicy(policy, "DELETE", ["api", "v1", "resources"])).toBeNull();
-    expect(matchPolicy(policy, "PUT", ["api", "v1", "things", "x", "parts"])).toEqual({ kind: "authenticated" });
+    expect(matchPolicy(policy, "PUT", ["api", "v1", "things", "x", "parts"])).toEqual({
+      kind: "authenticated",
+      rule: "* /api/v1/things/*/parts",
+    });
     expect(matchPolicy(policy, "GET", ["api", "v1", "things", "x"])).toBeNull();
     expect(matchPolicy(policy, "POST", ["health"])).toBeNull();
   });
 
   it("lets a GET rule govern HEAD", () => {
-    expect(matchPolicy(policy, "HEAD", ["health"])).toEqual({ kind: "public" });
+    expect(matchPolicy(policy, "HEAD", ["health"])).toEqual({ kind: "public", rule: "GET /health" });
   });
 
   it("collects the scopes rules require", () => {

@@ -36,6 +36,9 @@ export function startTestOrigin(port = 0): Promise<TestOrigin> {
   const seen = new Map<string, number>();
   // A stand-in identity provider: tests PUT a JWK set to /__jwks/<name> and point keygate at it.
   const jwks = new Map<string, string>();
+  // A webhook receiver: POST /hooks/<name>[?fail=N] records each delivery (the first N get 500);
+  // GET /__hooks/<name> lists what arrived.
+  const hooks = new Map<string, { status: number; headers: Record<string, string | string[] | undefined>; body: string }[]>();
   const server: Server = createServer(async (req, res) => {
     const rawUrl = req.url ?? "/";
     const path = rawUrl.split("?")[0] ?? "/";
@@ -55,6 +58,36 @@ export function startTestOrigin(port = 0): Promise<TestOrigin> {
       return res.end(body);
     }
 
+    if (path.startsWith("/__hooks/")) return json(res, 200, hooks.get(`/hooks${path.slice("/__hooks".length)}`) ?? []);
+    if (path.startsWith("/hooks/") && req.method === "POST") {
+      const received = hooks.get(path) ?? [];
+      const fail = Number(new URL(rawUrl, "http://x").searchParams.get("fail") ?? "0");
+      const status = received.length < fail ? 500 : 200;
+      const body = await drain(req);
+      received.push({ status, headers: req.headers, body: body.text });
+      hooks.set(path, received);
+      return json(res, status, { received: received.length });
+    }
+    if (path === "/dns-query") {
+      // A DNS-over-HTTPS JSON resolver for webhook host checks: names under private.test resolve
+      // to a private address, under nxdomain.test to nothing, anything else to public ones.
+      const params = new URL(rawUrl, "http://x").searchParams;
+      const name = params.get("name") ?? "";
+      const type = params.get("type") === "AAAA" ? 28 : 1;
+      const data = name.endsWith("private.test")
+        ? type === 1
+          ? ["10.1.2.3"]
+          : []
+        : name.endsWith("nxdomain.test")
+          ? []
+          : type === 1
+            ? ["93.184.215.14"]
+            : ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"];
+      return json(res, 200, {
+        Status: data.length > 0 || !name.endsWith("nxdomain.test") ? 0 : 3,
+        Answer: data.map((d) => ({ name, type, TTL: 60, data: d })),
+      });
+    }
     if (path.startsWith("/slow")) {
       const ms = Number(new URL(rawUrl, "http://x").searchParams.get("ms") ?? "1000");
       const timer = setTimeout(() => json(res, 200, { slow: true }), ms);

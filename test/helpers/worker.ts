@@ -118,9 +118,15 @@ export async function userToken(options: UserTokenOptions = {}): Promise<string>
     .sign(key);
 }
 
-/** A concrete path for a route template of the table: the tenant and an existing key of it. */
-export function concretePath(template: string, tenant: string, keyId: string): string {
-  return template.replace("{tenant}", tenant).replace("{id}", keyId);
+/**
+ * A concrete path for a route template of the table. `{id}` is whatever the segment before it
+ * names: a key (api-keys), an alert (alerts) or a webhook (webhooks); a string is used for all.
+ */
+export function concretePath(template: string, tenant: string, ids: string | { key: string; alert?: string; webhook?: string }): string {
+  const byKind = typeof ids === "string" ? { key: ids, alert: ids, webhook: ids } : ids;
+  const kind = /\/(api-keys|alerts|webhooks)\/\{id\}/.exec(template)?.[1];
+  const id = kind === "alerts" ? byKind.alert : kind === "webhooks" ? byKind.webhook : byKind.key;
+  return template.replace("{tenant}", tenant).replace("{id}", id ?? byKind.key);
 }
 
 /** A unique tenant id per test, so tests never see each other's keys. */

@@ -10,12 +10,32 @@ import type { Env } from "../../src/env";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
 import { call, concretePath, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
+/** An alert of the tenant, as the detectors store them. */
+async function seedAlert(tenant: string): Promise<string> {
+  const id = `alert-${crypto.randomUUID()}`;
+  await env.DB.prepare(
+    "INSERT INTO alerts (id, tenant_id, type, key_id, dedupe_key, created_at, details) VALUES (?, ?, 'volume', NULL, ?, ?, '{}')",
+  )
+    .bind(id, tenant, id, Math.floor(Date.now() / 1000))
+    .run();
+  return id;
+}
+
+/** A webhook of the tenant, registered through the API. */
+async function seedWebhook(tenant: string): Promise<string> {
+  const res = await call("POST", `/api/v1/tenant/${tenant}/webhooks`, {
+    token: await userToken({ tenants: [tenant] }),
+    body: { url: `${env.ORIGIN_URL}/hooks/table`, events: ["volume"] },
+  });
+  return ((await res.json()) as { id: string }).id;
+}
+
 describe("the route table", () => {
   for (const route of ROUTES) {
     it(`serves ${route.method} ${route.path} with a user token, as documented`, async () => {
       const tenant = freshTenant();
       const key = await createKey(tenant);
-      const path = concretePath(route.path, tenant, key.id);
+      const path = concretePath(route.path, tenant, { key: key.id, alert: await seedAlert(tenant), webhook: await seedWebhook(tenant) });
       expect(isControlPlanePath(path)).toBe(true);
       expect(isControlPlanePath(`${path}/`)).toBe(true);
       const res = await call(route.method, path, { token: await userToken({ tenants: [tenant] }), body: route.body?.example });

@@ -1,0 +1,110 @@
+/**
+ * Alerts and webhook events as D1 statements, so they join the transaction of whatever caused them
+ * (a usage roll-up, a key change, a leak report): an alert is stored at most once per condition and
+ * cooldown (its dedupe key), and each webhook subscribed to the event gets a pending delivery row in
+ * the same transaction (an outbox). After the commit, the caller enqueues the deliveries the
+ * statements returned (src/webhooks/deliver.ts); the cron re-enqueues any a lost message stranded.
+ */
+import { type SQL, sql } from "drizzle-orm";
+import { d1Statement } from "../db/statements";
+
+/** Alert types: usage-driven (the queue consumer), time-driven (the cron), and leak reports. */
+export const ALERT_TYPES = [
+  "volume",
+  "new_ip",
+  "refusal_burst",
+  "revoked_key_used",
+  "key_expiring",
+  "key_unused",
+  "rate_limited",
+  "key.leaked",
+] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
+
+/** Key lifecycle events: webhooks only, no alert. */
+export const KEY_EVENTS = ["key.created", "key.revoked", "key.rotated"] as const;
+/** What a webhook may subscribe to. */
+export const WEBHOOK_EVENTS = [...ALERT_TYPES, ...KEY_EVENTS] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+/** Sent only by POST .../webhooks/{id}/test, to that webhook. */
+export const TEST_EVENT = "webhook.test";
+
+export interface NewAlert {
+  tenant: string;
+  type: AlertType;
+  keyId: string | null;
+  /** One alert per dedupe key, ever: put the cooldown period in it ("volume:<key>:<hour>"). */
+  dedupeKey: string;
+  details: Record<string, unknown>;
+  now: number;
+}
+
+/** The webhook payload: what receivers parse (and what the signature covers, byte for byte). */
+export function eventPayload(eventId: string, type: string, tenant: string, createdAt: number, data: unknown): string {
+  return JSON.stringify({ id: eventId, type, created_at: createdAt, tenant, data });
+}
+
+export function newEventId(): string {
+  return `evt-${crypto.randomUUID()}`;
+}
+
+/**
+ * Pending deliveries of one event to every webhook of the tenant subscribed to it, RETURNING the
+ * delivery ids. `onlyIf` gates the insert, e.g. on the alert row having been inserted rather than
+ * deduplicated away.
+ */
+export function deliveriesSql(tenant: string, type: string, payload: string, eventId: string, now: number, onlyIf?: SQL): SQL {
+  return sql`INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+    SELECT 'dlv-' || lower(hex(randomblob(16))), w.id, w.tenant_id, ${eventId}, ${type}, ${payload}, 'pending', 0, ${now}, ${now}, ${now}
+    FROM webhooks w
+    WHERE w.tenant_id = ${tenant} AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = ${type})${onlyIf ? sql` AND ${onlyIf}` : sql``}
+    RETURNING id`;
+}
+
+/** The deliveries of a key lifecycle event (key.created, ...), gated like the change itself. */
+export function keyEventSql(tenant: string, type: (typeof KEY_EVENTS)[number], data: unknown, now: number, onlyIf?: SQL): SQL {
+  const eventId = newEventId();
+  return deliveriesSql(tenant, type, eventPayload(eventId, type, tenant, now, data), eventId, now, onlyIf);
+}
+
+/**
+ * An alert (skipped if its dedupe key exists) and, only if it was stored, its webhook deliveries.
+ * `condition` optionally gates the alert on data in the same transaction (e.g. an hour's count over
+ * a threshold, read after the roll-up wrote it).
+ */
+export function alertSql(alert: NewAlert, condition?: SQL): SQL[] {
+  const id = `alert-${crypto.randomUUID()}`;
+  const eventId = newEventId();
+  const data = { id, type: alert.type, key_id: alert.keyId, created_at: alert.now, details: alert.details, acknowledged_at: null };
+  return [
+    sql`INSERT INTO alerts (id, tenant_id, type, key_id, dedupe_key, created_at, details)
+      SELECT ${id}, ${alert.tenant}, ${alert.type}, ${alert.keyId}, ${alert.dedupeKey}, ${alert.now}, ${JSON.stringify(alert.details)}
+      WHERE ${condition ?? sql`true`}
+      ON CONFLICT (dedupe_key) DO NOTHING`,
+    deliveriesSql(
+      alert.tenant,
+      alert.type,
+      eventPayload(eventId, alert.type, alert.tenant, alert.now, data),
+      eventId,
+      alert.now,
+      sql`EXISTS (SELECT 1 FROM alerts WHERE id = ${id})`,
+    ),
+  ];
+}
+
+/** `alertSql` as raw D1 statements, for transactions built with `d1.batch`. */
+export function alertStatements(d1: D1Database, alert: NewAlert, condition?: SQL): D1PreparedStatement[] {
+  return alertSql(alert, condition).map((query) => d1Statement(d1, query));
+}
+
+/** Delivery ids a batch's RETURNING statements produced. */
+export function deliveryIdsOf(results: readonly (D1Result | unknown[])[]): string[] {
+  const ids: string[] = [];
+  for (const result of results) {
+    const rows = Array.isArray(result) ? result : (result.results ?? []);
+    for (const row of rows as { id?: unknown }[]) {
+      if (typeof row.id === "string" && row.id.startsWith("dlv-")) ids.push(row.id);
+    }
+  }
+  return ids;
+}

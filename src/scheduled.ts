@@ -1,0 +1,43 @@
+/**
+ * The cron (every 5 minutes): the edge-record reconciler, the time-driven detectors, webhook
+ * deliveries a lost queue message stranded, and retention. Each task runs even if another fails.
+ */
+import { detectScheduled } from "./alerts/scheduled";
+import { usageConfig } from "./config";
+import { database } from "./db/client";
+import type { Env } from "./env";
+import { reconcileEdgeRecords } from "./keys/reconcile";
+import { pruneUsage } from "./usage/retention";
+import { enqueueDeliveries, resendStranded } from "./webhooks/deliver";
+
+/** A pending delivery this long past its due time lost its queue message. */
+const STRANDED_DELIVERY_GRACE_SECONDS = 300;
+
+export async function runScheduled(env: Env, now: number): Promise<void> {
+  const tasks: [string, () => Promise<string>][] = [
+    [
+      "reconciled edge records",
+      async () => {
+        const r = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now);
+        return `${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed`;
+      },
+    ],
+    [
+      "time-driven alerts",
+      async () => {
+        const r = await detectScheduled(database(env.DB), now);
+        if (r.deliveries.length > 0) await enqueueDeliveries(env.WEBHOOK_QUEUE, r.deliveries);
+        return `${r.raised} raised`;
+      },
+    ],
+    ["stranded webhook deliveries", async () => `${await resendStranded(env, now, STRANDED_DELIVERY_GRACE_SECONDS)} re-sent`],
+    ["retention", async () => `${await pruneUsage(env.DB, usageConfig(env), now)} rows pruned`],
+  ];
+  for (const [name, task] of tasks) {
+    try {
+      console.log(`${name}: ${await task()}`);
+    } catch (err) {
+      console.error(`${name} failed`, err);
+    }
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Usage events, off the request path. Every gateway decision becomes one event; events are
+ * buffered per isolate and sent after the response (`ctx.waitUntil`) to the usage queue in batches
+ * (one queue message holds up to MAX_EVENTS_PER_MESSAGE events), where the worker's own consumer
+ * rolls them up in D1 (src/usage/consumer.ts).
+ *
+ * The request pays for an array push (and, for the first event of a batch, scheduling the flush).
+ * What can be lost: events buffered in an isolate that is evicted before its flush (at most
+ * USAGE_FLUSH_MS of that isolate's traffic), and batches the queue refuses USAGE_SEND_ATTEMPTS times
+ * in a row (counted in usage_losses and logged, so the loss is visible).
+ */
+import { REFUSAL_REASONS } from "../gateway/verdict";
+
+/** What an event's outcome can be: accepted, a refusal reason, or the origin failing keygate's forward. */
+export const USAGE_OUTCOMES = ["accepted", ...REFUSAL_REASONS, "bad_gateway", "gateway_timeout"] as const;
+export type UsageOutcome = (typeof USAGE_OUTCOMES)[number];
+
+/**
+ * One event, as a tuple (compact on the queue): time (ms), tenant and key (null unless the key's
+ * signature verified), method, route rule, status, outcome, client IP, country, origin latency (ms;
+ * -1 when the origin was not asked).
+ */
+export type UsageEvent = [
+  at: number,
+  tenant: string | null,
+  keyId: string | null,
+  method: string,
+  rule: string,
+  status: number,
+  outcome: UsageOutcome,
+  ip: string | null,
+  country: string | null,
+  latencyMs: number,
+];
+
+export interface UsageMessage {
+  /** Message format version. */
+  v: 1;
+  /** Idempotency key of the batch: the consumer applies a batch id once. */
+  id: string;
+  events: UsageEvent[];
+}
+
+/** Events arriving within this long of the first of a batch share its queue message (USAGE_FLUSH_MS). */
+export const DEFAULT_USAGE_FLUSH_MS = 1_000;
+const MAX_EVENTS_PER_MESSAGE = 1_000;
+/** Attempts at sending a batch before it is counted as lost. */
+export const USAGE_SEND_ATTEMPTS = 3;
+const SEND_RETRY_MS = 200;
+/** Bound on events buffered in one isolate (a stuck queue must not grow memory without limit). */
+const MAX_BUFFERED_EVENTS = 50_000;
+
+/** This isolate's pipeline counters (the soak and the bench read them). */
+export const usageStats = { recorded: 0, sent: 0, lost: 0 };
+
+export interface UsageSink {
+  queue: Queue<UsageMessage>;
+  db: D1Database;
+  flushMs: number;
+}
+
+interface Pending {
+  events: UsageEvent[];
+  /** When the scheduled flush is due (0: none scheduled). */
+  flushDueMs: number;
+}
+
+/** One buffer per sink (per deployment configuration in this isolate). */
+const pending = new WeakMap<UsageSink, Pending>();
+/**
+ * A scheduled flush lives in the waitUntil of the request that scheduled it; if that request's
+ * context is torn down early, the flush never runs. Past its due time by this much, the next
+ * event schedules a new one, so a buffer is never stranded.
+ */
+const FLUSH_TAKEOVER_MS = 1_000;
+
+async function send(sink: UsageSink, events: UsageEvent[]): Promise<void> {
+  const messages: MessageSendRequest<UsageMessage>[] = [];
+  for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
+    messages.push({ body: { v: 1, id: crypto.randomUUID(), events: events.slice(i, i + MAX_EVENTS_PER_MESSAGE) }, contentType: "json" });
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sink.queue.sendBatch(messages);
+      usageStats.sent += events.length;
+      return;
+    } catch (err) {
+      if (attempt >= USAGE_SEND_ATTEMPTS) {
+        await countLoss(sink.db, events.length, err);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SEND_RETRY_MS * attempt));
+    }
+  }
+}
+
+/** A dropped batch is visible: logged, and counted per day in D1 (if D1 can be reached). */
+async function countLoss(db: D1Database, events: number, err: unknown): Promise<void> {
+  usageStats.lost += events;
+  console.error(`usage queue refused ${events} events ${USAGE_SEND_ATTEMPTS} times; dropped and counted in usage_losses`, err);
+  const day = Math.floor(Date.now() / 86_400_000) * 86_400;
+  try {
+    await db
+      .prepare("INSERT INTO usage_losses (day, events) VALUES (?, ?) ON CONFLICT (day) DO UPDATE SET events = events + excluded.events")
+      .bind(day, events)
+      .run();
+  } catch (dbErr) {
+    console.error("could not count the lost usage events in D1 either", dbErr);
+  }
+}
+
+async function flushLater(sink: UsageSink, state: Pending): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, sink.flushMs));
+  state.flushDueMs = 0;
+  const events = state.events;
+  state.events = [];
+  if (events.length > 0) await send(sink, events);
+}
+
+/** Records one decision; sends happen after the response. */
+export function recordUsage(sink: UsageSink, ctx: Pick<ExecutionContext, "waitUntil">, event: UsageEvent, nowMs: number): void {
+  usageStats.recorded++;
+  let state = pending.get(sink);
+  if (state === undefined) {
+    state = { events: [], flushDueMs: 0 };
+    pending.set(sink, state);
+  }
+  if (state.events.length >= MAX_BUFFERED_EVENTS) {
+    usageStats.lost++;
+    return;
+  }
+  state.events.push(event);
+  if (state.events.length >= MAX_EVENTS_PER_MESSAGE) {
+    const full = state.events;
+    state.events = [];
+    ctx.waitUntil(send(sink, full));
+    return;
+  }
+  if (state.flushDueMs === 0 || nowMs > state.flushDueMs + FLUSH_TAKEOVER_MS) {
+    state.flushDueMs = nowMs + sink.flushMs;
+    ctx.waitUntil(flushLater(sink, state));
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Retention, run by the cron: roll-ups are kept per granularity (USAGE_RETENTION_*_DAYS: 7 days of
+ * minutes, 90 days of hours, 2 years of days by default), per-client refusal counts as long as
+ * hours, a key's client IPs as long as days, batch ids a week (redeliveries come within minutes),
+ * finished webhook deliveries 30 days and alerts a year.
+ */
+import type { UsageConfig } from "../config";
+
+const DAY = 86_400;
+const BATCH_ID_RETENTION_DAYS = 7;
+const DELIVERY_RETENTION_DAYS = 30;
+const ALERT_RETENTION_DAYS = 365;
+/** Rows deleted per statement, so a large backlog does not become one long transaction. */
+const DELETE_CHUNK = 10_000;
+/** Chunks per table per cron run; the next run continues. */
+const MAX_CHUNKS = 10;
+
+async function deleteInChunks(d1: D1Database, table: string, key: string, where: string, params: unknown[]): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < MAX_CHUNKS; i++) {
+    const result = await d1
+      .prepare(`DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE ${where} LIMIT ${DELETE_CHUNK})`)
+      .bind(...params)
+      .run();
+    deleted += result.meta.changes;
+    if (result.meta.changes < DELETE_CHUNK) break;
+  }
+  return deleted;
+}
+
+export async function pruneUsage(d1: D1Database, config: UsageConfig, now: number): Promise<number> {
+  const { minute, hour, day } = config.retentionDays;
+  const counts = "granularity, tenant_id, key_id, bucket, outcome";
+  let deleted = 0;
+  for (const [granularity, days] of [
+    ["minute", minute],
+    ["hour", hour],
+    ["day", day],
+  ] as const) {
+    deleted += await deleteInChunks(d1, "usage_counts", counts, "granularity = ? AND bucket < ?", [granularity, now - days * DAY]);
+  }
+  deleted += await deleteInChunks(d1, "client_refusals", "hour, tenant_id, ip", "hour < ?", [now - hour * DAY]);
+  deleted += await deleteInChunks(d1, "key_ips", "key_id, ip", "last_seen < ?", [now - day * DAY]);
+  deleted += await deleteInChunks(d1, "usage_batches", "id", "applied_at < ?", [now - BATCH_ID_RETENTION_DAYS * DAY]);
+  deleted += await deleteInChunks(d1, "usage_losses", "day", "day < ?", [now - day * DAY]);
+  deleted += await deleteInChunks(d1, "alerts", "seq", "created_at < ?", [now - ALERT_RETENTION_DAYS * DAY]);
+  deleted += await deleteInChunks(d1, "webhook_attempts", "delivery_id, attempt", "at < ?", [now - DELIVERY_RETENTION_DAYS * DAY]);
+  deleted += await deleteInChunks(d1, "webhook_deliveries", "seq", "status <> 'pending' AND updated_at < ?", [
+    now - DELIVERY_RETENTION_DAYS * DAY,
+  ]);
+  return deleted;
+}

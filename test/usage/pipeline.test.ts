@@ -1,0 +1,260 @@
+/**
+ * The usage pipeline with the real local queue and D1: every gateway decision counted exactly once
+ * by outcome, attributed only when the key's signature verified, idempotent redelivery, retention.
+ */
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import type { UsageEvent, UsageMessage } from "../../src/usage/events";
+import { BASE, call, createKey, expectError, freshTenant, signApiKey, userToken } from "../helpers/worker";
+
+/** Polls `read` until `done` holds (the queue consumer runs about a second after the sends). */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Usage {
+  totals: { total: number; outcomes: Record<string, number> };
+  buckets: { start: number; total: number; outcomes: Record<string, number> }[];
+}
+
+async function keyUsage(tenant: string, keyId: string, query = "granularity=minute"): Promise<Usage> {
+  const res = await call("GET", `/api/v1/tenant/${tenant}/api-keys/${keyId}/usage?${query}`, {
+    token: await userToken({ tenants: [tenant] }),
+  });
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+/** Requests straight into the worker, many at once, as the runtime would dispatch them. */
+async function burst(n: number, request: () => Request, concurrency = 20): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < n; i += concurrency) {
+    const chunk = await Promise.all(
+      Array.from({ length: Math.min(concurrency, n - i) }, async () => {
+        const res = await exports.default.fetch(request());
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+    statuses.push(...chunk);
+  }
+  return statuses;
+}
+
+describe("usage events", { timeout: 30_000 }, () => {
+  // The 1,000-request version runs end to end against `npm run dev` (test/e2e/usage.test.ts).
+  it("every request is counted once, by outcome, per minute, hour and day", async () => {
+    const tenant = freshTenant();
+    const reader = await createKey(tenant, { scopes: ["api:read"] });
+    const path = `/api/v1/usage-exact/${crypto.randomUUID()}`;
+    const accepted = await burst(180, () => new Request(`${BASE}${path}`, { headers: { authorization: `Bearer ${reader.api_key}` } }));
+    const refused = await burst(
+      20,
+      () => new Request(`${BASE}/api/v1/resources/x`, { method: "POST", headers: { authorization: `Bearer ${reader.api_key}` } }),
+    );
+    expect(accepted.filter((s) => s === 200)).toHaveLength(180);
+    expect(refused.filter((s) => s === 403)).toHaveLength(20);
+    const want = { total: 200, outcomes: { accepted: 180, insufficient_scope: 20 } };
+    expect(
+      (
+        await eventually(
+          () => keyUsage(tenant, reader.id),
+          (u) => u.totals.total >= 200,
+        )
+      ).totals,
+    ).toEqual(want);
+    expect((await keyUsage(tenant, reader.id, "granularity=hour")).totals).toEqual(want);
+    expect((await keyUsage(tenant, reader.id, "granularity=day")).totals).toEqual(want);
+    const res = await call("GET", `/api/v1/tenant/${tenant}/usage`, { token: await userToken({ tenants: [tenant] }) });
+    const usage = (await res.json()) as { totals: unknown; keys: { key_id: string; total: number }[] };
+    expect(usage.totals).toEqual(want);
+    expect(usage.keys).toEqual([expect.objectContaining({ key_id: reader.id, total: 200 })]);
+  });
+
+  it("attributes refusals to a key only when its signature verified; forged tokens naming it count for nobody", async () => {
+    const tenant = freshTenant();
+    const token = await userToken({ tenants: [tenant] });
+    const key = await createKey(tenant);
+    const expired = await signApiKey({ tenant, key_id: key.id, exp: Math.floor(Date.now() / 1000) - 60 });
+    // A forged token that names the victim's tenant and key, signed by someone else.
+    const [h, p] = key.api_key.split(".");
+    const forged = `${h}.${p}.${"A".repeat(342)}`;
+    await call("GET", "/api/v1/attribution", { token: key.api_key });
+    await call("GET", "/api/v1/attribution", { token: expired });
+    for (let i = 0; i < 5; i++)
+      await call("GET", "/api/v1/attribution", { token: forged, headers: { "cf-connecting-ip": "198.51.100.77" } });
+    await call("POST", `/api/v1/tenant/${tenant}/api-keys/${key.id}/revoke`, { token });
+    await call("GET", "/api/v1/attribution", { token: key.api_key });
+    const usage = await eventually(
+      () => keyUsage(tenant, key.id),
+      (u) => u.totals.total >= 3,
+    );
+    expect(usage.totals).toEqual({ total: 3, outcomes: { accepted: 1, expired: 1, revoked: 1 } });
+    const forgedRows = await env.DB.prepare(
+      "SELECT SUM(count) AS n FROM client_refusals WHERE tenant_id = '' AND ip = '198.51.100.77'",
+    ).first<{ n: number }>();
+    expect(forgedRows?.n).toBe(5);
+  });
+
+  it("records each key's client IPs with first and last seen, count and country", async () => {
+    const tenant = freshTenant();
+    const key = await createKey(tenant);
+    for (const ip of ["192.0.2.10", "192.0.2.10", "2001:db8::7"]) {
+      await call("GET", "/api/v1/ips-probe", { token: key.api_key, headers: { "cf-connecting-ip": ip } });
+    }
+    const token = await userToken({ tenants: [tenant] });
+    const ips = await eventually(
+      async () =>
+        (await (await call("GET", `/api/v1/tenant/${tenant}/api-keys/${key.id}/ips`, { token })).json()) as { ip: string; count: number }[],
+      (list) => list.length >= 2,
+    );
+    expect(ips.map((i) => [i.ip, i.count]).sort()).toEqual([
+      ["192.0.2.10", 2],
+      ["2001:db8::7", 1],
+    ]);
+    expect(ips[0]).toEqual({
+      ip: expect.any(String),
+      first_seen: expect.any(Number),
+      last_seen: expect.any(Number),
+      count: expect.any(Number),
+      country: null,
+    });
+  });
+});
+
+function message(id: string, events: UsageEvent[]): UsageMessage {
+  return { v: 1, id, events };
+}
+
+async function consume(messages: UsageMessage[]): Promise<void> {
+  const batch = createMessageBatch(
+    "keygate-usage",
+    messages.map((body, i) => ({ id: `m-${crypto.randomUUID()}-${i}`, timestamp: new Date(), attempts: 1, body })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  const result = await getQueueResult(batch, ctx);
+  expect(result.explicitAcks.length + result.retryMessages.length).toBe(messages.length);
+  expect(result.retryMessages).toEqual([]);
+}
+
+describe("the roll-up", () => {
+  it("counts a redelivered batch once", async () => {
+    const tenant = freshTenant();
+    const keyId = `key-${crypto.randomUUID()}`;
+    const now = Date.now();
+    const batch = message(`batch-${crypto.randomUUID()}`, [
+      [now, tenant, keyId, "GET", "GET /x", 200, "accepted", "192.0.2.1", "DE", 3],
+      [now, tenant, keyId, "GET", "GET /x", 429, "rate_limited", "192.0.2.1", "DE", -1],
+    ]);
+    await consume([batch]);
+    await consume([batch, batch]);
+    const { results } = await env.DB.prepare(
+      "SELECT outcome, count FROM usage_counts WHERE granularity = 'minute' AND key_id = ? ORDER BY outcome",
+    )
+      .bind(keyId)
+      .all();
+    expect(results).toEqual([
+      { outcome: "accepted", count: 1 },
+      { outcome: "rate_limited", count: 1 },
+    ]);
+    const ip = await env.DB.prepare("SELECT count, country FROM key_ips WHERE key_id = ?").bind(keyId).first();
+    expect(ip).toEqual({ count: 2, country: "DE" });
+  });
+
+  it("prunes each granularity after its retention, and old batch ids", async () => {
+    const keyId = `key-${crypto.randomUUID()}`;
+    const day = 86_400;
+    const now = Math.floor(Date.now() / 1000);
+    const rows: [string, number][] = [
+      ["minute", now - 8 * day],
+      ["minute", now - 6 * day],
+      ["hour", now - 91 * day],
+      ["hour", now - 89 * day],
+      ["day", now - 731 * day],
+      ["day", now - 729 * day],
+    ];
+    for (const [granularity, bucket] of rows) {
+      await env.DB.prepare(
+        "INSERT INTO usage_counts (granularity, tenant_id, key_id, bucket, outcome, count) VALUES (?, 't-retention', ?, ?, 'accepted', 1)",
+      )
+        .bind(granularity, keyId, bucket)
+        .run();
+    }
+    await env.DB.prepare("INSERT INTO usage_batches (id, applied_at) VALUES (?, ?)")
+      .bind(`old-${keyId}`, now - 8 * day)
+      .run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    const { results } = await env.DB.prepare("SELECT granularity, bucket FROM usage_counts WHERE key_id = ? ORDER BY bucket")
+      .bind(keyId)
+      .all();
+    expect(results).toEqual([
+      { granularity: "day", bucket: now - 729 * day },
+      { granularity: "hour", bucket: now - 89 * day },
+      { granularity: "minute", bucket: now - 6 * day },
+    ]);
+    expect(await env.DB.prepare("SELECT 1 FROM usage_batches WHERE id = ?").bind(`old-${keyId}`).first()).toBeNull();
+  });
+});
+
+describe("the usage API", () => {
+  it("refuses bad ranges, unknown keys and other tenants' keys with the usual bodies", async () => {
+    const tenant = freshTenant();
+    const other = await createKey(freshTenant());
+    const key = await createKey(tenant);
+    const token = await userToken({ tenants: [tenant] });
+    const usage = (id: string, query: string) => call("GET", `/api/v1/tenant/${tenant}/api-keys/${id}/usage?${query}`, { token });
+    const bad: [string, RegExp][] = [
+      ["from=200&to=100", /^from must be before to/],
+      ["from=100&to=100", /^from must be before to/],
+      ["granularity=minute&from=0&to=200000", /at most 1 day/],
+      ["granularity=week", /^granularity must be one of: minute, hour, day/],
+      ["from=yesterday", /^from must be an integer/],
+      ["to=-5", /^to must be an integer/],
+    ];
+    for (const [query, message] of bad) {
+      const err = await expectError(await usage(key.id, query), 400, "invalid_request");
+      expect(err.error_description, query).toMatch(message);
+    }
+    await expectError(await usage(other.id, ""), 404, "not_found");
+    await expectError(await usage(`key-${crypto.randomUUID()}`, ""), 404, "not_found");
+    await expectError(await call("GET", `/api/v1/tenant/${tenant}/api-keys/${other.id}/ips`, { token }), 404, "not_found");
+    await expectError(await call("GET", `/api/v1/tenant/${tenant}/usage?from=5&to=4`, { token }), 400, "invalid_request");
+    const empty = (await (await usage(key.id, "")).json()) as Usage;
+    expect(empty.totals).toEqual({ total: 0, outcomes: {} });
+  });
+
+  it("a failed queue send is retried, then counted as lost and shown, and the request is unaffected", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const tenant = freshTenant();
+    const key = await createKey(tenant);
+    const broken = {
+      USAGE_QUEUE: {
+        send: () => Promise.reject(new Error("queue unavailable")),
+        sendBatch: () => Promise.reject(new Error("queue unavailable")),
+      },
+    };
+    const before = await env.DB.prepare("SELECT COALESCE(SUM(events), 0) AS n FROM usage_losses").first<{ n: number }>();
+    expect((await call("GET", "/api/v1/lossy", { token: key.api_key, env: broken })).status).toBe(200);
+    const after = await env.DB.prepare("SELECT COALESCE(SUM(events), 0) AS n FROM usage_losses").first<{ n: number }>();
+    expect((after?.n ?? 0) - (before?.n ?? 0)).toBe(1);
+    const res = await call("GET", `/api/v1/tenant/${tenant}/usage`, { token: await userToken({ tenants: [tenant] }) });
+    expect(((await res.json()) as { dropped_events: number }).dropped_events).toBeGreaterThanOrEqual(1);
+    vi.restoreAllMocks();
+  });
+});
