@@ -51,7 +51,12 @@ const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 const children = [];
-const userOrigin = args.some((a, i) => (a === "--var" && args[i + 1]?.startsWith("ORIGIN_URL:")) || a.startsWith("--var=ORIGIN_URL:"));
+/** Whether the caller passes `--var NAME:...` itself. */
+function passesVar(name) {
+  return args.some((a, i) => (a === "--var" && args[i + 1]?.startsWith(`${name}:`)) || a.startsWith(`--var=${name}:`));
+}
+
+const userOrigin = passesVar("ORIGIN_URL");
 const wranglerArgs = ["dev", ...args];
 if (!userOrigin) {
   const port = await freePort();
@@ -61,9 +66,7 @@ if (!userOrigin) {
   wranglerArgs.push("--var", `ORIGIN_URL:http://127.0.0.1:${port}`);
 }
 
-const userIssuer = args.some(
-  (a, i) => (a === "--var" && args[i + 1]?.startsWith("CONSOLE_OIDC_ISSUER:")) || a.startsWith("--var=CONSOLE_OIDC_ISSUER:"),
-);
+const userIssuer = passesVar("CONSOLE_OIDC_ISSUER");
 // The dev IdP signs with the key whose public half the worker trusts: .keygate/'s, or --dev-idp-key's.
 if (!userIssuer && (argValue("--env-file") === undefined || devIdpKey !== undefined)) {
   const port = await freePort();
@@ -71,6 +74,10 @@ if (!userIssuer && (argValue("--env-file") === undefined || devIdpKey !== undefi
   children.push(spawn(process.execPath, [path.join(ROOT, "scripts", "dev-idp.mjs"), ...idpArgs], { cwd: ROOT, env, stdio: "inherit" }));
   wranglerArgs.push("--var", `CONSOLE_OIDC_ISSUER:http://127.0.0.1:${port}`, "--var", `CONSOLE_OIDC_CLIENT_ID:${DEV_CLIENT_ID}`);
 }
+
+// A webhook receiver on this machine (http://127.0.0.1:...) works out of the box in dev; a
+// deployment never sets this, so its webhooks must be https and point outside.
+if (!passesVar("WEBHOOK_ALLOW_INSECURE_LOOPBACK")) wranglerArgs.push("--var", "WEBHOOK_ALLOW_INSECURE_LOOPBACK:true");
 
 const dev = spawn(wrangler, wranglerArgs, { cwd: ROOT, env, stdio: "inherit" });
 children.push(dev);
