@@ -28,13 +28,19 @@ export const settingsSchema = z
     volume_per_hour: boundedInt("volume_per_hour", 1, 1_000_000_000).check(
       z.describe("volume: one key makes more than this many requests in an hour."),
     ),
-    new_ip: z.boolean({ error: "new_ip must be true or false" }).check(z.describe("new_ip: a key is used from a client IP not seen for it before.")),
+    new_ip: z
+      .boolean({ error: "new_ip must be true or false" })
+      .check(z.describe("new_ip: a key is used from a client IP not seen for it before.")),
     refusals_per_hour: boundedInt("refusals_per_hour", 1, 1_000_000_000).check(
       z.describe("refusal_burst: more refused attempts than this in an hour against the tenant or from one client."),
     ),
-    expiring_within_days: boundedInt("expiring_within_days", 0, 3650).check(z.describe("key_expiring: a key expires within this many days (0: off).")),
+    expiring_within_days: boundedInt("expiring_within_days", 0, 3650).check(
+      z.describe("key_expiring: a key expires within this many days (0: off)."),
+    ),
     unused_days: boundedInt("unused_days", 0, 36_500).check(z.describe("key_unused: a key has not been used for this many days (0: off).")),
-    leak_action: oneOf("leak_action", LEAK_ACTIONS).check(z.describe("What a genuine leak report does to a live key: revoke it at once, or only notify.")),
+    leak_action: oneOf("leak_action", LEAK_ACTIONS).check(
+      z.describe("What a genuine leak report does to a live key: revoke it at once, or only notify."),
+    ),
   })
   .register(z.globalRegistry, { id: "AlertSettings", description: "A tenant's alert thresholds and leak policy." });
 
@@ -55,12 +61,7 @@ export async function tenantSettingsOf(db: Db, tenant: string): Promise<TenantSe
 }
 
 /** Stores the changed settings and returns the tenant's settings after the change. */
-export async function updateTenantSettings(
-  db: Db,
-  tenant: string,
-  update: Partial<TenantSettings>,
-  now: number,
-): Promise<TenantSettings> {
+export async function updateTenantSettings(db: Db, tenant: string, update: Partial<TenantSettings>, now: number): Promise<TenantSettings> {
   const set = {
     volumePerHour: update.volume_per_hour,
     newIp: update.new_ip,
@@ -73,6 +74,9 @@ export async function updateTenantSettings(
   await db
     .insert(tenantSettings)
     .values({ tenantId: tenant, ...set })
-    .onConflictDoUpdate({ target: tenantSettings.tenantId, set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)) });
+    .onConflictDoUpdate({
+      target: tenantSettings.tenantId,
+      set: Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined)),
+    });
   return tenantSettingsOf(db, tenant);
 }

@@ -9,7 +9,9 @@ import type { Env } from "../env";
 import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
 import { auditRoutes } from "./audit";
+import { introspectionRoutes } from "./introspect";
 import { keyRoutes } from "./keys";
+import { leakRoutes } from "./leaks";
 import { publicRoutes } from "./public";
 import { publicRoute, type Route } from "./spec";
 
@@ -40,4 +42,11 @@ const openApiRoute = publicRoute({
   },
 });
 
-export const ROUTES: readonly Route[] = [...publicRoutes, openApiRoute, ...keyRoutes, ...auditRoutes];
+export const ROUTES: readonly Route[] = [
+  ...publicRoutes,
+  openApiRoute,
+  ...keyRoutes,
+  ...auditRoutes,
+  ...leakRoutes,
+  ...introspectionRoutes,
+];

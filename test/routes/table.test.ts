@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { isControlPlanePath } from "../../src/app";
 import type { Env } from "../../src/env";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
+import { signedByGitHub } from "../helpers/github";
 import { call, concretePath, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 describe("the route table", () => {
@@ -18,7 +19,12 @@ describe("the route table", () => {
       const path = concretePath(route.path, tenant, key.id);
       expect(isControlPlanePath(path)).toBe(true);
       expect(isControlPlanePath(`${path}/`)).toBe(true);
-      const res = await call(route.method, path, { token: await userToken({ tenants: [tenant] }), body: route.body?.example });
+      const token = await userToken({ tenants: [tenant] });
+      // GitHub's endpoint takes GitHub's signature instead of a bearer credential.
+      const res =
+        route.credential === "github-signature"
+          ? await call(route.method, path, await signedByGitHub(JSON.stringify(route.body?.example)))
+          : await call(route.method, path, { token, body: route.body?.example });
       // call() already checked status and body against the document; the route must succeed.
       expect(Object.keys(route.responses)).toContain(String(res.status));
     });
