@@ -2,15 +2,17 @@ import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { ensureConsoleBuilt } from "./scripts/build-console.mjs";
-import { newDevKeyMaterial, newRsaPrivateJwk } from "./scripts/lib/keys.mjs";
+import { newDevKeyMaterial, newGitHubScanningKey, newRsaPrivateJwk } from "./scripts/lib/keys.mjs";
 
 // wrangler.toml's [assets] directory must exist before the workerd pool or any `wrangler dev`
 // starts; a fresh clone has no console build yet (it is git-ignored).
 if (ensureConsoleBuilt({ quiet: true })) console.error("keygate: built the console (console/build)");
 
 // Fresh key material for every run: nothing private is committed, and tests sign their own
-// user tokens (TEST_IDP_PRIVATE_JWK) and forged keys (TEST_ROGUE_PRIVATE_JWK).
+// user tokens (TEST_IDP_PRIVATE_JWK), forged keys (TEST_ROGUE_PRIVATE_JWK) and GitHub secret
+// scanning payloads (TEST_GITHUB_PRIVATE_JWK, whose public half is GITHUB_SECRET_SCANNING_KEYS).
 const keys = newDevKeyMaterial();
+const github = newGitHubScanningKey();
 const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
 
 export default defineConfig({
@@ -24,6 +26,9 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 SIGNING_KEYS: keys.SIGNING_KEYS,
+                // Signs identity assertions in the tests that set IDENTITY_ASSERTION = "jwt" (off by default).
+                IDENTITY_ASSERTION_KEYS: keys.IDENTITY_ASSERTION_KEYS,
+                GITHUB_SECRET_SCANNING_KEYS: github.GITHUB_SECRET_SCANNING_KEYS,
                 USER_TOKEN_JWKS: keys.USER_TOKEN_JWKS,
                 ORIGIN_URL: inject("originUrl"),
                 ORIGIN_TIMEOUT_MS: "1500",
@@ -36,6 +41,7 @@ export default defineConfig({
                 TEST_MIGRATIONS: migrations,
                 TEST_IDP_PRIVATE_JWK: keys.idpPrivateJwk,
                 TEST_ROGUE_PRIVATE_JWK: newRsaPrivateJwk("rogue"),
+                TEST_GITHUB_PRIVATE_JWK: { ...github.privateJwk, kid: github.keyIdentifier },
               },
             },
           })),

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Manages the SIGNING_KEYS secret (a private JWK set; the first key signs, every key verifies and
-// is published in the JWKS). Reads the current set from --from <file>, else from stdin when piped,
-// else from .dev.vars; prints the updated set as JSON (pipe it to `wrangler secret put SIGNING_KEYS`)
-// or, with --write-dev-vars, writes it back to .dev.vars.
+// is published in the JWKS), or with --identity the IDENTITY_ASSERTION_KEYS secret (Ed25519 keys
+// that sign identity assertions, rotated the same way). Reads the current set from --from <file>,
+// else from stdin when piped, else from .dev.vars; prints the updated set as JSON (pipe it to
+// `wrangler secret put SIGNING_KEYS`) or, with --write-dev-vars, writes it back to .dev.vars.
 //
 //   npm run -s keys:new                      add a new key at the end (published, not yet signing)
 //   npm run -s keys:promote -- <kid>         make <kid> the signing key
@@ -11,17 +12,20 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readDevVars, writeDevVar } from "./lib/dev-state.mjs";
-import { newRsaPrivateJwk } from "./lib/keys.mjs";
+import { newEd25519PrivateJwk, newRsaPrivateJwk } from "./lib/keys.mjs";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     from: { type: "string" },
     "write-dev-vars": { type: "boolean", default: false },
+    identity: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
 });
 const [command = "new", kid] = positionals;
+const SECRET = values.identity ? "IDENTITY_ASSERTION_KEYS" : "SIGNING_KEYS";
+const SIGNED = values.identity ? "identity assertions" : "API keys";
 
 function fail(message) {
   console.error(`signing-keys: ${message}`);
@@ -29,7 +33,7 @@ function fail(message) {
 }
 
 if (values.help || !["new", "promote", "retire", "list"].includes(command)) {
-  console.error("usage: signing-keys.mjs [new | promote <kid> | retire <kid> | list] [--from <file>] [--write-dev-vars]");
+  console.error("usage: signing-keys.mjs [new | promote <kid> | retire <kid> | list] [--identity] [--from <file>] [--write-dev-vars]");
   process.exit(values.help ? 0 : 2);
 }
 
@@ -43,7 +47,7 @@ function readCurrent() {
       // no stdin
     }
   }
-  const fromDev = readDevVars().SIGNING_KEYS;
+  const fromDev = readDevVars()[SECRET];
   if (!fromDev) fail("no current key set: pass --from <file>, pipe it on stdin, or run `npm run dev` once to create .dev.vars");
   return fromDev;
 }
@@ -69,7 +73,7 @@ switch (command) {
     process.exit(0);
     break;
   case "new": {
-    const key = newRsaPrivateJwk("kg");
+    const key = values.identity ? newEd25519PrivateJwk() : newRsaPrivateJwk("kg");
     set.keys.push(key);
     console.error(`added ${key.kid} (verify only). Deploy it, wait for origins' JWKS caches (5 min), then promote it.`);
     break;
@@ -78,22 +82,22 @@ switch (command) {
     const i = find();
     const [key] = set.keys.splice(i, 1);
     set.keys.unshift(key);
-    console.error(`${kid} now signs new API keys; the others still verify.`);
+    console.error(`${kid} now signs new ${SIGNED}; the others still verify.`);
     break;
   }
   case "retire": {
     const i = find();
     if (i === 0) fail(`${kid} is the signing key: promote another key first`);
     set.keys.splice(i, 1);
-    console.error(`removed ${kid}: API keys it signed no longer verify.`);
+    console.error(`removed ${kid}: ${SIGNED} it signed no longer verify.`);
     break;
   }
 }
 
 const out = JSON.stringify(set);
 if (values["write-dev-vars"]) {
-  writeDevVar("SIGNING_KEYS", out);
-  console.error("wrote SIGNING_KEYS to .dev.vars; restart `npm run dev` to load it");
+  writeDevVar(SECRET, out);
+  console.error(`wrote ${SECRET} to .dev.vars; restart \`npm run dev\` to load it`);
 } else {
   process.stdout.write(`${out}\n`);
 }

@@ -7,10 +7,11 @@ import { Hono } from "hono";
 import { scopeCatalog } from "./config";
 import type { Env } from "./env";
 import { ApiError, toErrorResponse } from "./errors";
-import { readJsonBody } from "./http/json-body";
+import { decodeBody, readBodyBytes } from "./http/request-body";
 import { methodNotAllowed } from "./http/responses";
 import { parseOrRefuse } from "./http/validate";
-import { managed } from "./routes/management";
+import { verifyGitHubSignature } from "./leaks/github-signature";
+import { introspecting, managed } from "./routes/management";
 import { type AppContext, honoPath, pathMatcher, queryInput, type Route } from "./routes/spec";
 import { ROUTES } from "./routes/table";
 
@@ -25,21 +26,41 @@ export function isControlPlanePath(pathname: string): boolean {
   return false;
 }
 
-/** Query and body of a request, parsed by the route's schemas (a 400/413/415 naming the problem otherwise). */
-async function parseInput(route: Route, c: AppContext) {
+/**
+ * Query and body of a request, parsed by the route's schemas (a 400/413/415 naming the problem
+ * otherwise). `bytes`: the body, when the credential check had to read it first.
+ */
+async function parseInput(route: Route, c: AppContext, bytes?: Uint8Array) {
   const url = new URL(c.req.url);
   const query = route.query ? parseOrRefuse(route.query, queryInput(route.query, url.searchParams)) : undefined;
   let body: unknown;
   if (route.body) {
-    const raw = await readJsonBody(c.req.raw, { optional: !route.body.required });
+    const raw = decodeBody(bytes ?? (await readBodyBytes(c.req.raw, route.body.maxBytes)), c.req.header("content-type") ?? null, {
+      optional: !route.body.required,
+      mediaTypes: route.body.mediaTypes,
+    });
     body = raw === undefined ? undefined : parseOrRefuse(route.body.schema(scopeCatalog(c.env)), raw);
   }
   return { c, env: c.env, url, query, body };
 }
 
+/** The route's handler behind the check its credential kind calls for (src/routes/spec.ts). */
 function handlerFor(route: Route) {
-  if (route.credential === "none") return async (c: AppContext) => route.handle(await parseInput(route, c));
-  return managed(route, async (c, ctx, keyId) => route.handle({ ...(await parseInput(route, c)), ctx, keyId }));
+  switch (route.credential) {
+    case "none":
+      return async (c: AppContext) => route.handle(await parseInput(route, c));
+    case "management":
+      return managed(route, async (c, ctx, keyId) => route.handle({ ...(await parseInput(route, c)), ctx, keyId }));
+    case "introspection":
+      return introspecting(async (c, caller, now) => route.handle({ ...(await parseInput(route, c)), caller, now }));
+    case "github-signature":
+      // The signature covers the raw bytes: verified before anything parses them.
+      return async (c: AppContext) => {
+        const bytes = await readBodyBytes(c.req.raw, route.body?.maxBytes);
+        await verifyGitHubSignature(c.env, c.req.raw.headers, bytes);
+        return route.handle(await parseInput(route, c, bytes));
+      };
+  }
 }
 
 export function createApp() {

@@ -10,7 +10,7 @@ import { type CompiledPolicy, compilePolicy, type UnmatchedRoutes } from "./gate
 import { DEFAULT_USAGE_FLUSH_MS } from "./usage/events";
 import { DEFAULT_WEBHOOK_MAX_ATTEMPTS, DEFAULT_WEBHOOK_RETRY_BASE_SECONDS, type DeliveryConfig } from "./webhooks/deliver";
 
-/** The seed's "Common Scopes", plus keys:manage for management keys. */
+/** The seed's "Common Scopes", plus keys:manage for management keys and keys:introspect for origins. */
 export const DEFAULT_SCOPE_CATALOG: Readonly<Record<string, string>> = {
   "api:read": "Read API resources",
   "admin:read": "Read admin resources",
@@ -22,12 +22,23 @@ export const DEFAULT_SCOPE_CATALOG: Readonly<Record<string, string>> = {
   "users:manage": "Manage users",
   "admin:all": "Full administrative access",
   "keys:manage": "Manage this tenant's API keys through the management API",
+  "keys:introspect": "Ask keygate whether a key of this tenant is active (POST /api/v1/introspect)",
 };
 
 /** The scope that satisfies every route rule and every management check. */
 export const ADMIN_ALL_SCOPE = "admin:all";
 /** The scope that lets an API key call the management API of its own tenant. */
 export const KEYS_MANAGE_SCOPE = "keys:manage";
+/** The scope that lets an API key introspect keys of its own tenant (RFC 7662). */
+export const KEYS_INTROSPECT_SCOPE = "keys:introspect";
+
+/**
+ * The seed's "Security Considerations" bound production deployment keys to 30-90 days. Its other
+ * bands (development 7-30, testing 1-7) describe a key's purpose, which no scope of the catalog
+ * names, so they are left to each deployment's SCOPE_MAX_LIFETIME_DAYS.
+ */
+export const DEFAULT_SCOPE_MAX_LIFETIME_DAYS: Readonly<Record<string, number>> = { "deploy:production": 90 };
+const SCOPE_MAX_LIFETIME_DAYS_LIMIT = 3650;
 
 const SCOPE_PATTERN = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.*-]+)*$/;
 const SCOPE_MAX_LENGTH = 64;
@@ -49,6 +60,9 @@ export interface UserTokenConfig {
 }
 
 export type ScopeCatalog = ReadonlyMap<string, string>;
+
+/** Scope -> the longest lifetime (days) a key holding it may have. */
+export type ScopeLifetimePolicy = ReadonlyMap<string, number>;
 
 export interface AbuseConfig {
   /** Failed authentications per client per 60 s before 429. */
@@ -159,6 +173,31 @@ export const scopeCatalog = perEnv((env): ScopeCatalog => {
   }
   if (catalog.size === 0) throw new ConfigError("SCOPE_CATALOG is empty");
   return catalog;
+});
+
+/**
+ * SCOPE_MAX_LIFETIME_DAYS: scope -> maximum days. Configured scopes must be in the catalog; the
+ * default's scopes are dropped when a custom catalog lacks them.
+ */
+export const scopeLifetimePolicy = perEnv((env): ScopeLifetimePolicy => {
+  const configured = jsonVar(env, "SCOPE_MAX_LIFETIME_DAYS");
+  const raw = configured ?? DEFAULT_SCOPE_MAX_LIFETIME_DAYS;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError("SCOPE_MAX_LIFETIME_DAYS must be an object of scope -> maximum days");
+  }
+  const catalog = scopeCatalog(env);
+  const policy = new Map<string, number>();
+  for (const [scope, days] of Object.entries(raw)) {
+    if (!catalog.has(scope)) {
+      if (configured === undefined) continue;
+      throw new ConfigError(`SCOPE_MAX_LIFETIME_DAYS names ${JSON.stringify(scope)}, which is not in the scope catalog`);
+    }
+    if (!Number.isInteger(days) || days < 1 || days > SCOPE_MAX_LIFETIME_DAYS_LIMIT) {
+      throw new ConfigError(`SCOPE_MAX_LIFETIME_DAYS[${scope}] must be an integer from 1 to ${SCOPE_MAX_LIFETIME_DAYS_LIMIT}`);
+    }
+    policy.set(scope, days);
+  }
+  return policy;
 });
 
 /** How often (at most) each isolate writes a key's last_used; both planes use it. */

@@ -30,6 +30,18 @@ export interface Env {
 
   /** Object of scope -> description, or its JSON text. */
   SCOPE_CATALOG?: string | Record<string, string>;
+  /** Object of scope -> maximum lifetime in days of a key holding it, or its JSON text. */
+  SCOPE_MAX_LIFETIME_DAYS?: string | Record<string, number>;
+
+  /** GitHub secret scanning's public keys, as GitHub publishes them: `{"public_keys":[...]}` (or its JSON text). */
+  GITHUB_SECRET_SCANNING_KEYS?: string | Record<string, unknown>;
+
+  /** "jwt": sign an identity assertion for the origin on every authenticated request; unset or "off": none. */
+  IDENTITY_ASSERTION?: string;
+  /** Secret: private Ed25519 JWK set `{"keys":[...]}`; the first key signs assertions, all are published. */
+  IDENTITY_ASSERTION_KEYS?: string;
+  /** The assertion's `aud`; default ORIGIN_URL. */
+  IDENTITY_ASSERTION_AUDIENCE?: string;
 
   ORIGIN_URL?: string;
   ORIGIN_TIMEOUT_MS?: string;

@@ -10,6 +10,8 @@ declare global {
       TEST_MIGRATIONS: D1Migration[];
       TEST_IDP_PRIVATE_JWK: JsonWebKey & { kid: string };
       TEST_ROGUE_PRIVATE_JWK: JsonWebKey & { kid: string };
+      /** GitHub secret scanning's stand-in signing key (P-256); `kid` is its key_identifier. */
+      TEST_GITHUB_PRIVATE_JWK: JsonWebKey & { kid: string };
     }
   }
 }

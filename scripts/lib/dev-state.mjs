@@ -41,8 +41,8 @@ export function writeDevVar(name, value) {
 }
 
 /**
- * Makes sure .dev.vars has SIGNING_KEYS and USER_TOKEN_JWKS and that the dev IdP's private key
- * exists. Never overwrites what is there. Returns the names it generated.
+ * Makes sure .dev.vars has SIGNING_KEYS, IDENTITY_ASSERTION_KEYS and USER_TOKEN_JWKS and that the
+ * dev IdP's private key exists. Never overwrites what is there. Returns the names it generated.
  */
 export function ensureDevKeys() {
   const vars = readDevVars();
@@ -52,6 +52,11 @@ export function ensureDevKeys() {
   if (!vars.SIGNING_KEYS) {
     writeDevVar("SIGNING_KEYS", material.SIGNING_KEYS);
     generated.push("SIGNING_KEYS");
+  }
+  // Signs identity assertions once IDENTITY_ASSERTION = "jwt" (off by default).
+  if (!vars.IDENTITY_ASSERTION_KEYS) {
+    writeDevVar("IDENTITY_ASSERTION_KEYS", material.IDENTITY_ASSERTION_KEYS);
+    generated.push("IDENTITY_ASSERTION_KEYS");
   }
   if (!haveIdp) {
     mkdirSync(path.dirname(IDP_KEY), { recursive: true });

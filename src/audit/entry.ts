@@ -22,13 +22,16 @@ export const AUDIT_ACTIONS = [
   "create_webhook",
   "delete_webhook",
   "test_webhook",
+  /** A leak of a live key was reported and the tenant's policy is to notify only. */
+  "leak_report",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "throttled", "error"] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
-export const ACTOR_KINDS = ["user", "key", "anonymous"] as const;
+/** `leak-report`: keygate acting on a leak report (actor id `github` or `public-report`). */
+export const ACTOR_KINDS = ["user", "key", "anonymous", "leak-report"] as const;
 export type ActorKind = (typeof ACTOR_KINDS)[number];
 
 /** The audit log's actor fields for a principal (none: an attempt that never authenticated). */
@@ -67,5 +70,41 @@ export function auditEntry(
     error,
     ip: ctx.ip,
     userAgent: ctx.userAgent,
+  };
+}
+
+/** Who acted, and where, when keygate acts on a leak report: the audit entry's actor is `leak-report`. */
+export interface LeakReportActor {
+  /** The reporter: "github" (secret scanning) or "public-report" (anyone, POST /api/v1/leaks/report). */
+  reporter: string;
+  ip: string | null;
+  userAgent: string | null;
+  /** The HTTP status the report was answered with. */
+  status: number;
+  now: number;
+}
+
+/** The audit entry of keygate acting on a leaked key: revoking it, or (`leak_report`) recording it only. */
+export function leakReportEntry(
+  actor: LeakReportActor,
+  tenant: string,
+  keyId: string,
+  action: Extract<AuditAction, "revoke" | "leak_report">,
+  sourceUrl: string | null,
+): NewAuditRow {
+  return {
+    id: `evt-${crypto.randomUUID()}`,
+    at: actor.now,
+    tenantId: tenant,
+    actorKind: "leak-report",
+    actorId: actor.reporter,
+    action,
+    targetKeyId: keyId,
+    outcome: "success",
+    status: actor.status,
+    error: null,
+    ip: actor.ip,
+    userAgent: actor.userAgent,
+    sourceUrl,
   };
 }

@@ -19,13 +19,14 @@ export const auditEntryViewSchema = z
     error: z.nullable(z.string()),
     ip: z.nullable(z.string()),
     user_agent: z.nullable(z.string()),
+    source_url: z.optional(z.string().check(z.describe("Where a reported leak was found; only on entries of leak reports."))),
   })
   .register(z.globalRegistry, { id: "AuditEntry", description: "One management action or refused attempt." });
 
 export type AuditEntryView = z.output<typeof auditEntryViewSchema>;
 
 function view(row: AuditRow): AuditEntryView {
-  return {
+  const entry: AuditEntryView = {
     id: row.id,
     at: row.at,
     actor_kind: row.actorKind,
@@ -38,6 +39,8 @@ function view(row: AuditRow): AuditEntryView {
     ip: row.ip,
     user_agent: row.userAgent,
   };
+  if (row.sourceUrl !== null) entry.source_url = row.sourceUrl;
+  return entry;
 }
 
 export interface AuditQuery {

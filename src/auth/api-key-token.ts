@@ -2,10 +2,31 @@
  * API keys are JWTs: RS256, `kid` in the header, claims sub, scopes, key_id, tenant, iss, aud,
  * iat, exp (absent for non-expiring keys) and jti. This file is the only place that signs or
  * verifies them.
+ *
+ * Explicit typing (RFC 8725 §3.11): the protected header is `{"typ":"keygate+jwt","alg":"RS256",
+ * "kid":"..."}`, in that order. Its 42 bytes before the kid value are a multiple of 3, so they
+ * encode to the same 56 base64url characters whatever the kid: every keygate key starts with
+ * API_KEY_PREFIX, which secret scanners match (README "Keys that scanners recognize"). Keys issued
+ * before (typ "JWT") keep verifying.
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
 import type { KeyConfig } from "../config";
 import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
+
+/** The `typ` of every key issued now; old keys carry LEGACY_API_KEY_TYP. */
+export const API_KEY_TYP = "keygate+jwt";
+const LEGACY_API_KEY_TYP = "JWT";
+/** The header up to the kid value, in the order `issueApiKey` writes it. */
+const HEADER_BEFORE_KID = `{"typ":"${API_KEY_TYP}","alg":"${API_KEY_ALG}","kid":"`;
+/** What every key keygate issues starts with (base64url of HEADER_BEFORE_KID, a whole number of 3-byte groups). */
+export const API_KEY_PREFIX = btoa(HEADER_BEFORE_KID).replace(/\+/g, "-").replace(/\//g, "_");
+/** RSA keys are at least 2048 bits, so signatures are at least 256 bytes: 342 base64url characters. */
+const MIN_SIGNATURE_CHARS = 342;
+/**
+ * The detection pattern for keygate keys (RE2-compatible, so gitleaks and GitHub can use it as is);
+ * README and examples/gitleaks.toml publish it, a test checks both say exactly this.
+ */
+export const API_KEY_PATTERN = `\\b${API_KEY_PREFIX}[A-Za-z0-9_-]+\\.eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{${MIN_SIGNATURE_CHARS},}`;
 
 export interface ApiKeyClaims {
   keyId: string;
@@ -37,7 +58,8 @@ export interface IssueApiKeyInput {
 
 export async function issueApiKey(ring: SigningKeyRing, config: KeyConfig, input: IssueApiKeyInput): Promise<string> {
   const jwt = new SignJWT({ scopes: [...input.scopes], key_id: input.keyId, tenant: input.tenant })
-    .setProtectedHeader({ alg: API_KEY_ALG, typ: "JWT", kid: ring.active.kid })
+    // Field order matters: it is what gives every key the constant API_KEY_PREFIX.
+    .setProtectedHeader({ typ: API_KEY_TYP, alg: API_KEY_ALG, kid: ring.active.kid })
     .setSubject(input.sub)
     .setIssuer(config.issuer)
     .setAudience(config.audience)
@@ -61,6 +83,8 @@ export async function verifyApiKey(token: string, ring: SigningKeyRing, config: 
     const { payload } = await jwtVerify(
       token,
       (header: JWTHeaderParameters) => {
+        // RFC 8725 §3.11: only tokens typed as API keys (or issued before typing) are API keys.
+        if (header.typ !== API_KEY_TYP && header.typ !== LEGACY_API_KEY_TYP) throw new errors.JWTInvalid("unexpected typ");
         const key = header.kid === undefined ? undefined : ring.byKid.get(header.kid);
         if (!key) throw new errors.JWKSNoMatchingKey();
         kid = key.kid;

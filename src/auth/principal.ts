@@ -4,7 +4,7 @@
  * plane checks a management key against D1, the source of truth, not the edge caches.
  */
 import { decodeProtectedHeader } from "jose";
-import { ADMIN_ALL_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config";
+import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config";
 import { database } from "../db/client";
 import { findKey } from "../db/keys-repo";
 import type { Env } from "../env";
@@ -43,6 +43,8 @@ export interface ManagementContext {
 }
 
 export const MANAGEMENT_SCOPES = [KEYS_MANAGE_SCOPE, ADMIN_ALL_SCOPE] as const;
+/** API keys that may introspect keys of their tenant: keys:introspect, or any management key. */
+export const INTROSPECTION_KEY_SCOPES = [KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE] as const;
 
 function refuseKey(reason: ApiKeyRefusalReason): never {
   throw new ApiError("invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" });
@@ -54,12 +56,16 @@ function refuseUserToken(reason: "expired" | "invalid"): never {
   });
 }
 
-/** The principal behind the request's bearer credential, or the 400/401/403 that refuses it. */
+/**
+ * The principal behind the request's bearer credential, or the 400/401/403 that refuses it. An API
+ * key must hold one of `keyScopes` (admin:all holds them all); users are checked per tenant later.
+ */
 export async function authenticateManagement(
   authorization: string | null,
   env: Env,
   now: number,
   clientIp: string | null,
+  keyScopes: readonly string[] = [KEYS_MANAGE_SCOPE],
 ): Promise<Principal> {
   const token = requireBearer(authorization, "Missing credentials: send Authorization: Bearer <user-access-token>");
   let kid: string | undefined;
@@ -82,10 +88,10 @@ export async function authenticateManagement(
   if (!row || row.jti !== claims.jti) refuseKey("invalid");
   const status = keyStatus(row, now);
   if (status !== "active") refuseKey(status);
-  if (!satisfies(claims.scopes, [KEYS_MANAGE_SCOPE])) {
+  if (!satisfies(claims.scopes, keyScopes)) {
     throw new ApiError("insufficient_scope", "API key does not have required permissions", {
       challenge: "bearer",
-      scope: MANAGEMENT_SCOPES.join(" "),
+      scope: [...keyScopes, ADMIN_ALL_SCOPE].join(" "),
     });
   }
   if (row.allowedIps !== null && !allowlistAdmits(row.allowedIps, clientIp)) {

@@ -51,6 +51,29 @@ export async function findKey(db: Db, tenant: string, id: string): Promise<ApiKe
   return db.query.apiKeys.findFirst({ where: and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, id)) });
 }
 
+/** D1 binds at most 100 parameters per statement: two per (tenant, id) pair. */
+const KEY_REFS_PER_STATEMENT = 50;
+
+/**
+ * The rows of many keys, each named by tenant and id, in one round trip (one batch of statements
+ * of at most KEY_REFS_PER_STATEMENT keys each). Keys D1 does not know are simply absent.
+ */
+export async function findKeys(db: Db, refs: ReadonlyArray<{ tenant: string; id: string }>): Promise<ApiKeyRow[]> {
+  if (refs.length === 0) return [];
+  const statements = [];
+  for (let i = 0; i < refs.length; i += KEY_REFS_PER_STATEMENT) {
+    const chunk = refs.slice(i, i + KEY_REFS_PER_STATEMENT);
+    statements.push(
+      db
+        .select()
+        .from(apiKeys)
+        .where(or(...chunk.map((r) => and(eq(apiKeys.tenantId, r.tenant), eq(apiKeys.id, r.id))))),
+    );
+  }
+  const [first, ...rest] = statements;
+  return (await db.batch([first!, ...rest])).flat();
+}
+
 /** Inserts a key and its audit entry atomically. */
 /** Inserts a key, its audit entry and its event's webhook deliveries atomically; returns the delivery ids. */
 export async function insertKey(db: Db, row: NewApiKeyRow, audit: NewAuditRow, event: SQL): Promise<string[]> {

@@ -54,6 +54,8 @@ export const auditLog = sqliteTable(
     error: text("error"),
     ip: text("ip"),
     userAgent: text("user_agent"),
+    /** Where a reported leak was found (migrations/0004); NULL for every other entry. */
+    sourceUrl: text("source_url"),
   },
   (t) => [index("audit_log_tenant_seq").on(t.tenantId, t.seq), index("audit_log_tenant_key").on(t.tenantId, t.targetKeyId, t.seq)],
 );

@@ -21,8 +21,9 @@ import { allowlistAdmits } from "../lib/ip";
 import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
 import { recordUsage, type UsageOutcome } from "../usage/events";
 import { usageSink } from "../usage/sink";
+import { assertionsEnabled, identityAssertion } from "./assertion";
 import { matchPolicy, normalizePath, type Requirement, UNMATCHED_RULE } from "./policy";
-import { forward, originFailure, withHeaders } from "./proxy";
+import { forward, type Identity, originFailure, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
 import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
@@ -140,12 +141,10 @@ async function forwardAccepted(
   const { claims } = verdict;
   if (claims === null) return forward(request, target, config, null);
   recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
-  const response = await forward(request, target, config, {
-    keyId: claims.keyId,
-    tenant: claims.tenant,
-    scopes: claims.scopes,
-    subject: claims.sub,
-  });
+  const identity: Identity = { keyId: claims.keyId, tenant: claims.tenant, scopes: claims.scopes, subject: claims.sub };
+  // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/gateway/assertion.ts).
+  if (assertionsEnabled(env)) identity.assertion = await identityAssertion(env, identity, request.method, target.path, nowMs);
+  const response = await forward(request, target, config, identity);
   if (!verdict.rateLimit) return response;
   const fields: Record<string, string> = { "ratelimit-policy": verdict.rateLimit.policy };
   if (verdict.rateLimit.current) fields.ratelimit = verdict.rateLimit.current;

@@ -6,6 +6,7 @@
 import type { GatewayConfig } from "../config";
 import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
+import { ASSERTION_HEADER } from "./assertion";
 
 /** Every header keygate sets for the origin starts with this; clients' copies are removed. */
 export const IDENTITY_HEADER_PREFIX = "x-keygate-";
@@ -15,6 +16,8 @@ export interface Identity {
   tenant: string;
   scopes: readonly string[];
   subject: string;
+  /** The signed identity assertion (IDENTITY_ASSERTION = "jwt"), sent as X-Keygate-Assertion. */
+  assertion?: string;
 }
 
 export type ForwardOptions = Pick<GatewayConfig, "origin" | "originTimeoutMs" | "forwardAuthorization">;
@@ -69,6 +72,7 @@ function upstreamHeaders(request: Request, target: RequestTarget, options: Forwa
     headers.set("x-keygate-tenant", identity.tenant);
     headers.set("x-keygate-scopes", identity.scopes.join(" "));
     headers.set("x-keygate-subject", headerSafe(identity.subject));
+    if (identity.assertion !== undefined) headers.set(ASSERTION_HEADER, identity.assertion);
   }
   return headers;
 }

@@ -10,10 +10,10 @@ import { auditEntry } from "../audit/entry";
 import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import { ADMIN_ALL_SCOPE, type KeyConfig } from "../config";
+import { ADMIN_ALL_SCOPE, type KeyConfig, type ScopeLifetimePolicy } from "../config";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
-import type { ApiKeyRow, NewApiKeyRow } from "../db/schema";
+import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
@@ -26,6 +26,7 @@ import {
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./schemas";
+import { satisfies } from "./scopes";
 import type { KeyStatus } from "./status";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
@@ -37,6 +38,8 @@ export interface KeyServiceDeps {
   webhooks: Queue<DeliveryMessage>;
   ring: SigningKeyRing;
   keyConfig: KeyConfig;
+  /** SCOPE_MAX_LIFETIME_DAYS. */
+  lifetimePolicy: ScopeLifetimePolicy;
 }
 
 function notFound(): never {
@@ -45,6 +48,27 @@ function notFound(): never {
 
 function expiresAtFor(days: number, now: number): number | null {
   return days === 0 ? null : now + days * SECONDS_PER_DAY;
+}
+
+/**
+ * SCOPE_MAX_LIFETIME_DAYS: a key holding a limited scope must expire within that scope's maximum.
+ * A key satisfying the scope through admin:all is a key holding it (it passes the same route
+ * rules), so the limit applies to it too. With several limits the strictest is named.
+ */
+function assertLifetimeAllowed(policy: ScopeLifetimePolicy, scopes: readonly string[], expiresInDays: number): void {
+  let strictest: [string, number] | undefined;
+  for (const [scope, maxDays] of policy) {
+    if (satisfies(scopes, [scope]) && (strictest === undefined || maxDays < strictest[1])) strictest = [scope, maxDays];
+  }
+  if (strictest === undefined) return;
+  const [scope, maxDays] = strictest;
+  if (expiresInDays === 0 || expiresInDays > maxDays) {
+    const via = scopes.includes(scope) ? "" : ` (through ${ADMIN_ALL_SCOPE})`;
+    throw new ApiError(
+      "invalid_request",
+      `expires_in_days must be 1 to ${maxDays}: a key holding ${scope}${via} may live at most ${maxDays} days (SCOPE_MAX_LIFETIME_DAYS), and cannot be non-expiring`,
+    );
+  }
 }
 
 /**
@@ -107,6 +131,7 @@ async function newKey(
     self?: ApiKeyRow;
   },
 ): Promise<{ row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps">; apiKey: string }> {
+  assertLifetimeAllowed(deps.lifetimePolicy, fields.scopes, fields.expiresInDays);
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
   assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
   assertLimitsNoLooser(ctx, fields.rateLimits);
@@ -233,19 +258,46 @@ async function existing(deps: KeyServiceDeps, tenant: string, id: string): Promi
 
 export async function revokeKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, reason: string | null): Promise<void> {
   await existing(deps, ctx.tenant, id);
-  const by = actorLabel(ctx.principal);
+  await revoke(deps, ctx.tenant, id, { at: ctx.now, by: actorLabel(ctx.principal), reason }, auditEntry(ctx, "revoke", id, "success", 200));
+}
+
+/**
+ * Every revocation: D1 (with its audit entry and the key.revoked webhook deliveries, in one
+ * transaction), then KV and this isolate's edge cache, then the deliveries are sent.
+ */
+async function revoke(deps: KeyServiceDeps, tenant: string, id: string, input: repo.RevokeInput, audit: NewAuditRow): Promise<void> {
   const { row, deliveries } = await repo.revokeKey(
     deps.db,
-    ctx.tenant,
+    tenant,
     id,
-    { at: ctx.now, by, reason },
-    auditEntry(ctx, "revoke", id, "success", 200),
+    input,
+    audit,
     // Only the first revocation is an event: the UPDATE before it changed the row.
-    keyEventSql(ctx.tenant, "key.revoked", { key_id: id, revoked_at: ctx.now, revoked_by: by, reason }, ctx.now, sql`changes() > 0`),
+    keyEventSql(
+      tenant,
+      "key.revoked",
+      { key_id: id, revoked_at: input.at, revoked_by: input.by, reason: input.reason },
+      input.at,
+      sql`changes() > 0`,
+    ),
   );
   if (!row) notFound();
-  await mirror(deps, row, ctx.now);
+  await mirror(deps, row, input.at);
   await notify(deps, deliveries);
+}
+
+/**
+ * Revokes a key reported as leaked (src/leaks/act.ts), exactly as a management revoke does, with
+ * the leak report's own audit entry. `by` is the revoking actor ("leak-report:github", ...).
+ */
+export async function revokeLeakedKey(
+  deps: KeyServiceDeps,
+  tenant: string,
+  id: string,
+  revocation: { at: number; by: string; reason: string },
+  audit: NewAuditRow,
+): Promise<void> {
+  await revoke(deps, tenant, id, revocation, audit);
 }
 
 export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: UpdateKeyInput): Promise<KeyView> {

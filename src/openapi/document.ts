@@ -8,13 +8,11 @@
 import * as z from "zod/mini";
 import type { ScopeCatalog } from "../config";
 import { ERROR_CODES, type ErrorCode, errorDocs, statusOf } from "../errors";
-import { errorCodesOf, PATH_PARAMS, pathParams, type Route } from "../routes/spec";
+import { CREDENTIALS, errorCodesOf, PATH_PARAMS, pathParams, type Route, SECURITY_SCHEMES } from "../routes/spec";
 
 type JsonSchema = Record<string, unknown>;
 
 export const OPENAPI_VERSION = "3.1.1";
-const USER_TOKEN = "userToken";
-const MANAGEMENT_KEY = "managementKey";
 
 /**
  * Hoists zod's `$defs` (schemas registered with an id, such as ApiKey or JsonValue) into
@@ -92,16 +90,18 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
     operationId: route.operationId,
     summary: route.summary,
     tags: [route.tag],
-    security: route.credential === "management" ? [{ [USER_TOKEN]: [] }, { [MANAGEMENT_KEY]: [] }] : [],
+    security: CREDENTIALS[route.credential].schemes.map((scheme) => ({ [scheme]: [] })),
     parameters,
     responses,
   };
   if (route.description) op.description = route.description;
   if (route.credential === "management") op["x-keygate-audit-action"] = route.audit;
   if (route.body) {
+    const schema = components.add(route.body.schema(catalog), "input");
+    const mediaTypes = route.body.mediaTypes ?? ["application/json"];
     op.requestBody = {
       required: route.body.required,
-      content: { "application/json": { schema: components.add(route.body.schema(catalog), "input"), example: route.body.example } },
+      content: Object.fromEntries(mediaTypes.map((type) => [type, { schema, example: route.body?.example }])),
     };
   }
   return op;
@@ -138,21 +138,9 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
         ...components.schemas,
         Error: errorBodySchema(ERROR_CODES),
       },
-      securitySchemes: {
-        [USER_TOKEN]: {
-          type: "http",
-          scheme: "bearer",
-          bearerFormat: "JWT",
-          description:
-            "An access token from the deployment's identity provider, listing the tenants its user may manage in the tenants claim.",
-        },
-        [MANAGEMENT_KEY]: {
-          type: "http",
-          scheme: "bearer",
-          bearerFormat: "JWT",
-          description: "An API key of the same tenant holding keys:manage or admin:all; it may not grant more than it holds.",
-        },
-      },
+      securitySchemes: Object.fromEntries(
+        [...new Set(routes.flatMap((r) => CREDENTIALS[r.credential].schemes))].map((name) => [name, SECURITY_SCHEMES[name]]),
+      ),
     },
   };
 }

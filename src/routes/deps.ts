@@ -1,6 +1,6 @@
 /** What the key service needs from the environment, assembled once per request. */
 import { signingKeys } from "../auth/signing-keys";
-import { keyConfig } from "../config";
+import { keyConfig, scopeLifetimePolicy } from "../config";
 import { database } from "../db/client";
 import type { Env } from "../env";
 import type { KeyServiceDeps } from "../keys/service";
@@ -12,5 +12,6 @@ export async function serviceDeps(env: Env): Promise<KeyServiceDeps> {
     webhooks: env.WEBHOOK_QUEUE,
     ring: await signingKeys(env.SIGNING_KEYS),
     keyConfig: keyConfig(env),
+    lifetimePolicy: scopeLifetimePolicy(env),
   };
 }

@@ -2,6 +2,7 @@
 import * as z from "zod/mini";
 import { signingKeys } from "../auth/signing-keys";
 import { scopeCatalog } from "../config";
+import { assertionJwks } from "../gateway/assertion";
 import { jsonResponse } from "../http/responses";
 import { publicRoute } from "./spec";
 
@@ -16,14 +17,17 @@ export const publicRoutes = [
     method: "GET",
     path: "/.well-known/jwks.json",
     operationId: "getJwks",
-    summary: "Public keys that verify API keys (RFC 7517)",
-    description: `Cacheable for ${JWKS_MAX_AGE_SECONDS} s. Origins verifying keys themselves should select the key by \`kid\`.`,
+    summary: "Public keys that verify API keys and identity assertions (RFC 7517)",
+    description: `Cacheable for ${JWKS_MAX_AGE_SECONDS} s. Origins verifying keys themselves should select the key by \`kid\`. The RS256 keys sign API keys; with IDENTITY_ASSERTION = "jwt", an Ed25519 key (alg EdDSA, listed last) signs identity assertions.`,
     tag: "Public",
     credential: "none",
     responses: { 200: { description: "A JWK set.", schema: z.strictObject({ keys: z.array(jwkSchema) }) } },
     async handle({ env }) {
       const ring = await signingKeys(env.SIGNING_KEYS);
-      return jsonResponse(ring.jwks, 200, { "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` });
+      // Assertion keys go last: clients that take the first signing key (the seed's Flask example) get an RS256 key.
+      return jsonResponse({ keys: [...ring.jwks.keys, ...assertionJwks(env)] }, 200, {
+        "cache-control": `public, max-age=${JWKS_MAX_AGE_SECONDS}`,
+      });
     },
   }),
   publicRoute({

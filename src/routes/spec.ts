@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import type * as z from "zod/mini";
 import type { AuditAction } from "../audit/entry";
-import type { ManagementContext } from "../auth/principal";
+import type { ManagementContext, Principal } from "../auth/principal";
 import type { ScopeCatalog } from "../config";
 import type { Env } from "../env";
 import type { ErrorCode } from "../errors";
@@ -32,13 +32,70 @@ export interface ResponseDoc {
   headers?: Record<string, string>;
 }
 
+export type BodyMediaType = "application/json" | "application/x-www-form-urlencoded";
+
 export interface BodySpec<B> {
   /** Built per scope catalog: scope fields are checked against the deployment's catalog. */
   schema: (catalog: ScopeCatalog) => z.ZodMiniType<B>;
   required: boolean;
   /** A valid body: the document's example, and what the shared security tests send. */
   example: unknown;
+  /** Media types accepted, the first preferred (default JSON only); a form body is read as an object of its fields. */
+  mediaTypes?: readonly BodyMediaType[];
+  /** Largest body accepted, in bytes (default 16 KiB, MAX_JSON_BODY_BYTES). */
+  maxBytes?: number;
 }
+
+/** How each kind of credential is presented, as OpenAPI security schemes (the document lists those in use). */
+export const SECURITY_SCHEMES = {
+  userToken: {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "An access token from the deployment's identity provider, listing the tenants its user may manage in the tenants claim.",
+  },
+  managementKey: {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "An API key of the same tenant holding keys:manage or admin:all; it may not grant more than it holds.",
+  },
+  introspectionKey: {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "An API key holding keys:introspect (or keys:manage, admin:all): it may introspect keys of its own tenant.",
+  },
+  githubSignature: {
+    type: "apiKey",
+    in: "header",
+    name: "Github-Public-Key-Signature",
+    description:
+      "GitHub secret scanning's signature of the raw body (ECDSA P-256 SHA-256, base64 DER), by the key named in Github-Public-Key-Identifier; verified against GITHUB_SECRET_SCANNING_KEYS.",
+  },
+} as const;
+export type SecurityScheme = keyof typeof SECURITY_SCHEMES;
+
+export type CredentialKind = "none" | "management" | "introspection" | "github-signature";
+
+/** Refusals of a bearer credential checked against the key store and the identity provider. */
+const BEARER_REFUSALS = [
+  "invalid_request",
+  "invalid_token",
+  "insufficient_scope",
+  "access_denied",
+  "rate_limited",
+  "temporarily_unavailable",
+] as const;
+
+/** Per kind of credential: the security schemes that satisfy it (any one) and the refusals checking it can give. */
+export const CREDENTIALS: Record<CredentialKind, { schemes: readonly SecurityScheme[]; errors: readonly ErrorCode[] }> = {
+  none: { schemes: [], errors: [] },
+  management: { schemes: ["userToken", "managementKey"], errors: BEARER_REFUSALS },
+  introspection: { schemes: ["userToken", "managementKey", "introspectionKey"], errors: BEARER_REFUSALS },
+  // not_found: the deployment has not configured GitHub's keys.
+  "github-signature": { schemes: ["githubSignature"], errors: ["invalid_token", "not_found"] },
+};
 
 interface BaseSpec<Q, B> {
   method: Method;
@@ -80,14 +137,33 @@ export interface ManagementRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B
   handle(input: RouteInput<Q, B> & { ctx: ManagementContext; keyId: string }): Promise<Response>;
 }
 
+export interface IntrospectionRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
+  /** A user token, a management key, or an API key holding keys:introspect. */
+  credential: "introspection";
+  /** `caller` is authenticated; which tenants it may see is the route's business. Unix seconds `now`. */
+  handle(input: RouteInput<Q, B> & { caller: Principal; now: number }): Promise<Response>;
+}
+
+export interface GitHubSignedRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
+  /** Signed by GitHub secret scanning: the raw body's signature is verified before the body is parsed. */
+  credential: "github-signature";
+  handle(input: RouteInput<Q, B>): Promise<Response>;
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: the table holds routes of every query/body type.
-export type Route = PublicRoute<any, any> | ManagementRoute<any, any>;
+export type Route = PublicRoute<any, any> | ManagementRoute<any, any> | IntrospectionRoute<any, any> | GitHubSignedRoute<any, any>;
 
 /** Identity functions that let TypeScript infer each route's query and body types. */
 export function publicRoute<Q = undefined, B = undefined>(spec: PublicRoute<Q, B>): PublicRoute<Q, B> {
   return spec;
 }
 export function managementRoute<Q = undefined, B = undefined>(spec: ManagementRoute<Q, B>): ManagementRoute<Q, B> {
+  return spec;
+}
+export function introspectionRoute<Q = undefined, B = undefined>(spec: IntrospectionRoute<Q, B>): IntrospectionRoute<Q, B> {
+  return spec;
+}
+export function gitHubSignedRoute<Q = undefined, B = undefined>(spec: GitHubSignedRoute<Q, B>): GitHubSignedRoute<Q, B> {
   return spec;
 }
 
@@ -99,18 +175,7 @@ export function errorCodesOf(route: Route): ErrorCode[] {
     codes.add("payload_too_large");
     codes.add("unsupported_media_type");
   }
-  if (route.credential === "management") {
-    for (const code of [
-      "invalid_request",
-      "invalid_token",
-      "insufficient_scope",
-      "access_denied",
-      "rate_limited",
-      "temporarily_unavailable",
-    ] as const) {
-      codes.add(code);
-    }
-  }
+  for (const code of CREDENTIALS[route.credential].errors) codes.add(code);
   if (route.path.includes("{id}")) codes.add("not_found");
   for (const code of route.errors ?? []) codes.add(code);
   return [...codes];

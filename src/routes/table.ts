@@ -10,7 +10,9 @@ import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
 import { alertRoutes } from "./alerts";
 import { auditRoutes } from "./audit";
+import { introspectionRoutes } from "./introspect";
 import { keyRoutes } from "./keys";
+import { leakRoutes } from "./leaks";
 import { publicRoutes } from "./public";
 import { publicRoute, type Route } from "./spec";
 import { usageRoutes } from "./usage";
@@ -51,4 +53,6 @@ export const ROUTES: readonly Route[] = [
   ...usageRoutes,
   ...alertRoutes,
   ...webhookRoutes,
+  ...leakRoutes,
+  ...introspectionRoutes,
 ];

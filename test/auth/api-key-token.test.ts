@@ -4,11 +4,15 @@ import { describe, expect, it } from "vitest";
 import { call, createKey, decodeJwtPart, freshTenant, userToken } from "../helpers/worker";
 
 describe("the API key token", () => {
-  it("is an RS256 JWT with a kid of the active signing key", async () => {
+  it("is an RS256 JWT typed keygate+jwt, with a kid of the active signing key, fields in that order", async () => {
     const key = await createKey(freshTenant());
     const header = decodeJwtPart(key.api_key, 0);
     const activeKid = (JSON.parse(env.SIGNING_KEYS as string) as { keys: { kid: string }[] }).keys[0]?.kid;
-    expect(header).toEqual({ alg: "RS256", typ: "JWT", kid: activeKid });
+    expect(Object.entries(header)).toEqual([
+      ["typ", "keygate+jwt"],
+      ["alg", "RS256"],
+      ["kid", activeKid],
+    ]);
   });
 
   it("carries sub (the creator), scopes, key_id, tenant, iss, aud, iat, exp and jti", async () => {

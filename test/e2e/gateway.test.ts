@@ -103,7 +103,7 @@ describe("gateway end to end", () => {
       [
         "expired",
         await new SignJWT({ ...payload, iat: now - 100, exp: now - 10 })
-          .setProtectedHeader({ alg: "RS256", kid: kg.signingJwk.kid })
+          .setProtectedHeader({ typ: "keygate+jwt", alg: "RS256", kid: kg.signingJwk.kid })
           .sign(signing),
         401,
         "invalid_token",

@@ -65,7 +65,7 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
   if (!options.resume) {
     const keys = newDevKeyMaterial();
     const inlineJwks = options.inlineUserTokenJwks === false ? "" : `USER_TOKEN_JWKS='${keys.USER_TOKEN_JWKS}'\n`;
-    writeFileSync(envFile, `SIGNING_KEYS='${keys.SIGNING_KEYS}'\n${inlineJwks}`);
+    writeFileSync(envFile, `SIGNING_KEYS='${keys.SIGNING_KEYS}'\nIDENTITY_ASSERTION_KEYS='${keys.IDENTITY_ASSERTION_KEYS}'\n${inlineJwks}`);
     writeFileSync(idpKeyFile, JSON.stringify(keys.idpPrivateJwk));
     writeFileSync(signingFile, JSON.stringify(JSON.parse(keys.SIGNING_KEYS).keys[0]));
   }

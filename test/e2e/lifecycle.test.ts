@@ -1,7 +1,8 @@
 /**
- * The key lifecycle end to end: a CI key rotated by a management key with examples/rotate_key.py,
- * escalation refused and audited, audit isolation, and the reconciler repairing a lost KV write
- * across a dev-server restart.
+ * The key lifecycle end to end: README's CI rotation recipe (examples/rotate_key.py) rotating a
+ * deploy key with an expiring management key, then the management key itself; escalation refused
+ * and audited, audit isolation, and the reconciler repairing a lost KV write across a dev-server
+ * restart.
  */
 import { execFile } from "node:child_process";
 import path from "node:path";
@@ -44,12 +45,21 @@ afterAll(async () => {
 });
 
 describe("key lifecycle end to end", () => {
-  it("CI rotates its deploy key with a management key; the old key stops at the cut-off", async () => {
+  it("CI rotates its deploy key, then its own expiring management key; the old keys stop at the cut-off", async () => {
     const user = await kg.userToken(["ci-tenant"]);
-    const manager = await api("POST", "/api/v1/tenant/ci-tenant/api-keys/create", user, {
+    // The lifetime policy refuses the recipe's old, non-expiring management key...
+    const forever = await api("POST", "/api/v1/tenant/ci-tenant/api-keys/create", user, {
       name: "rotation bot",
       scopes: ["keys:manage", "deploy:production"],
       expires_in_days: 0,
+    });
+    expect(forever.status).toBe(400);
+    expect(forever.body.error_description).toMatch(/deploy:production may live at most 90 days/);
+    // ... so the job's key expires, and rotates itself.
+    const manager = await api("POST", "/api/v1/tenant/ci-tenant/api-keys/create", user, {
+      name: "rotation bot",
+      scopes: ["keys:manage", "deploy:production"],
+      expires_in_days: 90,
     });
     const deployKey = await api("POST", "/api/v1/tenant/ci-tenant/api-keys/create", user, {
       name: "deploy",
@@ -58,20 +68,37 @@ describe("key lifecycle end to end", () => {
     });
     expect(manager.status).toBe(201);
 
-    const { stdout, stderr } = await exec("python3", [path.join(ROOT, "examples", "rotate_key.py")], {
-      env: {
-        ...process.env,
-        KEYGATE_URL: kg.url,
-        KEYGATE_TENANT: "ci-tenant",
-        KEYGATE_MANAGEMENT_KEY: manager.body.api_key as string,
-        KEY_ID: deployKey.body.id as string,
-        GRACE_PERIOD_SECONDS: "3",
-        NO_PROXY: "127.0.0.1",
-      },
-    });
-    const newKey = stdout.trim();
-    expect(stderr).toMatch(/rotated key-.* -> key-/);
+    const rotateKey = (managementKey: string, keyId: string) =>
+      exec("python3", [path.join(ROOT, "examples", "rotate_key.py")], {
+        env: {
+          ...process.env,
+          KEYGATE_URL: kg.url,
+          KEYGATE_TENANT: "ci-tenant",
+          KEYGATE_MANAGEMENT_KEY: managementKey,
+          KEY_ID: keyId,
+          GRACE_PERIOD_SECONDS: "3",
+          NO_PROXY: "127.0.0.1",
+        },
+      });
+    const deployRun = await rotateKey(manager.body.api_key as string, deployKey.body.id as string);
+    const newKey = deployRun.stdout.trim();
+    expect(deployRun.stderr).toMatch(/rotated key-.* -> key-/);
+    const selfRun = await rotateKey(manager.body.api_key as string, "self");
+    const newManager = selfRun.stdout.trim();
+    expect(selfRun.stderr).toContain(`rotated ${manager.body.id} -> key-`);
     const cutoffAt = Math.floor(Date.now() / 1000) + 3;
+
+    // The new management key: same scopes, a fresh lifetime of the same length.
+    const managers = await api("GET", "/api/v1/tenant/ci-tenant/api-keys/list", newManager);
+    expect(managers.status).toBe(200);
+    const newManagerView = managers.body.find((k) => k.rotated_from === manager.body.id) as unknown as {
+      id: string;
+      scopes: string[];
+      created_at: number;
+      expires_at: number;
+    };
+    expect(newManagerView.scopes).toEqual(["keys:manage", "deploy:production"]);
+    expect(newManagerView.expires_at - newManagerView.created_at).toBe(90 * 86_400);
 
     expect((await deploy(deployKey.body.api_key as string)).status).toBe(200);
     expect((await deploy(newKey)).status).toBe(200);
@@ -81,6 +108,12 @@ describe("key lifecycle end to end", () => {
     expect(old.status).toBe(401);
     expect(old.body).toEqual({ error: "invalid_token", error_description: "API key has been rotated and its grace period has ended" });
     expect((await deploy(newKey)).status).toBe(200);
+    const oldManager = await api("GET", "/api/v1/tenant/ci-tenant/api-keys/list", manager.body.api_key as string);
+    expect(oldManager.status).toBe(401);
+
+    // The next run works with the rotated management key, and rotates it again.
+    const nextRun = await rotateKey(newManager, "self");
+    expect(nextRun.stderr).toMatch(/rotated key-.* -> key-/);
 
     const listed = await api("GET", "/api/v1/tenant/ci-tenant/api-keys/list", user);
     const oldView = listed.body.find((k) => k.id === deployKey.body.id);

@@ -43,6 +43,15 @@ describe("npm run keys:*", () => {
     const retired = await keys(["retire", first.kid, "--from", file]);
     expect(retired.keys.map((k) => k.kid)).toEqual([second.kid]);
   });
+
+  it("makes identity-assertion keys (Ed25519) with --identity, starting from an empty set", async () => {
+    const file = path.join(dir, "identity.json");
+    writeFileSync(file, '{"keys":[]}');
+    const made = (await keys(["new", "--identity", "--from", file])) as { keys: Record<string, string>[] };
+    expect(made.keys).toHaveLength(1);
+    expect(made.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig", kid: expect.stringMatching(/^kg-id-/) });
+    expect(typeof made.keys[0]?.d).toBe("string");
+  });
 });
 
 describe("npm run token", () => {

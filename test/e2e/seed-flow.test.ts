@@ -149,7 +149,12 @@ describe("the OpenAPI document", () => {
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe("3.1");
-    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(["managementKey", "userToken"]);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+      "githubSignature",
+      "introspectionKey",
+      "managementKey",
+      "userToken",
+    ]);
     // The seed's create request is the documented example.
     expect(doc.paths["/api/v1/tenant/{tenant}/api-keys/create"]?.post?.requestBody?.content["application/json"]?.example).toEqual({
       name: "CI/CD Pipeline Key",

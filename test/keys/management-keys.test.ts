@@ -87,7 +87,7 @@ describe("management keys (keys:manage or admin:all)", () => {
 
   it("admin:all may grant any scope", async () => {
     const tenant = freshTenant();
-    const admin = await createKey(tenant, { scopes: ["admin:all"], expires_in_days: 0 });
+    const admin = await createKey(tenant, { scopes: ["admin:all"], expires_in_days: 30 });
     const res = await call("POST", `/api/v1/tenant/${tenant}/api-keys/create`, {
       token: admin.api_key,
       body: { name: "x", scopes: ["billing:manage", "users:manage"], expires_in_days: 5 },

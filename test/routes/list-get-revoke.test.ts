@@ -184,7 +184,8 @@ describe("GET /api/v1/scopes", () => {
     expect(catalog["api:read"]).toBe("Read API resources");
     expect(catalog["admin:all"]).toBe("Full administrative access");
     expect(catalog["keys:manage"]).toEqual(expect.any(String));
-    expect(Object.keys(catalog)).toHaveLength(10);
+    expect(catalog["keys:introspect"]).toEqual(expect.any(String));
+    expect(Object.keys(catalog)).toHaveLength(11);
   });
 });
 
