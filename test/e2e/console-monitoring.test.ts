@@ -2,9 +2,6 @@
  * The console's monitoring pages against the usage, alerts and webhooks API (issue 9): a key's
  * usage chart and client IPs after real gateway traffic, an alert acknowledged, a webhook created
  * (secret shown once), tested, its deliveries listed, deleted.
- *
- * DISABLED until that API is merged into this branch: set MONITORING_API_MERGED to true then.
- * The pages are built against the documented shapes; until then they show the API's error.
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,13 +9,11 @@ import { startTestOrigin, type TestOrigin } from "../helpers/test-origin";
 import { checkPage, launchBrowser, watchPage } from "./browser";
 import { type Keygate, startKeygate } from "./harness";
 
-const MONITORING_API_MERGED = false;
-
 const TENANT = "my-tenant";
 /** Usage is counted after the response (batched): how long the page may take to show it. */
 const USAGE_VISIBLE_WITHIN_MS = 20_000;
 
-describe.skipIf(!MONITORING_API_MERGED)("console monitoring pages", () => {
+describe("console monitoring pages", () => {
   let origin: TestOrigin;
   let kg: Keygate;
   let browser: Browser;
