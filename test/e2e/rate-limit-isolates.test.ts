@@ -1,0 +1,124 @@
+/**
+ * Exactness across isolates: two copies of the production bundle run as two workers in one
+ * workerd (miniflare), each its own isolate, sharing one Durable Object namespace (worker b binds
+ * worker a's RateLimitCounter class), D1 and KV. 300 concurrent requests split over both for a key
+ * limited to 50: exactly 50 reach the origin.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { importJWK, SignJWT } from "jose";
+import { Miniflare } from "miniflare";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newDevKeyMaterial } from "../../scripts/lib/keys.mjs";
+import { startTestOrigin, type TestOrigin } from "../helpers/test-origin";
+
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const run = promisify(execFile);
+let out: string;
+let mf: Miniflare;
+let origin: TestOrigin;
+const keys = newDevKeyMaterial();
+
+/** The migrations' statements (comment lines dropped, split on statement ends). */
+function migrationStatements(): string[] {
+  const dir = path.join(ROOT, "migrations");
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(path.join(dir, f), "utf8")
+        .split("\n")
+        .map((line) => line.replace(/--.*$/, ""))
+        .join("\n")
+        .split(/;\s*\n/)
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+}
+
+beforeAll(async () => {
+  out = mkdtempSync(path.join(tmpdir(), "keygate-isolates-"));
+  await run(path.join(ROOT, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", out], {
+    cwd: ROOT,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+  });
+  const main = path.join(out, "index.js");
+  origin = await startTestOrigin();
+  const worker = (name: string, durableObject: { className: string; scriptName?: string }) => ({
+    name,
+    modules: [{ type: "ESModule" as const, path: main, contents: readFileSync(main, "utf8") }],
+    modulesRoot: out,
+    compatibilityDate: "2026-04-01",
+    bindings: {
+      SIGNING_KEYS: keys.SIGNING_KEYS,
+      USER_TOKEN_JWKS: keys.USER_TOKEN_JWKS,
+      USER_TOKEN_ISSUER: "keygate-dev-idp",
+      USER_TOKEN_AUDIENCE: "keygate",
+      KEY_ISSUER: "http://localhost:3000",
+      KEY_AUDIENCE: "your-api",
+      ORIGIN_URL: origin.url,
+      USAGE_EVENTS: "off",
+    },
+    d1Databases: { DB: "shared-db" },
+    kvNamespaces: { EDGE_RECORDS: "shared-kv" },
+    queueProducers: { USAGE_QUEUE: "usage", WEBHOOK_QUEUE: "webhooks" },
+    durableObjects: { RATE_LIMITER: { ...durableObject, useSQLite: true } },
+  });
+  mf = new Miniflare({
+    cf: false,
+    workers: [worker("a", { className: "RateLimitCounter" }), worker("b", { className: "RateLimitCounter", scriptName: "a" })],
+  });
+  await mf.ready;
+  const db = await mf.getD1Database("DB", "a");
+  for (const statement of migrationStatements()) await db.prepare(statement).run();
+}, 90_000);
+
+afterAll(async () => {
+  await mf?.dispose();
+  await origin?.close();
+  if (out) rmSync(out, { recursive: true, force: true });
+});
+
+async function userToken(tenant: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ tenants: [tenant] })
+    .setProtectedHeader({ alg: "RS256", kid: keys.idpPrivateJwk.kid })
+    .setSubject("user-123")
+    .setIssuer("keygate-dev-idp")
+    .setAudience("keygate")
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .sign(await importJWK(keys.idpPrivateJwk, "RS256"));
+}
+
+describe("rate limits across two isolates", () => {
+  it("a limit of 50 admits exactly 50 of 300 concurrent requests split over both isolates", async () => {
+    const a = await mf.getWorker("a");
+    const b = await mf.getWorker("b");
+    const res = await a.fetch("http://localhost/api/v1/tenant/iso/api-keys/create", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await userToken("iso")}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "shared", scopes: ["api:read"], rate_limits: [{ name: "burst", limit: 50, window_seconds: 3600 }] }),
+    });
+    expect(res.status).toBe(201);
+    const { api_key } = (await res.json()) as { api_key: string };
+    const path = `/api/v1/isolates/${crypto.randomUUID()}`;
+    const send = async (worker: typeof a) => {
+      const r = await worker.fetch(`http://localhost${path}`, { headers: { authorization: `Bearer ${api_key}` } });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    const statuses = await Promise.all([...Array.from({ length: 150 }, () => send(a)), ...Array.from({ length: 150 }, () => send(b))]);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(50);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(250);
+    const seen = (await (await fetch(`${origin.url}/__seen${path}`)).json()) as { count: number };
+    expect(seen.count).toBe(50);
+    // Both isolates took part: each admitted some and refused some.
+    const [fromA, fromB] = [statuses.slice(0, 150), statuses.slice(150)];
+    expect(fromA.filter((s) => s === 200).length + fromB.filter((s) => s === 200).length).toBe(50);
+    expect(fromB.some((s) => s === 429)).toBe(true);
+  });
+});
