@@ -102,9 +102,35 @@ export function errorResponse(err: ApiError): Response {
   return refusal(err.code, err.description, err.options);
 }
 
-/** Any throwable -> the wire. Unknown errors become a generic 500 that echoes nothing internal. */
+/**
+ * D1 failing as a service (unreachable, overloaded, reset), as opposed to a statement keygate got
+ * wrong (constraint, syntax, types: bugs, which stay 500s).
+ */
+function isDatabaseUnavailable(err: unknown): boolean {
+  // drizzle wraps the binding's error ("Failed query: ...") and keeps it as the cause.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (/\bD1(_ERROR| DB)\b/.test(e.message)) return !/SQLITE_(CONSTRAINT|ERROR|MISMATCH)|D1_TYPE_ERROR/.test(e.message);
+  }
+  return false;
+}
+
+/** Seconds a client should wait after a 503 for an unavailable database. */
+const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Any throwable -> the wire. D1 being unavailable is a 503 `temporarily_unavailable` with
+ * Retry-After; unknown errors become a generic 500 that echoes nothing internal.
+ */
 export function toErrorResponse(err: unknown): Response {
   if (err instanceof ApiError) return errorResponse(err);
+  if (isDatabaseUnavailable(err)) {
+    console.error("D1 is unavailable", err);
+    return errorResponse(
+      new ApiError("temporarily_unavailable", "keygate's database is unavailable; retry shortly", {
+        headers: { "retry-after": String(DATABASE_RETRY_AFTER_SECONDS) },
+      }),
+    );
+  }
   console.error(err instanceof ConfigError ? `keygate configuration error: ${err.message}` : err);
   return errorResponse(
     new ApiError("server_error", err instanceof ConfigError ? "keygate is misconfigured; see the worker logs" : "Internal server error"),

@@ -46,3 +46,20 @@ export function unreachableDurableObjects<T extends DurableObjectNamespace<any>>
     },
   });
 }
+
+/** A D1 binding that is down: every statement and batch fails as D1 does when unreachable. */
+export function unavailableD1(d1: D1Database): D1Database {
+  const error = () => Promise.reject(new Error("D1_ERROR: Network connection lost."));
+  const statement = (): D1PreparedStatement =>
+    new Proxy({} as D1PreparedStatement, {
+      get: (_target, prop) => (prop === "bind" ? () => statement() : prop === "then" ? undefined : error),
+    });
+  return new Proxy(d1, {
+    get(target, prop, receiver) {
+      if (prop === "prepare") return () => statement();
+      if (prop === "batch" || prop === "exec" || prop === "dump") return error;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}

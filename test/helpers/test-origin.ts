@@ -88,6 +88,16 @@ export function startTestOrigin(port = 0): Promise<TestOrigin> {
         Answer: data.map((d) => ({ name, type, TTL: 60, data: d })),
       });
     }
+    if (path.startsWith("/reset")) {
+      // ?after=headers: status and a first chunk, then the connection is reset mid-body;
+      // otherwise reset before any response.
+      if (new URL(rawUrl, "http://x").searchParams.get("after") === "headers") {
+        res.writeHead(200, { "content-type": "text/plain", "content-length": "1000000" });
+        res.write("partial body ");
+        setTimeout(() => req.socket.destroy(), 50);
+      } else req.socket.destroy();
+      return;
+    }
     if (path.startsWith("/slow")) {
       const ms = Number(new URL(rawUrl, "http://x").searchParams.get("ms") ?? "1000");
       const timer = setTimeout(() => json(res, 200, { slow: true }), ms);
