@@ -5,10 +5,12 @@
 // workerd (miniflare's Node API, local D1/KV and every binding wrangler.toml declares) runs two
 // keygate isolates on one D1/KV: `keygate` serves management traffic and half of the gateway
 // traffic, `keygate-b` the other half, so a revocation must travel through KV to reach it (within
-// REVOCATION_CACHE_TTL_SECONDS here: local KV has no edge cache). A Node origin answers. Gateway
-// traffic mixes valid keys from a pool larger than the verification cache with refusals of every
-// kind (missing, malformed, forged, tampered, expired, revoked, missing scope) and keys whose state
-// just changed; management traffic creates, rotates (with and without grace) and revokes keys.
+// REVOCATION_CACHE_TTL_SECONDS here: local KV has no edge cache). A Node origin answers. Setup
+// creates a pool of keys larger than the verification cache and sends each once through each
+// isolate, so caches start at their steady state. Gateway traffic mixes valid keys from that pool
+// with refusals of every kind (missing, malformed, forged, tampered, expired, revoked, missing
+// scope) and keys whose state just changed; management traffic creates, rotates (with and
+// without grace) and revokes keys.
 //
 // Reports requests by status, 5xx and transport errors, wrong answers (a valid key refused, a
 // revoked key accepted after the bound, any other unexpected status), and every 30 s each
@@ -30,7 +32,7 @@ import { bundle, readWranglerConfig } from "./lib/bundle.mjs";
 import { rssBytes } from "./lib/cpu.mjs";
 import { cacheSizes, devtools, heapAfterGc } from "./lib/inspector.mjs";
 import { elapsedSec, installSignalHandlers, isInterrupted, log, onCleanup, runMain, sleep, startWatchdog } from "./lib/lifecycle.mjs";
-import { cannon, loadAutocannon } from "./lib/load.mjs";
+import { cannon, loadAutocannon, prime } from "./lib/load.mjs";
 import { createKeys, forgedTokenFactory, managementClient, tamperSignature, userToken } from "./lib/management.mjs";
 import { BENCH, OUT, ROOT, startOrigin } from "./lib/processes.mjs";
 import { table } from "./lib/report.mjs";
@@ -113,8 +115,9 @@ const CONFIG = {
     }),
   ),
 };
-// Setup (bundle, ~10k keys) takes a minute or two on 2 cores; then the soak itself.
-startWatchdog((300 + CONFIG.durationSec * 1.2) * 1000, "soak");
+// Setup (bundle, ~10k keys created and sent once through each isolate) takes two to four minutes
+// on a shared 2-core machine; then the soak itself.
+startWatchdog((420 + CONFIG.durationSec * 1.2) * 1000, "soak");
 
 // ---------------------------------------------------------------------------------------------
 // Keys and their states, as the soak knows them.
@@ -569,6 +572,26 @@ async function main() {
   });
   log(`created ${poolSize} keys in ${(created.concurrent.totalMs / 1000).toFixed(1)} s (${created.concurrent.perSec}/s)`);
 
+  // Every pool key once through each isolate, so that the caches start at their steady state
+  // (a key not yet seen is not a leak) and the warm-up only has to fill the refusal caches.
+  const primedSec = {};
+  for (const isolate of ISOLATES) {
+    let next = 0;
+    const spec = {
+      url: workerd.urls[isolate],
+      method: "GET",
+      path: "/api/v1/resources/prime",
+      headers: {},
+      perRequest: () => ({ authorization: `Bearer ${created.keys[next++ % poolSize].apiKey}` }),
+    };
+    const p = await prime(spec, poolSize, CONFIG.connections * 4);
+    if (p.errors || Object.keys(p.statusCodes).some((code) => code !== "200")) {
+      throw new Error(`priming ${isolate}: ${JSON.stringify(p.statusCodes)}, ${p.errors} errors`);
+    }
+    primedSec[isolate] = round(p.durationSec, 1);
+    log(`primed ${isolate}: ${poolSize} keys once each in ${p.durationSec.toFixed(1)} s`);
+  }
+
   const state = {
     live: new KeyPool(),
     recent: [],
@@ -761,7 +784,12 @@ async function main() {
       revocationCacheTtlSeconds: state.ttlMs / 1000,
       traffic: TRAFFIC.map((k) => ({ kind: k.kind, weight: k.weight })),
     },
-    setup: { createdKeys: poolSize, createSec: round(created.concurrent.totalMs / 1000, 1), createsPerSec: created.concurrent.perSec },
+    setup: {
+      createdKeys: poolSize,
+      createSec: round(created.concurrent.totalMs / 1000, 1),
+      createsPerSec: created.concurrent.perSec,
+      primedSec,
+    },
     soakSec: round(soakSec, 1),
     requests: { total: t.requests, perSec: round(t.requests / soakSec, 0), byStatus: t.byStatus, byKind: t.byKind },
     errors: { serverErrors: t.serverErrors, transportErrors: t.transportErrors },
