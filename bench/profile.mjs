@@ -4,64 +4,40 @@
 // Performance, or VS Code) and summarizes self time by package and by function, mapped back
 // through the bundle's source map to src/ and node_modules/ files.
 import { readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
+import { devtools } from "./lib/inspector.mjs";
+import { cannonOptions } from "./lib/load.mjs";
 import { decodeMappings, originalNameFor, originalPositionFor, packageOf, shortSource } from "./sourcemap.mjs";
-
-// `ws` comes with miniflare (Node 20 has no WebSocket client without a flag).
-const WebSocket = createRequire(createRequire(import.meta.url).resolve("miniflare"))("ws");
 
 // Coarser than DevTools' default 100 us: the profiler's own overhead inflates per-request costs.
 const SAMPLING_INTERVAL_US = 250;
-/** keygate functions whose inclusive time is worth seeing on its own. */
+/**
+ * keygate functions whose inclusive time is worth seeing on its own (names as in src/; a name the
+ * gateway no longer has simply does not show up).
+ */
 const WATCH = [
   "fetch",
+  "requestTarget",
+  "isControlPlanePath",
   "handleGateway",
-  "verifyApiKeyCached",
+  "decide",
+  "authenticate",
+  "cachedVerification",
+  "verifyAndCache",
   "verifyApiKey",
   "jwtVerify",
-  "readEdgeState",
+  "cachedEdgeState",
+  "fetchEdgeState",
   "recordUse",
   "forward",
   "upstreamHeaders",
   "matchPolicy",
   "normalizePath",
   "readBearer",
+  "refusal",
   "toErrorResponse",
   "gatewayConfig",
 ];
-
-async function devtools(mf, workerName) {
-  const inspector = await mf.getInspectorURL();
-  const list = await (await fetch(`http://${inspector.host}/json/list`)).json();
-  const target = list.find((t) => t.id === `core:user:${workerName}`);
-  if (!target) throw new Error(`no inspector target for ${workerName}: ${list.map((t) => t.id).join(", ")}`);
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
-  });
-  let seq = 0;
-  const pending = new Map();
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data));
-    if (msg.id !== undefined && pending.has(msg.id)) {
-      const { resolve, reject } = pending.get(msg.id);
-      pending.delete(msg.id);
-      if (msg.error) reject(new Error(`${msg.error.message}`));
-      else resolve(msg.result);
-    }
-  });
-  return {
-    send: (method, params = {}) =>
-      new Promise((resolve, reject) => {
-        const id = ++seq;
-        pending.set(id, { resolve, reject });
-        ws.send(JSON.stringify({ id, method, params }));
-      }),
-    close: () => ws.close(),
-  };
-}
 
 /** `class X` / `function X` declared on the original source line (minified classes keep no name). */
 function declaredName(map, pos) {
@@ -179,7 +155,7 @@ export async function profileScenarios({ mf, scenarios, seconds, connections, ca
         await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
       }
       const dt = sessions.get(worker);
-      const base = { url: s.url, connections, method: s.method, headers: s.headers, requests: s.requests };
+      const base = cannonOptions(s, connections);
       await cannon({ ...base, duration: 1 }); // warm caches and JIT outside the profile
       await dt.send("Profiler.start");
       const res = await cannon({ ...base, duration: seconds });

@@ -2,45 +2,46 @@
 // `npm run bench`: keygate's data-plane cost inside workerd.
 //
 // 1. Bundles the worker as production does (`wrangler deploy --dry-run`) and records its size.
-// 2. Runs the bundle in workerd through miniflare's Node API (local D1 + KV), next to a
-//    pass-through proxy worker (the baseline), both on their own 127.0.0.1 sockets.
+// 2. Runs the bundle in workerd through miniflare's Node API (local D1 + KV and whatever else
+//    wrangler.toml declares), next to a pass-through proxy worker (the baseline), each on its own
+//    127.0.0.1 socket; scenarios that ask for their own keygate worker (own isolate, own vars) get one.
 // 3. Starts a tiny Node origin (own process) answering {"ok":true}.
-// 4. Creates API keys through the management API (and times it), revokes one.
-// 5. Load-tests each scenario with autocannon in alternating order over several rounds.
-// 6. Prints a table with pass/fail targets and writes bench/results.json.
+// 4. Creates the keys the scenarios name through the management API (the first ones sequentially
+//    and timed: (h); the rest concurrently), then revokes/spends what the key sets say.
+// 5. Load-tests each scenario (bench/scenarios.mjs) with autocannon in alternating order over rounds.
+// 6. Prints a table and each scenario's targets, and writes bench/results.json.
 //
-//   npm run bench [-- --rounds 3 --duration 5 --warmup 1 --connections 50 --keys 1000]
-//   npm run bench -- --quick        smoke run (1 round of 2 s, 100 keys)
-//   npm run bench -- --entry        also measure keygate through miniflare's entry socket
-//   npm run bench -- --strip-hop    keep miniflare's CF-Connecting-IP-stripping outbound worker
-//   npm run bench -- --var NAME=VALUE   override a keygate var (e.g. REVOCATION_CACHE_TTL_SECONDS=1)
+//   npm run bench [-- --rounds 3 --duration 5 --warmup 1 --connections 50 --keys 1000 --many-keys 10000]
+//   npm run bench -- --quick        smoke run (1 round of 2 s, 100 keys, 1,000 in rotation for (i))
+//   npm run bench -- --list         the scenarios, and which are disabled and why
 //   npm run bench -- --only b,c     run a subset of scenarios ((b) is always kept: it is the baseline)
+//   npm run bench -- --enable j,k   run entries that wait for a worker feature (see FEATURES)
+//   npm run bench -- --entry        also measure keygate through miniflare's entry socket (c')
+//   npm run bench -- --strip-hop    keep miniflare's CF-Connecting-IP-stripping outbound worker
+//   npm run bench -- --var NAME=VALUE   override a var of every keygate worker (e.g. REVOCATION_CACHE_TTL_SECONDS=1)
+//   npm run bench -- --create-concurrency 16   concurrent creates after the timed sequential ones
 //   npm run bench -- --profile      CPU-profile keygate in workerd instead of the load table
-import { execFileSync, fork, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { gzipSync } from "node:zlib";
-import { bundleComposition } from "./sourcemap.mjs";
+import { bundle, readWranglerConfig } from "./lib/bundle.mjs";
+import { elapsedSec, installSignalHandlers, isInterrupted, log, runMain, sleep, startWatchdog } from "./lib/lifecycle.mjs";
+import { cannon, DO_CALLS_HEADER, loadAutocannon, measure, prime, sanity } from "./lib/load.mjs";
+import { createKeys, forgedTokenFactory, managementClient, tamperSignature, userToken } from "./lib/management.mjs";
+import { BENCH, OUT, ROOT, startOrigin } from "./lib/processes.mjs";
+import { doCallsLine, judge, scenarioTable, summarize, targetTable } from "./lib/report.mjs";
+import { round } from "./lib/stats.mjs";
+import { applyMigrations, startWorkerd } from "./lib/workerd.mjs";
+import { BENCH_VARS, KEY_SETS, PROTECTED_PATH, SCENARIOS, SCOPED_PATH, TENANT } from "./scenarios.mjs";
 
-// Heavy modules are imported in main(), after the signal handlers below are in place, so that a
-// Ctrl-C during start-up still stops whatever was already started.
-let autocannon;
-let jose;
-let miniflare;
+installSignalHandlers();
 
-const ROOT = path.resolve(import.meta.dirname, "..");
-const BENCH = path.join(ROOT, "bench");
-const OUT = path.join(BENCH, "out");
-const TENANT = "bench";
-const PROTECTED_PATH = "/api/v1/protected-resource";
-// wrangler.toml's ROUTE_POLICY: POST /api/v1/resources/** needs api:write; bench keys hold api:read.
-const SCOPED_PATH = "/api/v1/resources";
+/** The keygate worker the management API, (c)-(g) and the entry socket use. */
+const PRIMARY = "keygate";
 // The default run must stay under 5 minutes on 2 cores; bigger custom runs get proportionally more.
-const DEFAULT_BUDGET_MS = 290_000;
+const DEFAULT_BUDGET_MS = 330_000;
 
 const { values: argv } = parseArgs({
   options: {
@@ -49,11 +50,15 @@ const { values: argv } = parseArgs({
     warmup: { type: "string", default: "1" },
     connections: { type: "string", default: "50" },
     keys: { type: "string", default: "1000" },
+    "many-keys": { type: "string", default: "10000" },
+    "create-concurrency": { type: "string", default: "16" },
     quick: { type: "boolean", default: false },
     entry: { type: "boolean", default: false },
     "strip-hop": { type: "boolean", default: false },
     var: { type: "string", multiple: true, default: [] },
     only: { type: "string" },
+    enable: { type: "string" },
+    list: { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     "profile-seconds": { type: "string", default: "4" },
     // Default: bench/results.json; smoke, subset and override runs go to bench/out/results.json.
@@ -77,12 +82,15 @@ function posInt(name, value) {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
   return n;
 }
+const ids = (list) => (list ? list.split(",").map((x) => x.trim()) : []);
 const CONFIG = {
   rounds: argv.quick ? 1 : Math.round(posInt("rounds", argv.rounds)),
   durationSec: argv.quick ? 2 : posInt("duration", argv.duration),
   warmupSec: argv.quick ? 1 : posInt("warmup", argv.warmup),
   connections: Math.round(posInt("connections", argv.connections)),
   keys: argv.quick ? 100 : Math.round(posInt("keys", argv.keys)),
+  manyKeys: argv.quick ? 1000 : Math.round(posInt("many-keys", argv["many-keys"])),
+  createConcurrency: Math.round(posInt("create-concurrency", argv["create-concurrency"])),
   entrySocket: argv.entry,
   // miniflare by default sends every outbound fetch through an extra JS worker that strips
   // CF-Connecting-IP (production does that natively). Off by default; --strip-hop turns it on.
@@ -96,578 +104,107 @@ const CONFIG = {
   ),
   profile: argv.profile,
   profileSec: posInt("profile-seconds", argv["profile-seconds"]),
-  only: argv.only ? [...new Set(["b", ...argv.only.split(",").map((x) => x.trim())])] : null,
+  only: argv.only ? [...new Set(["b", ...ids(argv.only)])] : null,
+  enable: ids(argv.enable),
 };
 
 // ---------------------------------------------------------------------------------------------
-// Lifecycle: everything started registers its stop function; they run on exit, error and Ctrl-C.
-const cleanups = [];
-let cleaning;
-let currentCannon;
-function cleanup() {
-  cleaning ??= (async () => {
-    currentCannon?.stop();
-    for (const fn of cleanups.reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        console.error(`cleanup: ${err?.message ?? err}`);
-      }
-    }
-  })();
-  return cleaning;
+// Which scenarios run.
+const nameOf = (s) => (typeof s.name === "function" ? s.name(CONFIG) : s.name);
+const countOf = (s) => (typeof s.keys.count === "function" ? s.keys.count(CONFIG) : s.keys.count);
+function isEnabled(s) {
+  if (CONFIG.enable.includes(s.id)) return true;
+  return typeof s.enabled === "function" ? s.enabled(CONFIG) : s.enabled !== false;
 }
-let interrupted = false;
-function onSignal(signal) {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  console.error(`\n${signal}: stopping everything the bench started...`);
-  const hard = setTimeout(() => process.exit(130), 10_000);
-  hard.unref();
-  cleanup().finally(() => process.exit(130));
+for (const id of [...(CONFIG.only ?? []), ...CONFIG.enable]) {
+  if (!SCENARIOS.some((s) => s.id === id)) throw new Error(`no scenario (${id}); see --list`);
 }
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, onSignal);
-/** miniflare adds SIGINT/SIGTERM handlers that exit at once; ours stop everything in order. */
-function keepOnlyOurSignalHandlers() {
-  for (const signal of ["SIGINT", "SIGTERM"]) {
-    for (const l of process.listeners(signal)) if (l !== onSignal) process.removeListener(signal, l);
+const selected = SCENARIOS.filter((s) => isEnabled(s) && (!CONFIG.only || CONFIG.only.includes(s.id)));
+const skipped = SCENARIOS.filter((s) => !isEnabled(s)).map((s) => ({ id: s.id, name: nameOf(s), needs: s.needs ?? "" }));
+for (const id of CONFIG.only ?? []) {
+  const s = skipped.find((x) => x.id === id);
+  if (s) throw new Error(`(${id}) is disabled until the worker has ${s.needs}; add --enable ${id} to run it anyway`);
+}
+if (argv.list) {
+  for (const s of SCENARIOS) {
+    const state = isEnabled(s) ? "" : `  [disabled: needs ${s.needs}]`;
+    const worker = s.worker ? `  own worker ${s.worker.name} ${JSON.stringify(s.worker.vars)}` : "";
+    console.log(`(${s.id}) ${nameOf(s)}  via ${s.via}${worker}${state}`);
   }
+  process.exit(0);
 }
-const started = performance.now();
+
+/** Keygate workers the selected scenarios need: the primary, then each distinct own worker. */
+function keygateWorkers() {
+  const workers = [{ name: PRIMARY, vars: { ...BENCH_VARS } }];
+  for (const s of selected) {
+    if (!s.worker) continue;
+    const known = workers.find((w) => w.name === s.worker.name);
+    const vars = { ...BENCH_VARS, ...s.worker.vars };
+    if (!known) workers.push({ name: s.worker.name, vars });
+    else if (JSON.stringify(known.vars) !== JSON.stringify(vars))
+      throw new Error(`worker ${s.worker.name} is declared with different vars`);
+  }
+  return workers;
+}
+
+/** How many keys of each set the selected scenarios use, in KEY_SETS order. */
+function keyCounts() {
+  const counts = {};
+  for (const set of Object.keys(KEY_SETS)) {
+    const n = Math.max(0, ...selected.filter((s) => s.keys.set === set).map(countOf));
+    if (n > 0) counts[set] = n;
+  }
+  for (const s of selected) if (!KEY_SETS[s.keys.set]) throw new Error(`(${s.id}) names an unknown key set ${s.keys.set}`);
+  return counts;
+}
+
+// The run's time budget: the plan, with half again as much slack (and never under the default).
+const counts = keyCounts();
+const totalKeys = Object.values(counts).reduce((a, b) => a + b, 0);
 const perRunSec = CONFIG.warmupSec + CONFIG.durationSec + 0.6;
-const plannedSec = 45 + (7 + (CONFIG.entrySocket ? 1 : 0)) * (CONFIG.profile ? 1 : CONFIG.rounds) * perRunSec + CONFIG.keys * 0.02;
-const TIME_BUDGET_MS = Math.max(DEFAULT_BUDGET_MS, plannedSec * 1500);
-const watchdog = setTimeout(() => {
-  console.error(`bench exceeded its ${TIME_BUDGET_MS / 1000} s budget; stopping`);
-  cleanup().finally(() => process.exit(3));
-}, TIME_BUDGET_MS);
-watchdog.unref();
-
-const log = (...a) => console.error(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)}s]`, ...a);
+const primedKeys = selected.filter((s) => s.prime).reduce((a, s) => a + countOf(s), 0);
+// Creates and priming as measured on a shared 2-core machine: ~100 creates/s, ~200 primed keys/s.
+const plannedSec =
+  45 +
+  selected.length * (CONFIG.profile ? 1 : CONFIG.rounds) * perRunSec +
+  (CONFIG.keys + 1) * 0.02 +
+  totalKeys * 0.01 +
+  primedKeys * 0.005;
+startWatchdog(Math.max(DEFAULT_BUDGET_MS, plannedSec * 1500), "bench");
 
 // ---------------------------------------------------------------------------------------------
-// Small helpers.
-function percentile(sorted, p) {
-  if (sorted.length === 0) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const round = (x, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// CPU accounting from /proc (Linux): CPU time of workerd, the origin and this process (autocannon)
-// per measured run, and how busy the rest of the machine was meanwhile (other people's builds).
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-function procCpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK; // utime + stime, all threads
-  } catch {
-    return Number.NaN;
-  }
-}
-function machineBusyMs() {
-  try {
-    const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] ?? 0);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return ((total - idle) * 1000) / CLK_TCK;
-  } catch {
-    return Number.NaN;
-  }
-}
-/** The workerd process miniflare spawned (a direct child of this process). */
-function findWorkerdPid() {
-  try {
-    for (const p of readdirSync("/proc")) {
-      if (!/^\d+$/.test(p)) continue;
-      try {
-        const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1];
-        if (comm === "workerd" && ppid === String(process.pid)) return Number(p);
-      } catch {}
-    }
-  } catch {}
-  return undefined;
-}
-function cpuSnapshot(pids) {
+/** A scenario entry resolved into what the load generator and the report need. */
+function resolve(s, ctx, workerd, origin) {
+  const worker = s.via === "passthrough" ? "passthrough" : s.via === "origin" ? null : (s.worker?.name ?? PRIMARY);
+  const url = s.via === "origin" ? origin.url : s.via === "entry" ? workerd.entry : workerd.urls[worker];
+  const statuses = [s.expect.status].flat();
   return {
-    at: performance.now(),
-    busy: machineBusyMs(),
-    workerd: procCpuMs(pids.workerd),
-    origin: procCpuMs(pids.origin),
-    bench: procCpuMs(process.pid),
-  };
-}
-function cpuDelta(a, b) {
-  const wall = b.at - a.at;
-  const d = (k) => b[k] - a[k];
-  const ours = d("workerd") + d("origin") + d("bench");
-  return {
-    wallMs: wall,
-    workerdMs: d("workerd"),
-    originMs: d("origin"),
-    benchMs: d("bench"),
-    // Busy CPU of everything else on the machine, as a share of all cores.
-    foreignPct: (Math.max(0, d("busy") - ours) / (wall * os.cpus().length)) * 100,
+    id: s.id,
+    name: nameOf(s),
+    via: s.via,
+    worker,
+    url,
+    method: s.method ?? "GET",
+    path: s.path,
+    headers: { ...(s.token ? { authorization: `Bearer ${s.token(ctx)}` } : {}), ...(s.headers ?? {}) },
+    perRequest: s.perRequest?.(ctx),
+    prime: s.prime ? countOf(s) : 0,
+    expect: { statuses, origin: s.expect.origin },
+    targets: s.targets ?? [],
+    countDoCalls: worker !== null && worker !== "passthrough",
   };
 }
 
-function run(cmd, args, env, { stdoutOnly = false } = {}) {
-  return new Promise((resolve, reject) => {
-    // Own process group, so that stopping it also stops what it started (wrangler's esbuild).
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => {
-      if (stdoutOnly) err += d;
-      else out += d;
-    });
-    const kill = () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        child.kill("SIGTERM");
-      }
-    };
-    cleanups.push(kill);
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${out}${err}`))));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// 1. Bundle exactly like `npm run build` / `wrangler deploy`, and size it.
-
-/** bench/out/bundle-<pid> directories left by runs that were killed outright (SIGKILL). */
-function removeStaleBundles() {
-  for (const d of readdirSync(OUT)) {
-    const pid = /^bundle-(\d+)$/.exec(d)?.[1];
-    if (pid && Number(pid) !== process.pid && !alive(Number(pid))) rmSync(path.join(OUT, d), { recursive: true, force: true });
-  }
-}
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === "EPERM";
-  }
-}
-
-async function bundle() {
-  const dir = path.join(OUT, `bundle-${process.pid}`);
-  rmSync(dir, { recursive: true, force: true });
-  // Profiles refer to the exact bundle they sampled: --profile keeps it as bench/out/profile-bundle/.
-  cleanups.push(() => {
-    if (CONFIG.profile && existsSync(dir)) {
-      rmSync(path.join(OUT, "profile-bundle"), { recursive: true, force: true });
-      renameSync(dir, path.join(OUT, "profile-bundle"));
-    } else rmSync(dir, { recursive: true, force: true });
-  });
-  const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
-  const t0 = performance.now();
-  await run(wrangler, ["deploy", "--dry-run", "--outdir", dir], {
-    WRANGLER_SEND_METRICS: "false",
-    CLOUDFLARE_CF_FETCH_ENABLED: "false",
-    CI: "true",
-    NO_COLOR: "1",
-  });
-  const buildMs = performance.now() - t0;
-  const files = readdirSync(dir).filter((f) => f.endsWith(".js") || f.endsWith(".mjs") || f.endsWith(".wasm"));
-  const main = path.join(dir, files.includes("index.js") ? "index.js" : files[0]);
-  const code = readFileSync(main);
-  let raw = 0;
-  let gz = 0;
-  for (const f of files) {
-    const buf = readFileSync(path.join(dir, f));
-    raw += buf.length;
-    gz += gzipSync(buf, { level: 9 }).length;
-  }
-  let composition = [];
-  try {
-    composition = bundleComposition(code.toString("utf8"), JSON.parse(readFileSync(`${main}.map`, "utf8")));
-  } catch (err) {
-    log(`bundle composition unavailable: ${err.message}`);
-  }
-  return { dir, main, files, rawBytes: raw, gzipBytes: gz, buildMs, composition };
-}
-
-// ---------------------------------------------------------------------------------------------
-// 2. wrangler.toml and the migrations, read by wrangler itself (in a child: see wrangler-config.mjs).
-async function readWranglerConfig() {
-  return JSON.parse(await run(process.execPath, [path.join(BENCH, "wrangler-config.mjs")], {}, { stdoutOnly: true }));
-}
-
-// ---------------------------------------------------------------------------------------------
-// 3. The origin, in its own process.
-async function startOrigin() {
-  const child = fork(path.join(BENCH, "origin.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  cleanups.push(
-    () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => {
-          child.kill("SIGKILL");
-          resolve();
-        }, 2000);
-        child.once("exit", () => {
-          clearTimeout(t);
-          resolve();
-        });
-        if (child.connected) child.send({ cmd: "stop" });
-        else child.kill("SIGTERM");
-      }),
-  );
-  const port = await new Promise((resolve, reject) => {
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new Error(`origin exited early (${code})`)));
-    child.once("message", (m) => (m?.ready ? resolve(m.port) : reject(new Error("origin did not start"))));
-  });
-  let seq = 0;
-  const pending = new Map();
-  child.on("message", (m) => {
-    if (m?.id !== undefined) {
-      pending.get(m.id)?.(m.count);
-      pending.delete(m.id);
-    }
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid,
-    count: () =>
-      new Promise((resolve) => {
-        const id = ++seq;
-        pending.set(id, resolve);
-        child.send({ cmd: "count", id });
-      }),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// 4. workerd via miniflare: keygate (bundle) + a pass-through proxy, each on its own socket.
-const PASSTHROUGH = `export default {
-  fetch(req, env) {
-    const u = new URL(req.url);
-    return fetch(env.ORIGIN + u.pathname + u.search, req);
-  },
-};`;
-
-async function startWorkers({ bundleMain, config, secrets, originUrl, inspector }) {
-  // workerd's console output (the worker's console.error on failures), as distinct lines + counts.
-  const workerdOut = new Map();
-  let partial = "";
-  const collect = (d) => {
-    const lines = (partial + String(d)).split("\n");
-    partial = lines.pop();
-    for (const raw of lines) {
-      const line = raw
-        .replace(/bundle-\d+/g, "bundle")
-        .replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT")
-        .trimEnd();
-      if (line === "" || /^\s+at /.test(line)) continue;
-      if (workerdOut.size < 100 || workerdOut.has(line)) workerdOut.set(line, (workerdOut.get(line) ?? 0) + 1);
-    }
-  };
-  const compatibilityDate = config.compatibility_date;
-  const compatibilityFlags = config.compatibility_flags ?? [];
-  const bindings = { ...config.vars, ...secrets, ORIGIN_URL: originUrl, ...CONFIG.varOverrides };
-  const { Log, LogLevel, Miniflare } = miniflare;
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    log: new Log(LogLevel.WARN),
-    cf: false, // no download of Request.cf data
-    ...(inspector ? { inspectorPort: 0 } : {}),
-    handleRuntimeStdio(stdout, stderr) {
-      stdout.on("data", collect);
-      stderr.on("data", collect);
-    },
-    workers: [
-      {
-        name: "keygate",
-        modules: [{ type: "ESModule", path: bundleMain, contents: readFileSync(bundleMain, "utf8") }],
-        compatibilityDate,
-        compatibilityFlags,
-        bindings,
-        d1Databases: { DB: "keygate-bench" },
-        kvNamespaces: { EDGE_RECORDS: "revocations-bench" },
-        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-        stripCfConnectingIp: CONFIG.miniflareStripHop,
-      },
-      {
-        name: "passthrough",
-        modules: [{ type: "ESModule", path: path.join(OUT, "passthrough.mjs"), contents: PASSTHROUGH }],
-        compatibilityDate,
-        compatibilityFlags,
-        bindings: { ORIGIN: originUrl },
-        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-        stripCfConnectingIp: CONFIG.miniflareStripHop,
-      },
-    ],
-  });
-  cleanups.push(async () => {
-    const pid = findWorkerdPid();
-    await mf.dispose();
-    // Let Node reap workerd before we exit, so no zombie is left behind.
-    for (let i = 0; pid !== undefined && existsSync(`/proc/${pid}`) && i < 40; i++) await sleep(50);
-  });
-  const entry = await mf.ready;
-  keepOnlyOurSignalHandlers(); // miniflare's "exit" hook (kills workerd synchronously) stays
-  const keygate = (await mf.unsafeGetDirectURL("keygate")).href.replace(/\/$/, "");
-  const passthrough = (await mf.unsafeGetDirectURL("passthrough")).href.replace(/\/$/, "");
-  return { mf, entry: entry.href.replace(/\/$/, ""), keygate, passthrough, workerdOut };
-}
-
-async function applyMigrations(mf, migrations) {
-  const db = await mf.getD1Database("DB", "keygate");
-  for (const m of migrations) await db.batch(m.statements.map((sql) => db.prepare(sql)));
-  return migrations.map((m) => m.file);
-}
-
-// ---------------------------------------------------------------------------------------------
-// 5. Keys, through the management API.
-async function userToken(config, idpJwk) {
-  const key = await jose.importJWK(idpJwk, "RS256");
-  const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ [config.vars.USER_TOKEN_TENANTS_CLAIM ?? "tenants"]: [TENANT] })
-    .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: idpJwk.kid })
-    .setSubject("bench-user")
-    .setIssuer(config.vars.USER_TOKEN_ISSUER ?? "keygate-dev-idp")
-    .setAudience(config.vars.USER_TOKEN_AUDIENCE ?? "keygate")
-    .setIssuedAt(now)
-    .setExpirationTime(now + 3600)
-    .sign(key);
-}
-
-async function createKeys(base, token, n) {
-  const keys = [];
-  const latencies = [];
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    const res = await fetch(`${base}/api/v1/tenant/${TENANT}/api-keys/create`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: `bench-${i}`, scopes: ["api:read"], expires_in_days: 30 }),
-    });
-    const body = await res.json();
-    latencies.push(performance.now() - t);
-    if (res.status !== 201) throw new Error(`create #${i} failed: ${res.status} ${JSON.stringify(body)}`);
-    keys.push({ id: body.id, apiKey: body.api_key });
-  }
-  const totalMs = performance.now() - t0;
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return {
-    keys,
-    stats: {
-      count: n,
-      totalMs: round(totalMs, 0),
-      meanMs: round(mean(latencies), 3),
-      p50Ms: round(percentile(sorted, 50), 3),
-      p99Ms: round(percentile(sorted, 99), 3),
-      maxMs: round(sorted[sorted.length - 1], 3),
-    },
-  };
-}
-
-async function revokeKey(base, token, id) {
-  const t = performance.now();
-  const res = await fetch(`${base}/api/v1/tenant/${TENANT}/api-keys/${id}/revoke`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ reason: "bench" }),
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`revoke failed: ${res.status} ${text}`);
-  return performance.now() - t;
-}
-
-/** Changes the signature's last base64url character so that the decoded bytes really differ. */
-function tamperSignature(jwt) {
-  const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const last = jwt.at(-1);
-  // A 256-byte RS256 signature is 342 base64url characters; the last one carries only 2 data bits
-  // (its top bits), so flipping a low bit could decode to the same bytes. Flip the top bit instead.
-  const flipped = B64URL[B64URL.indexOf(last) ^ 0b100000];
-  return jwt.slice(0, -1) + flipped;
-}
-
-// ---------------------------------------------------------------------------------------------
-// 6. Load.
-function cannon(opts, latencies) {
-  return new Promise((resolve, reject) => {
-    const inst = autocannon({ timeout: 10, excludeErrorStats: false, ...opts }, (err, res) => {
-      currentCannon = undefined;
-      if (err) reject(err);
-      else resolve(res);
-    });
-    currentCannon = inst;
-    if (latencies) inst.on("response", (_client, _status, _bytes, ms) => latencies.push(ms));
-  });
-}
-
-async function measure(scenario, origin, pids, roundNo) {
-  const base = {
-    url: scenario.url,
-    connections: CONFIG.connections,
-    method: scenario.method,
-    headers: scenario.headers,
-    requests: scenario.requests,
-  };
-  const before = await origin.count();
-  await cannon({ ...base, duration: CONFIG.warmupSec });
-  const mid = await origin.count();
-  const latencies = [];
-  const cpu0 = cpuSnapshot(pids);
-  const res = await cannon({ ...base, duration: CONFIG.durationSec }, latencies);
-  const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
-  const after = await origin.count();
-  latencies.sort((a, b) => a - b);
-  const durationSec = res.duration ?? CONFIG.durationSec;
-  const responses = latencies.length;
-  return {
-    round: roundNo,
-    rps: responses / durationSec,
-    p50: percentile(latencies, 50),
-    p90: percentile(latencies, 90),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1],
-    responses,
-    non2xx: res.non2xx,
-    statusCodes: Object.fromEntries(Object.entries(res.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
-    errors: res.errors,
-    timeouts: res.timeouts,
-    workerdUsPerReq: (cpu.workerdMs * 1000) / Math.max(1, responses),
-    originUsPerReq: (cpu.originMs * 1000) / Math.max(1, responses),
-    autocannonUsPerReq: (cpu.benchMs * 1000) / Math.max(1, responses),
-    foreignCpuPct: cpu.foreignPct,
-    loadavg1: os.loadavg()[0],
-    originHits: after - mid,
-    originHitsWarmup: mid - before,
-    durationSec: round(durationSec, 3),
-    autocannon: { rpsAvg: res.requests.average, p50: res.latency.p50, p99: res.latency.p99 },
-  };
-}
-
-async function sanity(scenario) {
-  const one = scenario.requests?.[0];
-  const headers = one?.headers ?? scenario.headers ?? {};
-  const res = await fetch(scenario.url + (one?.path ?? ""), { method: one?.method ?? scenario.method ?? "GET", headers });
-  const text = await res.text();
-  if (res.status !== scenario.expect) {
-    throw new Error(
-      `sanity check of (${scenario.id}) ${scenario.name}: expected ${scenario.expect}, got ${res.status} ${text.slice(0, 300)}`,
-    );
-  }
-  return { status: res.status, body: text.slice(0, 200) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// 7. Report.
-function summarize(scenarios, rounds) {
-  const byId = Object.fromEntries(scenarios.map((s) => [s.id, rounds.filter((r) => r.scenario === s.id)]));
-  const b = byId.b;
-  const bRps = mean(b.map((r) => r.rps));
-  const bP99 = mean(b.map((r) => r.p99));
-  const bCpu = mean(b.map((r) => r.workerdUsPerReq));
-  const summary = {};
-  for (const s of scenarios) {
-    const rs = byId[s.id];
-    const rps = rs.map((r) => r.rps);
-    // Paired by round: each round's ratio against the same round's baseline shows the noise.
-    const pairedRatios = rs.map((r) => r.rps / (b.find((x) => x.round === r.round)?.rps ?? bRps));
-    summary[s.id] = {
-      name: s.name,
-      rpsMean: round(mean(rps), 0),
-      rpsMin: round(Math.min(...rps), 0),
-      rpsMax: round(Math.max(...rps), 0),
-      p50Ms: round(mean(rs.map((r) => r.p50)), 3),
-      p99Ms: round(mean(rs.map((r) => r.p99)), 3),
-      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
-      errors: rs.reduce((a, r) => a + r.errors + r.timeouts, 0),
-      responses: rs.reduce((a, r) => a + r.responses, 0),
-      statusCodes: rs.reduce((acc, r) => {
-        for (const [k, v] of Object.entries(r.statusCodes)) acc[k] = (acc[k] ?? 0) + v;
-        return acc;
-      }, {}),
-      originHits: rs.reduce((a, r) => a + r.originHits + r.originHitsWarmup, 0),
-      ratioVsB: round(mean(rps) / bRps, 3),
-      ratioVsBRange: [round(Math.min(...pairedRatios), 3), round(Math.max(...pairedRatios), 3)],
-      p99DeltaVsBMs: round(mean(rs.map((r) => r.p99)) - bP99, 3),
-      workerdUsPerReq: round(mean(rs.map((r) => r.workerdUsPerReq)), 1),
-      workerdUsPerReqDeltaVsB: round(mean(rs.map((r) => r.workerdUsPerReq)) - bCpu, 1),
-      originUsPerReq: round(mean(rs.map((r) => r.originUsPerReq)), 1),
-      autocannonUsPerReq: round(mean(rs.map((r) => r.autocannonUsPerReq)), 1),
-      foreignCpuPct: round(mean(rs.map((r) => r.foreignCpuPct)), 1),
-    };
-  }
-  const t = [];
-  const c = summary.c;
-  if (c) {
-    t.push({ id: "c", target: "(c) >= 0.95x (b) req/s", pass: c.ratioVsB >= 0.95, value: `${c.ratioVsB}x` });
-    t.push({
-      id: "c",
-      target: "(c) p99 <= (b) p99 + 1 ms",
-      pass: c.p99DeltaVsBMs <= 1,
-      value: `${c.p99DeltaVsBMs >= 0 ? "+" : ""}${c.p99DeltaVsBMs} ms`,
-    });
-  }
-  if (summary.d) t.push({ id: "d", target: "(d) >= 0.85x (b) req/s", pass: summary.d.ratioVsB >= 0.85, value: `${summary.d.ratioVsB}x` });
-  for (const id of ["c", "d"]) {
-    const s = summary[id];
-    if (!s) continue;
-    const ok = (s.statusCodes[200] ?? 0) === s.responses && s.errors === 0;
-    t.push({
-      id,
-      target: `(${id}) every response is 200`,
-      pass: ok,
-      value: JSON.stringify(s.statusCodes) + (s.errors ? ` +${s.errors} errors` : ""),
-    });
-  }
-  for (const id of ["e", "f", "g"]) {
-    const s = summary[id];
-    if (!s) continue;
-    t.push({ id, target: `(${id}) >= 1.5x (b) req/s`, pass: s.ratioVsB >= 1.5, value: `${s.ratioVsB}x` });
-    t.push({ id, target: `(${id}) zero origin hits`, pass: s.originHits === 0, value: String(s.originHits) });
-    const expected = scenarios.find((x) => x.id === id).expect;
-    const allExpected = (s.statusCodes[expected] ?? 0) === s.responses && s.errors === 0;
-    t.push({ id, target: `(${id}) every response is ${expected}`, pass: allExpected, value: JSON.stringify(s.statusCodes) });
-  }
-  return { summary, targets: t };
-}
-
-function table(rows, columns) {
-  const widths = columns.map((c) => Math.max(c.title.length, ...rows.map((r) => String(c.get(r)).length)));
-  const line = (cells) => cells.map((s, i) => (columns[i].left ? String(s).padEnd(widths[i]) : String(s).padStart(widths[i]))).join("  ");
-  return [
-    line(columns.map((c) => c.title)),
-    widths.map((w) => "-".repeat(w)).join("  "),
-    ...rows.map((r) => line(columns.map((c) => c.get(r)))),
-  ].join("\n");
-}
-
-// ---------------------------------------------------------------------------------------------
 async function main() {
   mkdirSync(OUT, { recursive: true });
-  removeStaleBundles();
-  [{ default: autocannon }, jose, miniflare] = await Promise.all([import("autocannon"), import("jose"), import("miniflare")]);
+  const [jose, miniflare] = await Promise.all([import("jose"), import("miniflare"), loadAutocannon()]);
   const { newDevKeyMaterial } = await import("../scripts/lib/keys.mjs");
   log(`config: ${JSON.stringify(CONFIG)}`);
+  if (skipped.length) log(`disabled: ${skipped.map((s) => `(${s.id}) needs ${s.needs}`).join("; ")}`);
 
   log("bundling with `wrangler deploy --dry-run`...");
-  const [built, config] = await Promise.all([bundle(), readWranglerConfig()]);
+  const [built, config] = await Promise.all([bundle({ keepAs: CONFIG.profile ? "profile-bundle" : undefined }), readWranglerConfig()]);
   log(
     `bundle: ${(built.rawBytes / 1024).toFixed(1)} KiB raw, ${(built.gzipBytes / 1024).toFixed(1)} KiB gzip (${built.buildMs.toFixed(0)} ms)`,
   );
@@ -676,95 +213,76 @@ async function main() {
   log(`origin on ${origin.url} (pid ${origin.pid})`);
 
   const material = newDevKeyMaterial();
-  const workers = await startWorkers({
+  const workers = keygateWorkers();
+  const workerd = await startWorkerd({
+    miniflare,
     bundleMain: built.main,
     config,
     secrets: { SIGNING_KEYS: material.SIGNING_KEYS, USER_TOKEN_JWKS: material.USER_TOKEN_JWKS },
     originUrl: origin.url,
+    keygates: workers,
+    varOverrides: CONFIG.varOverrides,
     inspector: CONFIG.profile,
+    stripHop: CONFIG.miniflareStripHop,
   });
-  log(`workerd: keygate ${workers.keygate}, pass-through ${workers.passthrough}, miniflare entry ${workers.entry}`);
-  const pids = { workerd: findWorkerdPid(), origin: origin.pid };
+  log(
+    `workerd: ${Object.entries(workerd.urls)
+      .map(([name, url]) => `${name} ${url}`)
+      .join(", ")}, miniflare entry ${workerd.entry}`,
+  );
+  const pids = { workerd: workerd.pid, origin: origin.pid };
   if (pids.workerd === undefined) log("warning: workerd process not found; no CPU-per-request numbers");
-  const migrations = await applyMigrations(workers.mf, config.migrations);
+  const migrations = await applyMigrations(workerd.mf, config.migrations, PRIMARY);
   log(`applied migrations: ${migrations.join(", ")}`);
 
-  const token = await userToken(config, material.idpPrivateJwk);
-  // One extra key, outside the pool, is the one that gets revoked.
-  log(`creating ${CONFIG.keys + 1} keys sequentially through the management API...`);
-  const created = await createKeys(workers.keygate, token, CONFIG.keys + 1);
-  const pool = created.keys.slice(0, CONFIG.keys).map((k) => k.apiKey);
-  const revoked = created.keys[CONFIG.keys];
-  const revokeMs = await revokeKey(workers.keygate, token, revoked.id);
-  log(`creates: p50 ${created.stats.p50Ms} ms, p99 ${created.stats.p99Ms} ms; revoke ${revokeMs.toFixed(1)} ms`);
+  // Keys: the first CONFIG.keys + 1 one after the other (timed: (h)), the rest concurrently.
+  const client = managementClient(workerd.urls[PRIMARY], await userToken(jose, config, material.idpPrivateJwk, TENANT), TENANT);
+  const bodies = Object.entries(counts).flatMap(([set, n]) =>
+    Array.from({ length: n }, (_, i) => ({ set, body: KEY_SETS[set].create(i) })),
+  );
+  const sequential = Math.min(bodies.length, CONFIG.keys + 1);
+  log(
+    `creating ${bodies.length} keys (${JSON.stringify(counts)}): ${sequential} sequentially, the rest ${CONFIG.createConcurrency} at a time...`,
+  );
+  const created = await createKeys(
+    client,
+    bodies.map((b) => b.body),
+    { sequential, concurrency: CONFIG.createConcurrency, onProgress: (done, of) => log(`  ${done}/${of} concurrent creates`) },
+  );
+  const keys = {};
+  created.keys.forEach((k, i) => {
+    keys[bodies[i].set] ??= [];
+    keys[bodies[i].set].push(k);
+  });
+  const management = { create: created.sequential, createConcurrent: created.concurrent };
+  for (const [set, list] of Object.entries(keys)) {
+    const after = await KEY_SETS[set].after?.({ keys: list, client, urls: workerd.urls });
+    if (after?.revokeMs !== undefined) management.revokeMs = round(after.revokeMs, 3);
+  }
+  const seq = created.sequential;
+  const con = created.concurrent;
+  log(
+    `creates: ${seq.count} sequential p50 ${seq.p50Ms} ms, p99 ${seq.p99Ms} ms` +
+      (con ? `; ${con.count} concurrent in ${(con.totalMs / 1000).toFixed(1)} s (${con.perSec}/s)` : "") +
+      (management.revokeMs !== undefined ? `; revoke ${management.revokeMs} ms` : ""),
+  );
 
-  const auth = (k) => ({ authorization: `Bearer ${k}` });
-  let nextKey = 0;
-  const scenarios = [
-    { id: "a", name: "origin direct", url: origin.url + PROTECTED_PATH, method: "GET", headers: auth(pool[0]), expect: 200 },
-    {
-      id: "b",
-      name: "pass-through worker",
-      worker: "passthrough",
-      url: workers.passthrough + PROTECTED_PATH,
-      method: "GET",
-      headers: auth(pool[0]),
-      expect: 200,
-    },
-    { id: "c", name: "keygate, 1 valid key", url: workers.keygate + PROTECTED_PATH, method: "GET", headers: auth(pool[0]), expect: 200 },
-    {
-      id: "d",
-      name: `keygate, ${pool.length} keys round-robin`,
-      url: workers.keygate,
-      // One global rotation shared by all connections, so in-flight requests carry distinct keys
-      // (a static `requests` array would walk every connection through the keys in lockstep).
-      requests: [
-        {
-          method: "GET",
-          path: PROTECTED_PATH,
-          headers: auth(pool[0]),
-          setupRequest: (req) => {
-            req.headers = { ...req.headers, authorization: `Bearer ${pool[nextKey++ % pool.length]}` };
-            return req;
-          },
-        },
-      ],
-      expect: 200,
-    },
-    {
-      id: "e",
-      name: "keygate, bad signature",
-      url: workers.keygate + PROTECTED_PATH,
-      method: "GET",
-      headers: auth(tamperSignature(pool[0])),
-      expect: 401,
-    },
-    {
-      id: "f",
-      name: "keygate, revoked key",
-      url: workers.keygate + PROTECTED_PATH,
-      method: "GET",
-      headers: auth(revoked.apiKey),
-      expect: 401,
-    },
-    { id: "g", name: "keygate, missing scope", url: workers.keygate + SCOPED_PATH, method: "POST", headers: auth(pool[0]), expect: 403 },
-  ];
-  if (CONFIG.entrySocket) {
-    scenarios.push({
-      id: "c'",
-      name: "keygate via miniflare entry",
-      url: workers.entry + PROTECTED_PATH,
-      method: "GET",
-      headers: auth(pool[0]),
-      expect: 200,
-    });
+  const template = keys.pool?.[0]?.apiKey;
+  const ctx = { cfg: CONFIG, keys, tamper: tamperSignature, forge: template ? forgedTokenFactory(template) : undefined };
+  const specs = selected.map((s) => resolve(s, ctx, workerd, origin));
+
+  const primed = {};
+  for (const spec of specs.filter((s) => s.prime > 0)) {
+    log(`(${spec.id}) priming: each of ${spec.prime} keys once...`);
+    const p = await prime(spec, spec.prime, CONFIG.connections);
+    primed[spec.id] = { ...p, durationSec: round(p.durationSec, 2) };
+    const unexpected = Object.keys(p.statusCodes).filter((code) => !spec.expect.statuses.includes(Number(code)));
+    if (unexpected.length || p.errors) throw new Error(`priming (${spec.id}) got ${JSON.stringify(p.statusCodes)}, ${p.errors} errors`);
+    log(`(${spec.id}) primed ${p.requests} requests in ${p.durationSec.toFixed(1)} s`);
   }
-  if (CONFIG.only) {
-    const keep = scenarios.filter((s) => CONFIG.only.includes(s.id));
-    scenarios.splice(0, scenarios.length, ...keep);
-  }
+
   const sanityResults = {};
-  for (const s of scenarios) sanityResults[s.id] = await sanity(s);
+  for (const spec of specs) sanityResults[spec.id] = await sanity(spec);
   log("sanity checks passed (expected status from every scenario)");
 
   const machine = {
@@ -783,8 +301,8 @@ async function main() {
   if (CONFIG.profile) {
     const { profileScenarios } = await import("./profile.mjs");
     const profiles = await profileScenarios({
-      mf: workers.mf,
-      scenarios: scenarios.filter((s) => ["b", "c", "d", "e", "f", "g"].includes(s.id)),
+      mf: workerd.mf,
+      scenarios: specs.filter((s) => s.worker !== null && s.via !== "entry"),
       seconds: CONFIG.profileSec,
       connections: CONFIG.connections,
       cannon,
@@ -798,26 +316,32 @@ async function main() {
   }
 
   const perRun = CONFIG.warmupSec + CONFIG.durationSec + 0.3;
-  const estimate = (performance.now() - started) / 1000 + scenarios.length * CONFIG.rounds * perRun;
-  log(`running ${scenarios.length} scenarios x ${CONFIG.rounds} rounds (~${Math.ceil(estimate)} s total)`);
-  if (estimate * 1000 > TIME_BUDGET_MS) log(`warning: that exceeds the ${TIME_BUDGET_MS / 1000} s budget; lower --rounds/--duration`);
+  const estimate = elapsedSec() + specs.length * CONFIG.rounds * perRun;
+  log(`running ${specs.length} scenarios x ${CONFIG.rounds} rounds (~${Math.ceil(estimate)} s total)`);
 
   const rounds = [];
   for (let r = 1; r <= CONFIG.rounds; r++) {
-    const order = r % 2 === 1 ? scenarios : [...scenarios].reverse();
-    for (const s of order) {
-      if (interrupted) throw new Error("interrupted");
-      const m = await measure(s, origin, pids, r);
-      rounds.push({ scenario: s.id, ...m });
+    const order = r % 2 === 1 ? specs : [...specs].reverse();
+    for (const spec of order) {
+      if (isInterrupted()) throw new Error("interrupted");
+      const m = await measure(spec, {
+        origin,
+        pids,
+        roundNo: r,
+        warmupSec: CONFIG.warmupSec,
+        durationSec: CONFIG.durationSec,
+        connections: CONFIG.connections,
+      });
+      rounds.push({ scenario: spec.id, ...m });
       log(
-        `round ${r} (${s.id}) ${s.name.padEnd(30)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50.toFixed(2)} ms  p99 ${m.p99.toFixed(2)} ms  non2xx ${m.non2xx}  origin ${m.originHits}  workerd ${m.workerdUsPerReq.toFixed(0)} us/req  foreign CPU ${m.foreignCpuPct.toFixed(0)}%`,
+        `round ${r} (${spec.id}) ${spec.name.padEnd(30)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50.toFixed(2)} ms  p99 ${m.p99.toFixed(2)} ms  non2xx ${m.non2xx}  origin ${m.originHits}  workerd ${m.workerdUsPerReq.toFixed(0)} us/req  foreign CPU ${m.foreignCpuPct.toFixed(0)}%`,
       );
       await sleep(200);
     }
   }
 
-  const { summary, targets } = summarize(scenarios, rounds);
-  const rows = scenarios.map((s) => ({ id: s.id, ...summary[s.id] }));
+  const summary = summarize(specs, rounds);
+  const targets = judge(specs, summary);
   console.log(
     `\nkeygate bench — ${machine.cpuModel} x${machine.cpuCount}, node ${machine.node}, workerd via miniflare ${machine.miniflare}`,
   );
@@ -825,40 +349,25 @@ async function main() {
     `bundle ${(built.rawBytes / 1024).toFixed(1)} KiB raw / ${(built.gzipBytes / 1024).toFixed(1)} KiB gzip; ` +
       `${CONFIG.rounds} rounds x ${CONFIG.durationSec} s, ${CONFIG.connections} connections, ${CONFIG.warmupSec} s warm-up\n`,
   );
+  console.log(scenarioTable(specs, summary));
   console.log(
-    table(rows, [
-      { title: "", get: (r) => `(${r.id})` },
-      { title: "scenario", get: (r) => r.name, left: true },
-      { title: "req/s", get: (r) => r.rpsMean },
-      { title: "min..max", get: (r) => `${r.rpsMin}..${r.rpsMax}` },
-      { title: "p50 ms", get: (r) => r.p50Ms.toFixed(2) },
-      { title: "p99 ms", get: (r) => r.p99Ms.toFixed(2) },
-      { title: "non2xx", get: (r) => r.non2xx },
-      { title: "x(b)", get: (r) => r.ratioVsB.toFixed(2) },
-      { title: "per-round x(b)", get: (r) => `${r.ratioVsBRange[0].toFixed(2)}..${r.ratioVsBRange[1].toFixed(2)}` },
-      { title: "p99-(b) ms", get: (r) => (r.p99DeltaVsBMs >= 0 ? "+" : "") + r.p99DeltaVsBMs.toFixed(2) },
-      { title: "origin hits", get: (r) => r.originHits },
-      { title: "workerd us/req", get: (r) => (r.id === "a" ? "-" : r.workerdUsPerReq.toFixed(0)) },
-      {
-        title: "-(b)",
-        get: (r) => (r.id === "a" ? "-" : (r.workerdUsPerReqDeltaVsB >= 0 ? "+" : "") + r.workerdUsPerReqDeltaVsB.toFixed(0)),
-      },
-      { title: "foreign CPU", get: (r) => `${r.foreignCpuPct.toFixed(0)}%` },
-    ]),
+    `\n(h) management create: ${seq.count} sequential, p50 ${seq.p50Ms} ms, p99 ${seq.p99Ms} ms, max ${seq.maxMs} ms` +
+      (management.revokeMs !== undefined ? `; revoke ${management.revokeMs.toFixed(1)} ms` : ""),
   );
-  console.log(
-    `\n(h) management create: ${created.stats.count} sequential, p50 ${created.stats.p50Ms} ms, p99 ${created.stats.p99Ms} ms, max ${created.stats.maxMs} ms; revoke ${revokeMs.toFixed(1)} ms\n`,
-  );
-  console.log(
-    table(targets, [
-      { title: "target", get: (t) => t.target, left: true },
-      { title: "value", get: (t) => t.value, left: true },
-      { title: "result", get: (t) => (t.pass ? "PASS" : "FAIL"), left: true },
-    ]),
-  );
-  if (workers.workerdOut.size > 0) {
+  if (con) {
+    console.log(
+      `    then ${con.count} concurrent (${con.concurrency} at a time): ${con.perSec} creates/s, ${(con.totalMs / 1000).toFixed(1)} s, p50 ${con.p50Ms} ms, p99 ${con.p99Ms} ms`,
+    );
+  }
+  for (const [id, p] of Object.entries(primed))
+    console.log(`    (${id}) primed: ${p.requests} keys verified once in ${p.durationSec} s before round 1`);
+  console.log(doCallsLine(specs, summary, DO_CALLS_HEADER));
+  if (skipped.length) console.log(`not run: ${skipped.map((s) => `(${s.id}) ${s.name} [needs ${s.needs}]`).join("; ")}`);
+  console.log("");
+  console.log(targetTable(targets));
+  if (workerd.workerdOut.size > 0) {
     console.log("\nworkerd logged (distinct lines, count):");
-    for (const [line, n] of [...workers.workerdOut].sort((a, b) => b[1] - a[1]).slice(0, 8))
+    for (const [line, n] of [...workerd.workerdOut].sort((a, b) => b[1] - a[1]).slice(0, 8))
       console.log(`  ${String(n).padStart(6)}  ${line.slice(0, 220)}`);
   }
   if (built.composition.length) {
@@ -874,6 +383,7 @@ async function main() {
       tenant: TENANT,
       protectedPath: PROTECTED_PATH,
       scopedPath: SCOPED_PATH,
+      keygateWorkers: workers,
     },
     bundle: {
       files: built.files,
@@ -882,9 +392,19 @@ async function main() {
       buildMs: round(built.buildMs, 0),
       composition: built.composition,
     },
-    management: { create: created.stats, revokeMs: round(revokeMs, 3) },
+    management,
+    primed,
     sanity: sanityResults,
-    scenarios: scenarios.map((s) => ({ id: s.id, name: s.name, method: s.method ?? "GET", expect: s.expect })),
+    scenarios: specs.map((s) => ({
+      id: s.id,
+      name: s.name,
+      method: s.method,
+      expect: s.expect.statuses.length === 1 ? s.expect.statuses[0] : s.expect.statuses,
+      expectOrigin: s.expect.origin,
+      via: s.via,
+      worker: s.worker,
+    })),
+    skipped,
     rounds: rounds.map((r) => ({
       ...r,
       rps: round(r.rps, 1),
@@ -900,25 +420,13 @@ async function main() {
     })),
     summary,
     targets,
-    workerdOutput: Object.fromEntries(workers.workerdOut),
-    elapsedSec: round((performance.now() - started) / 1000, 1),
+    workerdOutput: Object.fromEntries(workerd.workerdOut),
+    elapsedSec: round(elapsedSec(), 1),
   };
-  const custom = argv.quick || argv.only || argv.var.length > 0 || argv["strip-hop"];
+  const custom = argv.quick || argv.only || argv.enable || argv.var.length > 0 || argv["strip-hop"];
   const outFile = argv.out ?? path.join(custom ? OUT : BENCH, "results.json");
   writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
   log(`wrote ${path.relative(ROOT, outFile)}`);
 }
 
-main()
-  .then(() => cleanup())
-  .then(() => {
-    if (interrupted) return; // the signal handler exits with 130 once cleanup is done
-    log("done; everything stopped");
-    process.exit(0);
-  })
-  .catch(async (err) => {
-    if (interrupted) return;
-    console.error(err?.stack ?? err);
-    await cleanup();
-    process.exit(1);
-  });
+runMain(main);

@@ -1,13 +1,17 @@
-// Prints, as JSON, what bench/run.mjs needs from wrangler: wrangler.toml as wrangler reads it (vars
-// with ROUTE_POLICY as a JSON value, compatibility date/flags, bindings) and the D1 migrations split
-// into statements by wrangler's own splitter. Runs as a child process because importing wrangler
-// installs SIGINT/SIGTERM handlers that exit at once, which would skip the bench's cleanup.
+// Prints, as JSON, what the bench and the soak need from wrangler: wrangler.toml as wrangler reads
+// it (vars with ROUTE_POLICY as a JSON value, compatibility date/flags), miniflare's worker options
+// for every binding wrangler.toml declares (wrangler's own `unstable_getMiniflareWorkerOptions`, the
+// function @cloudflare/vitest-pool-workers uses, so D1, KV, Durable Objects, Queues, rate-limit
+// bindings... come along without a change here), and the D1 migrations split into statements by
+// wrangler's own splitter. Runs as a child process because importing wrangler installs
+// SIGINT/SIGTERM handlers that exit at once, which would skip the bench's cleanup.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
 
 const root = path.resolve(import.meta.dirname, "..");
-const config = unstable_readConfig({ config: path.join(root, "wrangler.toml") });
+const configPath = path.join(root, "wrangler.toml");
+const config = unstable_readConfig({ config: configPath });
 const d1 = config.d1_databases?.[0];
 const migrationsDir = path.join(root, d1?.migrations_dir ?? "migrations");
 const migrations = readdirSync(migrationsDir)
@@ -19,6 +23,7 @@ const migrations = readdirSync(migrationsDir)
       .map((s) => s.trim())
       .filter(Boolean),
   }));
+const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
 process.stdout.write(
   JSON.stringify({
     name: config.name,
@@ -29,6 +34,11 @@ process.stdout.write(
     vars: config.vars ?? {},
     d1_databases: config.d1_databases ?? [],
     kv_namespaces: config.kv_namespaces ?? [],
+    durable_objects: config.durable_objects?.bindings ?? [],
+    queues: config.queues ?? {},
+    ratelimits: config.ratelimits ?? [],
     migrations,
+    // JSON drops functions; wrangler.toml declares only data, so nothing of substance is lost.
+    workerOptions,
   }),
 );
