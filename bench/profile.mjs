@@ -37,6 +37,16 @@ const WATCH = [
   "refusal",
   "toErrorResponse",
   "gatewayConfig",
+  "cachedEdgeView",
+  "fetchEdgeView",
+  "decideFromLease",
+  "decideWithCounter",
+  "recordUsage",
+  "usageSink",
+  "forwardAccepted",
+  "withHeaders",
+  "consume",
+  "rollUp",
 ];
 
 /** `class X` / `function X` declared on the original source line (minified classes keep no name). */
@@ -128,7 +138,7 @@ function summarize(profile, sourceMap, decoded, bundleName, requests) {
     requests,
     busyUsPerReq: Number(perReq(busy).toFixed(1)),
     byPackage: rows(byPkg),
-    topFunctions: rows(byFn).slice(0, 15),
+    topFunctions: rows(byFn).slice(0, 30),
     inclusive: rows(inclusive),
   };
 }
@@ -180,7 +190,7 @@ export async function profileScenarios({ mf, scenarios, seconds, connections, ca
     console.log(`  by package : ${r.byPackage.map((p) => `${p.name} ${p.usPerReq}us`).join(", ")}`);
     console.log(`  inclusive  : ${r.inclusive.map((p) => `${p.name} ${p.usPerReq}us`).join(", ")}`);
     console.log("  top self time:");
-    for (const f of r.topFunctions.slice(0, 10))
+    for (const f of r.topFunctions.slice(0, 25))
       console.log(`    ${String(f.usPerReq).padStart(7)} us/req  ${String(f.pctOfBusy).padStart(5)}%  ${f.name}`);
   }
   return results;

@@ -27,8 +27,10 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bundle, readWranglerConfig } from "./lib/bundle.mjs";
+import { measureConsumer } from "./lib/consumer.mjs";
+import { isolateCounters } from "./lib/inspector.mjs";
 import { elapsedSec, installSignalHandlers, isInterrupted, log, runMain, sleep, startWatchdog } from "./lib/lifecycle.mjs";
-import { cannon, DO_CALLS_HEADER, loadAutocannon, measure, prime, sanity } from "./lib/load.mjs";
+import { cannon, loadAutocannon, measure, prime, sanity } from "./lib/load.mjs";
 import { createKeys, forgedTokenFactory, managementClient, tamperSignature, userToken } from "./lib/management.mjs";
 import { BENCH, OUT, ROOT, startOrigin } from "./lib/processes.mjs";
 import { doCallsLine, judge, scenarioTable, summarize, targetTable } from "./lib/report.mjs";
@@ -192,7 +194,11 @@ function resolve(s, ctx, workerd, origin) {
     prime: s.prime ? countOf(s) : 0,
     expect: { statuses, origin: s.expect.origin },
     targets: s.targets ?? [],
-    countDoCalls: worker !== null && worker !== "passthrough",
+    // Durable Object round trips are read from the isolate's counters through the inspector.
+    counters:
+      worker !== null && worker !== "passthrough" && !CONFIG.profile
+        ? () => isolateCounters(workerd.mf, worker, () => fetch(`${url}/_keygate/health`).then((r) => r.arrayBuffer()))
+        : undefined,
   };
 }
 
@@ -222,8 +228,11 @@ async function main() {
     originUrl: origin.url,
     keygates: workers,
     varOverrides: CONFIG.varOverrides,
-    inspector: CONFIG.profile,
+    // The inspector also reads each isolate's counters (Durable Object round trips) between runs.
+    inspector: true,
     stripHop: CONFIG.miniflareStripHop,
+    // The usage queue's consumer is measured on its own below, not as the gateway's CPU.
+    consumeQueues: false,
   });
   log(
     `workerd: ${Object.entries(workerd.urls)
@@ -340,6 +349,18 @@ async function main() {
     }
   }
 
+  // The usage queue's consumer, in a workerd of its own, after the gateway scenarios.
+  await workerd.mf.dispose();
+  log("measuring the usage queue consumer...");
+  const consumer = await measureConsumer({
+    miniflare,
+    bundleMain: built.main,
+    config,
+    secrets: { SIGNING_KEYS: material.SIGNING_KEYS, USER_TOKEN_JWKS: material.USER_TOKEN_JWKS },
+    originUrl: origin.url,
+    messages: argv.quick ? 40 : 200,
+  });
+
   const summary = summarize(specs, rounds);
   const targets = judge(specs, summary);
   console.log(
@@ -361,7 +382,10 @@ async function main() {
   }
   for (const [id, p] of Object.entries(primed))
     console.log(`    (${id}) primed: ${p.requests} keys verified once in ${p.durationSec} s before round 1`);
-  console.log(doCallsLine(specs, summary, DO_CALLS_HEADER));
+  console.log(doCallsLine(specs, summary));
+  console.log(
+    `usage queue consumer: ${consumer.applied * consumer.eventsPerMessage} of ${consumer.events} events rolled up in ${consumer.seconds} s = ${consumer.eventsPerSecond} events/s (${consumer.messages} messages of ${consumer.eventsPerMessage}${consumer.complete ? "" : "; INCOMPLETE"})`,
+  );
   if (skipped.length) console.log(`not run: ${skipped.map((s) => `(${s.id}) ${s.name} [needs ${s.needs}]`).join("; ")}`);
   console.log("");
   console.log(targetTable(targets));
@@ -393,6 +417,7 @@ async function main() {
       composition: built.composition,
     },
     management,
+    consumer,
     primed,
     sanity: sanityResults,
     scenarios: specs.map((s) => ({

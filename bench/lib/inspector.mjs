@@ -101,3 +101,17 @@ export async function evaluate(session, expression, nudge) {
 export function cacheSizes(session, nudge) {
   return evaluate(session, 'globalThis[Symbol.for("keygate.caches")]?.() ?? null', nudge);
 }
+
+/**
+ * keygate's counters in worker `workerName`'s isolate (src/lib/bounded-map.ts registerCounters):
+ * { "rate-limit-counter": { leases, failures }, "usage-events": {...}, ... }; null if the bundle has
+ * none. A short session of its own, so nothing stays attached while the bench measures.
+ */
+export async function isolateCounters(mf, workerName, nudge) {
+  const session = await devtools(mf, workerName);
+  try {
+    return await evaluate(session, 'globalThis[Symbol.for("keygate.stats")]?.() ?? null', nudge);
+  } finally {
+    session.close();
+  }
+}

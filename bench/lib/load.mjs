@@ -10,7 +10,6 @@ import { percentile, round } from "./stats.mjs";
  * Per response, how many Durable Object round trips serving it took. The worker sets it only when
  * it counts them (see bench/README.md); absent everywhere means "not reported", not zero.
  */
-export const DO_CALLS_HEADER = "x-keygate-bench-do-calls";
 
 let autocannon;
 /** Running autocannon instances (the soak runs one per isolate), stopped first at cleanup. */
@@ -63,18 +62,10 @@ export function cannon(opts, { latencies, onHeaders } = {}) {
   });
 }
 
-/** Sums DO_CALLS_HEADER over responses (raw header arrays are [name, value, name, value, ...]). */
-function doCallCounter() {
-  const counter = { responses: 0, calls: 0 };
-  counter.onHeaders = (raw) => {
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i].length === DO_CALLS_HEADER.length && raw[i].toLowerCase() === DO_CALLS_HEADER) {
-        counter.responses++;
-        counter.calls += Number(raw[i + 1]) || 0;
-      }
-    }
-  };
-  return counter;
+/** Durable Object round trips the worker's isolate has made so far (its rate-limit counter leases). */
+async function doCalls(spec) {
+  const counters = await spec.counters?.();
+  return counters?.["rate-limit-counter"]?.leases;
 }
 
 /** Warm-up then measured run of one spec. */
@@ -84,10 +75,11 @@ export async function measure(spec, { origin, pids, roundNo, warmupSec, duration
   await cannon({ ...base, duration: warmupSec });
   const mid = await origin.count();
   const latencies = [];
-  const doCalls = spec.countDoCalls ? doCallCounter() : undefined;
+  const calls0 = await doCalls(spec);
   const cpu0 = cpuSnapshot(pids);
-  const res = await cannon({ ...base, duration: durationSec }, { latencies, onHeaders: doCalls?.onHeaders });
+  const res = await cannon({ ...base, duration: durationSec }, { latencies });
   const cpu = cpuDelta(cpu0, cpuSnapshot(pids));
+  const calls1 = await doCalls(spec);
   const after = await origin.count();
   latencies.sort((a, b) => a - b);
   const measuredSec = res.duration ?? durationSec;
@@ -113,8 +105,8 @@ export async function measure(spec, { origin, pids, roundNo, warmupSec, duration
     originHits: after - mid,
     originHitsWarmup: mid - before,
     durationSec: round(measuredSec, 3),
-    // null: the worker reported nothing (no DO_CALLS_HEADER on any response).
-    doCalls: doCalls && doCalls.responses > 0 ? { responses: doCalls.responses, calls: doCalls.calls } : null,
+    // null: the isolate exposes no counters (or the spec runs on no keygate worker).
+    doCalls: calls0 !== undefined && calls1 !== undefined ? { responses, calls: calls1 - calls0 } : null,
     autocannon: { rpsAvg: res.requests.average, p50: res.latency.p50, p99: res.latency.p99 },
   };
 }

@@ -105,9 +105,10 @@ export function scenarioTable(specs, summary) {
 }
 
 /** One line: Durable Object round trips per 1,000 accepted requests, or why there are none. */
-export function doCallsLine(specs, summary, header) {
+export function doCallsLine(specs, summary) {
   const reported = specs.filter((s) => summary[s.id]?.doCalls !== null && summary[s.id]?.doCalls !== undefined);
-  if (reported.length === 0) return `Durable Object round trips per 1,000 accepted requests: not reported (no ${header} response header)`;
+  if (reported.length === 0)
+    return "Durable Object round trips per 1,000 accepted requests: not reported (the isolates expose no counters)";
   const parts = reported.map((s) => `(${s.id}) ${summary[s.id].doCallsPer1kAccepted ?? "- (none accepted)"}`);
   return `Durable Object round trips per 1,000 accepted requests: ${parts.join(", ")}`;
 }

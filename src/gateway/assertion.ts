@@ -152,7 +152,7 @@ export async function identityAssertion(env: Env, identity: Identity, method: st
   const claims = {
     iss: config.issuer,
     aud: config.audience,
-    sub: identity.subject,
+    sub: identity.sub,
     key_id: identity.keyId,
     tenant: identity.tenant,
     scopes: identity.scopes,

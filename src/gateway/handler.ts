@@ -14,7 +14,7 @@ import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
 import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
 import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
-import { cachedEdgeView, fetchEdgeView } from "../keys/edge-record";
+import { cachedEdgeView, type EdgeView, fetchEdgeView, type RateLimits } from "../keys/edge-record";
 import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
@@ -23,7 +23,7 @@ import { recordUsage, type UsageOutcome } from "../usage/events";
 import { usageSink } from "../usage/sink";
 import { assertionsEnabled, identityAssertion } from "./assertion";
 import { matchPolicy, normalizePath, type Requirement, UNMATCHED_RULE } from "./policy";
-import { forward, type Identity, originFailure, withHeaders } from "./proxy";
+import { forward, originFailure, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
 import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
@@ -93,6 +93,53 @@ function fromLimitDecision(decision: LimitDecision, claims: ApiKeyClaims, rule: 
   }
 }
 
+/**
+ * The checks once the key is known: its edge record (revoked, rotated, allowlist), the route's
+ * scopes, its rate limits from this isolate's lease. Synchronous; undefined when the lease is empty
+ * and the key's counter must be asked.
+ */
+function judgeKey(
+  env: Env,
+  claims: ApiKeyClaims,
+  view: EdgeView | null,
+  route: Requirement,
+  ip: string | null,
+  nowMs: number,
+): Verdict | undefined {
+  const { rule } = route;
+  if (view !== null) {
+    if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, rule, { claims });
+    if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", rule, { claims });
+  }
+  if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
+    return refused("insufficient_scope", rule, { claims, detail: route.challenge });
+  }
+  if (view?.limits) {
+    const decision = decideFromLease(claims.keyId, view.limits, nowMs);
+    return decision === undefined ? undefined : fromLimitDecision(decision, claims, rule, env);
+  }
+  return { ok: true, rule, claims };
+}
+
+/**
+ * The verdict from what this isolate already holds (route decision, key ring, the token's
+ * verification, the key's edge record and lease), without a promise or an await: the steady state
+ * of a busy key. Undefined whenever anything must be fetched, verified or refused; `decide` then
+ * does the whole thing.
+ */
+function decideFromCache(request: Request, env: Env, target: RequestTarget, config: GatewayConfig, ip: string | null, nowMs: number) {
+  const route = routeDecision(config, request.method, target.path);
+  if (typeof route === "string") return undefined;
+  if (route.kind === "public") return { ok: true, rule: route.rule, claims: null } satisfies Verdict;
+  const ring = loadedSigningKeys(env.SIGNING_KEYS);
+  const authorization = request.headers.get("authorization");
+  if (ring === undefined || !authorization?.startsWith(BEARER_PREFIX)) return undefined;
+  const known = cachedVerification(authorization.slice(BEARER_PREFIX.length), ring, keyConfig(env), nowMs);
+  if (!known?.ok) return undefined;
+  const view = cachedEdgeView(known.claims.keyId, nowMs);
+  return view === undefined ? undefined : judgeKey(env, known.claims, view, route, ip, nowMs);
+}
+
 /** Every check, in order, to one verdict. */
 async function decide(
   request: Request,
@@ -113,19 +160,11 @@ async function decide(
 
   const cached = cachedEdgeView(claims.keyId, nowMs);
   const view = cached !== undefined ? cached : await fetchEdgeView(env.EDGE_RECORDS, claims.keyId, config.revocationCacheTtlMs, nowMs);
-  if (view !== null) {
-    if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, rule, { claims });
-    if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", rule, { claims });
-  }
-  if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
-    return refused("insufficient_scope", rule, { claims, detail: route.challenge });
-  }
-  if (view?.limits) {
-    const decision =
-      decideFromLease(claims.keyId, view.limits, nowMs) ?? (await decideWithCounter(env.RATE_LIMITER, claims.keyId, view.limits, nowMs));
-    return fromLimitDecision(decision, claims, rule, env);
-  }
-  return { ok: true, rule, claims };
+  const verdict = judgeKey(env, claims, view, route, ip, nowMs);
+  if (verdict !== undefined) return verdict;
+  // The key has limits and this isolate's lease is spent: ask its counter.
+  const limits = view?.limits as RateLimits;
+  return fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, claims.keyId, limits, nowMs), claims, rule, env);
 }
 
 /** The origin's answer to an accepted request, with the RateLimit fields of a limited key. */
@@ -141,10 +180,9 @@ async function forwardAccepted(
   const { claims } = verdict;
   if (claims === null) return forward(request, target, config, null);
   recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
-  const identity: Identity = { keyId: claims.keyId, tenant: claims.tenant, scopes: claims.scopes, subject: claims.sub };
   // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/gateway/assertion.ts).
-  if (assertionsEnabled(env)) identity.assertion = await identityAssertion(env, identity, request.method, target.path, nowMs);
-  const response = await forward(request, target, config, identity);
+  const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, target.path, nowMs) : undefined;
+  const response = await forward(request, target, config, claims, assertion);
   if (!verdict.rateLimit) return response;
   const fields: Record<string, string> = { "ratelimit-policy": verdict.rateLimit.policy };
   if (verdict.rateLimit.current) fields.ratelimit = verdict.rateLimit.current;
@@ -155,7 +193,8 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   const config = gatewayConfig(env);
   const nowMs = Date.now();
   const ip = request.headers.get("cf-connecting-ip");
-  let verdict = await decide(request, env, target, config, ip, nowMs);
+  let verdict: Verdict =
+    decideFromCache(request, env, target, config, ip, nowMs) ?? (await decide(request, env, target, config, ip, nowMs));
   if (!verdict.ok && AUTH_FAILURES.has(verdict.reason)) {
     const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
     if (throttled > 0) verdict = refused("throttled", verdict.rule, { retryAfterS: throttled });

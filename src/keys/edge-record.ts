@@ -13,7 +13,7 @@
  * is never forgotten by an isolate that learned it, whatever a stale KV read says later.
  */
 import type { ApiKeyRow } from "../db/schema";
-import { isolateCache, setBounded } from "../lib/bounded-map";
+import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import { type CidrRange, parseCidr } from "../lib/ip";
 import type { RateLimit } from "./schemas";
 
@@ -168,6 +168,7 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
 let lastFailureLogMs = 0;
 /** Reads of edge records that failed in this isolate (visible in the soak's stats). */
 export const edgeReadStats = { failures: 0 };
+registerCounters("edge-record-reads", edgeReadStats);
 
 /**
  * KV could not be read. What this isolate knew about the key stays in force (stale, including any

@@ -6,6 +6,7 @@
  * Every cache is a plain Map made by `isolateCache(name, max)`, so its bound is declared once and
  * the soak test can read every cache's size through `cacheSizes()` (also reachable from the
  * inspector as `globalThis[Symbol.for("keygate.caches")]()`, which is how `npm run soak` reads it).
+ * Counters the bench reads (Durable Object round trips, usage events) register the same way.
  */
 
 interface Registered {
@@ -30,6 +31,23 @@ export function cacheSizes(): Record<string, { size: number; max: number }> {
 }
 
 (globalThis as Record<symbol, unknown>)[Symbol.for("keygate.caches")] = cacheSizes;
+
+const counters = new Map<string, Record<string, number>>();
+
+/** Registers an isolate's counters (plain objects its module increments) under `name`. */
+export function registerCounters(name: string, values: Record<string, number>): void {
+  counters.set(name, values);
+}
+
+/**
+ * Every registered counter of this isolate: `{ "rate-limit": { leases, failures }, ... }`. The bench
+ * and the soak read it through the inspector as `globalThis[Symbol.for("keygate.stats")]()`.
+ */
+export function isolateCounters(): Record<string, Record<string, number>> {
+  return Object.fromEntries([...counters].map(([name, values]) => [name, { ...values }]));
+}
+
+(globalThis as Record<symbol, unknown>)[Symbol.for("keygate.stats")] = isolateCounters;
 
 /**
  * Sets `key` as the newest entry of `map` and, past `max` entries, drops the oldest. Maps keep

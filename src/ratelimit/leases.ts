@@ -11,7 +11,7 @@
  * lands in the shared lease, so nothing granted is lost.
  */
 import type { RateLimits } from "../keys/edge-record";
-import { isolateCache, setBounded } from "../lib/bounded-map";
+import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import type { LeaseGrant, LimitState, RateLimitCounter } from "./counter";
 
 /** A lease should last about this long at the key's current rate here. */
@@ -40,6 +40,7 @@ const pools = isolateCache<string, Pool>("rate-limit-leases", MAX_POOLS);
 
 /** Round trips to counters made by this isolate (the bench reports them per 1,000 requests). */
 export const counterStats = { leases: 0, failures: 0 };
+registerCounters("rate-limit-counter", counterStats);
 
 export type LimitDecision =
   | { kind: "admitted"; rateLimit: string; policy: string }

@@ -1,8 +1,8 @@
 /**
  * Usage events, off the request path. Every gateway decision becomes one event; events are
  * buffered per isolate and sent after the response (`ctx.waitUntil`) to the usage queue in batches
- * (one queue message holds up to MAX_EVENTS_PER_MESSAGE events), where the worker's own consumer
- * rolls them up in D1 (src/usage/consumer.ts).
+ * (messages of at most MAX_MESSAGE_BYTES, sent in batches under Cloudflare Queues' 256 KB batch
+ * limit), where the worker's own consumer rolls them up in D1 (src/usage/rollup.ts).
  *
  * The request pays for an array push (and, for the first event of a batch, scheduling the flush).
  * What can be lost: events buffered in an isolate that is evicted before its flush (at most
@@ -10,6 +10,7 @@
  * in a row (counted in usage_losses and logged, so the loss is visible).
  */
 import { REFUSAL_REASONS } from "../gateway/verdict";
+import { registerCounters } from "../lib/bounded-map";
 
 /** What an event's outcome can be: accepted, a refusal reason, or the origin failing keygate's forward. */
 export const USAGE_OUTCOMES = ["accepted", ...REFUSAL_REASONS, "bad_gateway", "gateway_timeout"] as const;
@@ -43,7 +44,12 @@ export interface UsageMessage {
 
 /** Events arriving within this long of the first of a batch share its queue message (USAGE_FLUSH_MS). */
 export const DEFAULT_USAGE_FLUSH_MS = 1_000;
-const MAX_EVENTS_PER_MESSAGE = 1_000;
+/** Queues: a message may hold 128 KB and a sendBatch 256 KB (and 100 messages); keep a margin. */
+const MAX_MESSAGE_BYTES = 96 * 1024;
+const MAX_BATCH_BYTES = 224 * 1024;
+const MAX_BATCH_MESSAGES = 100;
+/** A full buffer is sent at once rather than waiting for the flush timer. */
+const MAX_EVENTS_PER_FLUSH = 2_000;
 /** Attempts at sending a batch before it is counted as lost. */
 export const USAGE_SEND_ATTEMPTS = 3;
 const SEND_RETRY_MS = 200;
@@ -52,6 +58,7 @@ const MAX_BUFFERED_EVENTS = 50_000;
 
 /** This isolate's pipeline counters (the soak and the bench read them). */
 export const usageStats = { recorded: 0, sent: 0, lost: 0 };
+registerCounters("usage-events", usageStats);
 
 export interface UsageSink {
   queue: Queue<UsageMessage>;
@@ -74,22 +81,56 @@ const pending = new WeakMap<UsageSink, Pending>();
  */
 const FLUSH_TAKEOVER_MS = 1_000;
 
-async function send(sink: UsageSink, events: UsageEvent[]): Promise<void> {
-  const messages: MessageSendRequest<UsageMessage>[] = [];
-  for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) {
-    messages.push({ body: { v: 1, id: crypto.randomUUID(), events: events.slice(i, i + MAX_EVENTS_PER_MESSAGE) }, contentType: "json" });
+/** An upper bound of an event's JSON size (its strings are ASCII but for rare escapes; 48 covers the rest). */
+function eventBytes(e: UsageEvent): number {
+  return (
+    48 + (e[1]?.length ?? 4) + (e[2]?.length ?? 4) + e[3].length + e[4].length + e[6].length + (e[7]?.length ?? 4) + (e[8]?.length ?? 4)
+  );
+}
+
+/** The events as queue batches: messages under MAX_MESSAGE_BYTES, batches under Queues' limits. */
+export function batchesOf(events: UsageEvent[]): { messages: MessageSendRequest<UsageMessage>[]; events: number }[] {
+  const batches: { messages: MessageSendRequest<UsageMessage>[]; events: number }[] = [];
+  let batch = { messages: [] as MessageSendRequest<UsageMessage>[], events: 0, bytes: 0 };
+  let message: UsageEvent[] = [];
+  let messageBytes = 0;
+  const closeMessage = () => {
+    if (message.length === 0) return;
+    if (batch.messages.length >= MAX_BATCH_MESSAGES || batch.bytes + messageBytes > MAX_BATCH_BYTES) {
+      batches.push(batch);
+      batch = { messages: [], events: 0, bytes: 0 };
+    }
+    batch.messages.push({ body: { v: 1, id: crypto.randomUUID(), events: message }, contentType: "json" });
+    batch.events += message.length;
+    batch.bytes += messageBytes;
+    message = [];
+    messageBytes = 0;
+  };
+  for (const event of events) {
+    const size = eventBytes(event);
+    if (messageBytes + size > MAX_MESSAGE_BYTES) closeMessage();
+    message.push(event);
+    messageBytes += size;
   }
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await sink.queue.sendBatch(messages);
-      usageStats.sent += events.length;
-      return;
-    } catch (err) {
-      if (attempt >= USAGE_SEND_ATTEMPTS) {
-        await countLoss(sink.db, events.length, err);
-        return;
+  closeMessage();
+  if (batch.messages.length > 0) batches.push(batch);
+  return batches;
+}
+
+export async function send(sink: UsageSink, events: UsageEvent[]): Promise<void> {
+  for (const batch of batchesOf(events)) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sink.queue.sendBatch(batch.messages);
+        usageStats.sent += batch.events;
+        break;
+      } catch (err) {
+        if (attempt >= USAGE_SEND_ATTEMPTS) {
+          await countLoss(sink.db, batch.events, err);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, SEND_RETRY_MS * attempt));
       }
-      await new Promise((resolve) => setTimeout(resolve, SEND_RETRY_MS * attempt));
     }
   }
 }
@@ -130,7 +171,7 @@ export function recordUsage(sink: UsageSink, ctx: Pick<ExecutionContext, "waitUn
     return;
   }
   state.events.push(event);
-  if (state.events.length >= MAX_EVENTS_PER_MESSAGE) {
+  if (state.events.length >= MAX_EVENTS_PER_FLUSH) {
     const full = state.events;
     state.events = [];
     ctx.waitUntil(send(sink, full));

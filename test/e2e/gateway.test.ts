@@ -184,11 +184,19 @@ describe("gateway end to end", () => {
     expect(body.subarray(0, 8).toString()).toBe("keygate-");
   });
 
-  it("answers 504 when the origin is slower than ORIGIN_TIMEOUT_MS", async () => {
+  it("answers 504 when the origin is slower than ORIGIN_TIMEOUT_MS, and closes the abandoned request", async () => {
     const key = await createKey({});
-    const res = await get("/slow?ms=4000", { authorization: `Bearer ${key.api_key}` });
+    const path = `/slow/${randomUUID()}`;
+    const res = await get(`${path}?ms=4000`, { authorization: `Bearer ${key.api_key}` });
     expect(res.status).toBe(504);
     expect(((await res.json()) as { error: string }).error).toBe("gateway_timeout");
+    // The origin sees its connection closed well before its 4 s answer: nothing is left running.
+    let abandoned = 0;
+    for (let i = 0; i < 20 && abandoned === 0; i++) {
+      abandoned = await seen(`/__abandoned${path}`);
+      if (abandoned === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(abandoned).toBe(1);
   });
 
   it("shows last_used in list after the key is used", async () => {

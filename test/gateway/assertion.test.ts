@@ -85,7 +85,7 @@ describe("the identity assertion", () => {
 
   it("reuses an assertion for the same key, method and path within a second, never across them", async () => {
     const callEnv = { ...env, ...ON } as Env;
-    const identity = { keyId: "key-1", tenant: "t", scopes: ["api:read"], subject: "u" };
+    const identity = { keyId: "key-1", tenant: "t", scopes: ["api:read"], sub: "u" };
     const second = Math.floor(Date.now() / 1000) * 1000;
     const first = await identityAssertion(callEnv, identity, "GET", "/a", second);
     expect(await identityAssertion(callEnv, identity, "GET", "/a", second + 999)).toBe(first);
@@ -112,7 +112,7 @@ describe("the identity assertion", () => {
 
   it("costs little per request (printed, measured in workerd)", async () => {
     const callEnv = { ...env, ...ON } as Env;
-    const identity = { keyId: `key-${crypto.randomUUID()}`, tenant: "t", scopes: ["api:read", "api:write"], subject: "user-123" };
+    const identity = { keyId: `key-${crypto.randomUUID()}`, tenant: "t", scopes: ["api:read", "api:write"], sub: "user-123" };
     const n = 2000;
     await identityAssertion(callEnv, identity, "GET", "/warm-up", Date.now()); // imports the key
     let started = performance.now();

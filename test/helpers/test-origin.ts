@@ -101,7 +101,11 @@ export function startTestOrigin(port = 0): Promise<TestOrigin> {
     if (path.startsWith("/slow")) {
       const ms = Number(new URL(rawUrl, "http://x").searchParams.get("ms") ?? "1000");
       const timer = setTimeout(() => json(res, 200, { slow: true }), ms);
-      res.on("close", () => clearTimeout(timer));
+      // Closed before the answer: the client gave up (GET /__seen/__abandoned<path> counts them).
+      res.on("close", () => {
+        clearTimeout(timer);
+        if (!res.writableEnded) seen.set(`/__abandoned${path}`, (seen.get(`/__abandoned${path}`) ?? 0) + 1);
+      });
       return;
     }
     if (path.startsWith("/download")) {

@@ -258,3 +258,46 @@ describe("the usage API", () => {
     vi.restoreAllMocks();
   });
 });
+
+describe("queue limits", () => {
+  it("splits a large flush into messages under 128 KB and batches under 256 KB, and the real queue takes them all", async () => {
+    const { batchesOf, send } = await import("../../src/usage/events");
+    const tenant = freshTenant();
+    const keyId = `key-${crypto.randomUUID()}`;
+    const rule = `GET /api/v1/${"very-long-segment/".repeat(8)}**`;
+    const events: UsageEvent[] = Array.from({ length: 5000 }, (_, i) => [
+      Date.now() + i,
+      tenant,
+      keyId,
+      "GET",
+      rule,
+      200,
+      "accepted",
+      "2001:db8::1234",
+      "DE",
+      3,
+    ]);
+    const batches = batchesOf(events);
+    expect(batches.reduce((n, b) => n + b.events, 0)).toBe(5000);
+    for (const batch of batches) {
+      expect(batch.messages.length).toBeLessThanOrEqual(100);
+      const sizes = batch.messages.map((m) => new TextEncoder().encode(JSON.stringify(m.body)).length);
+      for (const size of sizes) expect(size).toBeLessThan(128 * 1024);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThan(256 * 1024);
+    }
+    const before = await env.DB.prepare("SELECT COALESCE(SUM(events), 0) AS n FROM usage_losses").first<{ n: number }>();
+    await send({ queue: env.USAGE_QUEUE, db: env.DB, flushMs: 0 }, events);
+    const after = await env.DB.prepare("SELECT COALESCE(SUM(events), 0) AS n FROM usage_losses").first<{ n: number }>();
+    expect(after?.n).toBe(before?.n);
+    const counted = await eventually(
+      async () =>
+        (
+          await env.DB.prepare("SELECT COALESCE(SUM(count), 0) AS n FROM usage_counts WHERE granularity = 'day' AND key_id = ?")
+            .bind(keyId)
+            .first<{ n: number }>()
+        )?.n ?? 0,
+      (n) => n >= 5000,
+    );
+    expect(counted).toBe(5000);
+  }, 30_000);
+});
