@@ -48,6 +48,8 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
+          // Each file boots its own isolate (seconds of module loading): two at a time on two cores.
+          maxWorkers: 2,
           include: ["test/**/*.test.ts"],
           exclude: ["test/e2e/**"],
           globalSetup: ["./test/global-setup.ts"],
@@ -62,6 +64,8 @@ export default defineConfig({
           name: "console",
           include: ["console/test/**/*.test.ts"],
           environment: "node",
+          // The same group as the workerd tests, so the same worker count.
+          maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },
       },
