@@ -179,7 +179,8 @@ async function forwardAccepted(
 ) {
   const { claims } = verdict;
   if (claims === null) return forward(request, target, config, null);
-  recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
+  // last_used comes from the usage roll-up; without the pipeline the gateway writes it itself.
+  if (usageSink(env) === null) recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
   // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/gateway/assertion.ts).
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, target.path, nowMs) : undefined;
   const response = await forward(request, target, config, claims, assertion);

@@ -58,6 +58,7 @@ function aggregate(events: readonly UsageEvent[]) {
   const counts = new Map<string, number>(); // granularity|tenant|key|bucket|outcome
   const clients = new Map<string, number>(); // hour|tenant|ip (refusals)
   const ips = new Map<string, SeenIp>(); // key|ip
+  const lastUsed = new Map<string, number>(); // key -> its latest accepted request
   const keyHours = new Map<string, { tenant: string; keyId: string; hour: number; n: number; outcomes: Set<string> }>();
   const tenantHours = new Map<string, number>(); // tenant|hour -> refusals
   for (const [atMs, tenant, keyId, , , , outcome, ip, country] of events) {
@@ -71,6 +72,7 @@ function aggregate(events: readonly UsageEvent[]) {
     if (refused && ip !== null) add(clients, `${hour}|${t}|${ip}`);
     if (tenant === null || keyId === null) continue;
     if (refused) add(tenantHours, `${tenant}|${hour}`);
+    else if (at > (lastUsed.get(keyId) ?? 0)) lastUsed.set(keyId, at);
     const kh = `${keyId}|${hour}`;
     const entry = keyHours.get(kh) ?? { tenant, keyId, hour, n: 0, outcomes: new Set<string>() };
     entry.n++;
@@ -87,7 +89,7 @@ function aggregate(events: readonly UsageEvent[]) {
       seen.count++;
     } else ips.set(`${keyId}|${ip}`, { tenant, keyId, ip, first: at, last: at, count: 1, country });
   }
-  return { counts, clients, ips, keyHours, tenantHours };
+  return { counts, clients, ips, keyHours, tenantHours, lastUsed };
 }
 
 /** Client IPs the batch shows for keys that already had others (a key's first IP is its baseline). */
@@ -330,6 +332,13 @@ async function applyTogether(d1: D1Database, messages: UsageMessage[], now: numb
     ),
     // Detectors read the counts above and key_ips as it was before this batch (new_ip).
     ...detectorStatements(d1, agg, prior, fresh, settings, now),
+    // last_used of every key with an accepted request, never moved backwards.
+    ...multiRow(
+      d1,
+      "UPDATE api_keys SET last_used = v.column2 FROM (",
+      ") AS v WHERE api_keys.id = v.column1 AND (api_keys.last_used IS NULL OR api_keys.last_used < v.column2)",
+      [...agg.lastUsed].map(([keyId, at]) => [keyId, at]),
+    ),
     ...multiRow(
       d1,
       "INSERT INTO key_ips (tenant_id, key_id, ip, first_seen, last_seen, count, country)",

@@ -203,13 +203,14 @@ describe("gateway end to end", () => {
     const key = await createKey({});
     await get(`/echo/${randomUUID()}`, { authorization: `Bearer ${key.api_key}` });
     let lastUsed: number | null = null;
-    for (let i = 0; i < 20 && lastUsed === null; i++) {
+    // Written by the usage roll-up: within a few seconds (USAGE_FLUSH_MS, then the queue's batch).
+    for (let i = 0; i < 60 && lastUsed === null; i++) {
       const list = (await (await get(`/api/v1/tenant/${tenant}/api-keys/list`, { authorization: `Bearer ${user}` })).json()) as {
         id: string;
         last_used: number | null;
       }[];
       lastUsed = list.find((k) => k.id === key.id)?.last_used ?? null;
-      if (lastUsed === null) await new Promise((r) => setTimeout(r, 100));
+      if (lastUsed === null) await new Promise((r) => setTimeout(r, 200));
     }
     expect(lastUsed).toEqual(expect.any(Number));
   });

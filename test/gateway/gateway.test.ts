@@ -305,25 +305,36 @@ describe("gateway: streaming", () => {
 });
 
 describe("gateway: last_used", () => {
-  it("appears in list after use, written off the request path", async () => {
+  async function lastUsed(keyId: string): Promise<number | null> {
+    return ((await env.DB.prepare("SELECT last_used FROM api_keys WHERE id = ?").bind(keyId).first()) as { last_used: number | null })
+      .last_used;
+  }
+
+  it("comes from the usage roll-up, off the request path, and appears in list", { timeout: 15_000 }, async () => {
     const tenant = freshTenant();
     const key = await createKey(tenant);
     const before = Math.floor(Date.now() / 1000);
-    await call("GET", uniquePath(), { token: key.api_key });
+    for (let i = 0; i < 5; i++) await call("GET", uniquePath(), { token: key.api_key });
+    for (let i = 0; i < 50 && (await lastUsed(key.id)) === null; i++) await new Promise((r) => setTimeout(r, 200));
     const list = (await (
       await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token: await userToken({ tenants: [tenant] }) })
-    ).json()) as {
-      last_used: number;
-    }[];
+    ).json()) as { last_used: number }[];
     expect(list[0]?.last_used).toBeGreaterThanOrEqual(before);
+    // A refusal is not a use.
+    const revoked = await createKey(tenant);
+    await call("POST", `/api/v1/tenant/${tenant}/api-keys/${revoked.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
+    await call("GET", uniquePath(), { token: revoked.api_key });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await lastUsed(revoked.id)).toBeNull();
   });
 
-  it("is throttled: a burst of requests is one D1 write", async () => {
+  it("without the usage pipeline the gateway writes it itself, at most once per interval", async () => {
     const key = await createKey(freshTenant());
-    await call("GET", uniquePath(), { token: key.api_key });
+    const off = { USAGE_EVENTS: "off" };
+    await call("GET", uniquePath(), { token: key.api_key, env: off });
+    expect(await lastUsed(key.id)).toEqual(expect.any(Number));
     await env.DB.prepare("UPDATE api_keys SET last_used = NULL WHERE id = ?").bind(key.id).run();
-    for (let i = 0; i < 5; i++) await call("GET", uniquePath(), { token: key.api_key });
-    const row = await env.DB.prepare("SELECT last_used FROM api_keys WHERE id = ?").bind(key.id).first();
-    expect(row?.last_used).toBeNull();
+    for (let i = 0; i < 5; i++) await call("GET", uniquePath(), { token: key.api_key, env: off });
+    expect(await lastUsed(key.id)).toBeNull();
   });
 });
