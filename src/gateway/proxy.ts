@@ -78,16 +78,16 @@ function upstreamHeaders(
   let forwardedFor: string | null = null;
   let websocket = false;
   for (const [name, value] of headers) {
-    if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) (drop ??= []).push(name);
+    if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) drop = appended(drop, name);
     else if (name === "cf-connecting-ip") clientIp = value;
     else if (name === "x-forwarded-for") forwardedFor = value;
-    else if (name === "authorization" && !options.forwardAuthorization) (drop ??= []).push(name);
+    else if (name === "authorization" && !options.forwardAuthorization) drop = appended(drop, name);
     else if (name === "upgrade") {
       // A WebSocket handshake is forwarded as one; the runtime manages the upgraded connection.
       if (value.toLowerCase() === "websocket") websocket = true;
-      else (drop ??= []).push(name);
+      else drop = appended(drop, name);
     } else if (name === "connection") {
-      (drop ??= []).push(name);
+      drop = appended(drop, name);
       for (const raw of value.split(",")) {
         const named = raw.trim().toLowerCase();
         if (HEADER_NAME.test(named)) drop.push(named);
@@ -105,6 +105,13 @@ function upstreamHeaders(
     if (assertion !== undefined) headers.set(ASSERTION_HEADER, assertion);
   }
   return headers;
+}
+
+/** `list` with `item` added, allocating the list only when there is something to put in it. */
+function appended(list: string[] | undefined, item: string): string[] {
+  if (list === undefined) return [item];
+  list.push(item);
+  return list;
 }
 
 /** Responses keygate made itself because the origin failed it (not the origin's own 502s). */
