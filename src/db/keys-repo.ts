@@ -1,10 +1,10 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
-import { and, desc, eq, getTableColumns, getTableName, gt, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, getTableName, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { deliveryIdsOf } from "../alerts/events";
 import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
-import { type ApiKeyRow, apiKeys, auditLog, type NewApiKeyRow, type NewAuditRow } from "./schema";
+import { type ApiKeyRow, apiKeys, auditLog, edgeChanges, type NewApiKeyRow, type NewAuditRow } from "./schema";
 import { d1Statement } from "./statements";
 
 export interface ListKeysQuery {
@@ -197,7 +197,8 @@ export async function rotateKey(
     insertWhere(d1, auditLog, audit, linked, [tenant, oldId, replacement.id]),
     d1Statement(d1, event(linkedSql)),
   ]);
-  return { rotated: inserted?.meta.changes === 1, deliveries: deliveries ? deliveryIdsOf([deliveries]) : [] };
+  // D1 counts the rows its triggers write too (the edge change feed's), so: any change at all.
+  return { rotated: (inserted?.meta.changes ?? 0) > 0, deliveries: deliveries ? deliveryIdsOf([deliveries]) : [] };
 }
 
 /** Writes last_used for several keys in one round trip; never moves a timestamp backwards. */
@@ -212,23 +213,25 @@ export async function touchLastUsed(db: Db, uses: ReadonlyArray<{ id: string; at
   await db.batch([first!, ...rest]);
 }
 
+/** The columns a key's edge record is made of (edgeRecordOf), with its id and expiry. */
+const EDGE_RECORD_COLUMNS = {
+  id: apiKeys.id,
+  expiresAt: apiKeys.expiresAt,
+  revoked: apiKeys.revoked,
+  revokedAt: apiKeys.revokedAt,
+  rotationCutoffAt: apiKeys.rotationCutoffAt,
+  rateLimits: apiKeys.rateLimits,
+  allowedIps: apiKeys.allowedIps,
+  updatedAt: apiKeys.updatedAt,
+};
+
 /**
  * Keys the edge must know something about (revoked, rotated, rate-limited or allowlisted) and
  * that can still be presented (not past their own exp), in seq order from `afterSeq`.
  */
 export function edgeRecordKeys(db: Db, now: number, afterSeq: number, limit: number) {
   return db
-    .select({
-      seq: apiKeys.seq,
-      id: apiKeys.id,
-      expiresAt: apiKeys.expiresAt,
-      revoked: apiKeys.revoked,
-      revokedAt: apiKeys.revokedAt,
-      rotationCutoffAt: apiKeys.rotationCutoffAt,
-      rateLimits: apiKeys.rateLimits,
-      allowedIps: apiKeys.allowedIps,
-      updatedAt: apiKeys.updatedAt,
-    })
+    .select({ seq: apiKeys.seq, ...EDGE_RECORD_COLUMNS })
     .from(apiKeys)
     .where(
       and(
@@ -239,4 +242,26 @@ export function edgeRecordKeys(db: Db, now: number, afterSeq: number, limit: num
     )
     .orderBy(apiKeys.seq)
     .limit(limit);
+}
+
+/** Where a page of the edge change feed starts: after a position, or (first poll) at a time. */
+export type EdgeFeedFrom = { afterSeq: number } | { sinceAt: number };
+
+/**
+ * One page of the edge change feed (edge_changes, appended by D1 triggers), in seq order, each change
+ * with its key's current edge columns; and, read in the same transaction, the feed's first and last
+ * seq (a first seq past the reader's position means rows it never saw were pruned).
+ */
+export async function edgeChangesPage(db: Db, from: EdgeFeedFrom, limit: number) {
+  const [rows, bounds] = await db.batch([
+    db
+      .select({ seq: edgeChanges.seq, ...EDGE_RECORD_COLUMNS })
+      .from(edgeChanges)
+      .innerJoin(apiKeys, eq(apiKeys.id, edgeChanges.keyId))
+      .where("afterSeq" in from ? gt(edgeChanges.seq, from.afterSeq) : gte(edgeChanges.at, from.sinceAt))
+      .orderBy(edgeChanges.seq)
+      .limit(limit),
+    db.select({ first: sql<number | null>`min(${edgeChanges.seq})`, last: sql<number | null>`max(${edgeChanges.seq})` }).from(edgeChanges),
+  ]);
+  return { rows, first: bounds[0]?.first ?? null, last: bounds[0]?.last ?? null };
 }

@@ -36,6 +36,17 @@ export const apiKeys = sqliteTable(
 );
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/** Change feed of edge records, appended by D1 triggers on api_keys (migrations/0005). */
+export const edgeChanges = sqliteTable(
+  "edge_changes",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    keyId: text("key_id").notNull(),
+    at: integer("at").notNull(),
+  },
+  (t) => [index("edge_changes_at").on(t.at)],
+);
 export type NewApiKeyRow = typeof apiKeys.$inferInsert;
 
 export const auditLog = sqliteTable(

@@ -3,9 +3,9 @@
  * throttle (brute force), bearer key (signature, iss, aud, exp), edge record (revoked / rotated,
  * allowlist), scopes, rate limits; one verdict, then forward or refuse.
  *
- * Never touches D1 on the request path, and in the steady state awaits nothing but the origin: the
- * key ring, verifications, edge records, route decisions and rate-limit leases are all held per
- * isolate. Refusals are values, not exceptions: no stack trace per refused request.
+ * Never waits on D1 (the edge change feed is polled after the response), and in the steady state
+ * awaits nothing but the origin: the key ring, verifications, edge records, route decisions and
+ * rate-limit leases are all held per isolate. Refusals are values, not exceptions: no stack trace per refused request.
  */
 import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
 import type { ApiKeyClaims } from "../auth/api-key-token";
@@ -14,6 +14,7 @@ import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
 import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
 import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
+import { edgeFeedPollIfDue } from "../keys/edge-feed";
 import { cachedEdgeView, type EdgeView, fetchEdgeView, type RateLimits } from "../keys/edge-record";
 import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
@@ -193,6 +194,8 @@ async function forwardAccepted(
 export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
   const config = gatewayConfig(env);
   const nowMs = Date.now();
+  const feedPoll = edgeFeedPollIfDue(env.DB, config.revocationCacheTtlMs, nowMs);
+  if (feedPoll !== undefined) ctx.waitUntil(feedPoll);
   const ip = request.headers.get("cf-connecting-ip");
   let verdict: Verdict =
     decideFromCache(request, env, target, config, ip, nowMs) ?? (await decide(request, env, target, config, ip, nowMs));

@@ -5,12 +5,19 @@
  * the scheduled reconciler) and cached per isolate. Keys with nothing special have no KV entry and
  * cost the gateway one cached lookup, as before.
  *
- * Propagation: a management change updates this isolate's cache at once, so the isolate that served
- * it enforces it on its very next request. Other isolates see it once their cached entry
- * (REVOCATION_CACHE_TTL_SECONDS, default 10 s) and KV's edge cache (KV_CACHE_TTL_SECONDS) expire
- * and KV has propagated the write (Cloudflare documents up to 60 s). KV is eventually consistent;
- * that bound is the trade-off accepted here for a data plane that never waits on D1. A revocation
- * is never forgotten by an isolate that learned it, whatever a stale KV read says later.
+ * Propagation, three ways:
+ * - A management change updates this isolate's cache at once, so the isolate that served it
+ *   enforces it on its very next request.
+ * - Every isolate polls D1's change feed in the background (edge-feed.ts) every half
+ *   REVOCATION_CACHE_TTL_SECONDS and applies each change to what it cached. While its last complete
+ *   poll is younger than the TTL, the feed is "trusted" and cached records stay valid without
+ *   re-reading KV: a change reaches every isolate that serves traffic within the TTL (default 10 s).
+ * - While the feed is not trusted (D1 unreachable, an isolate that just started), a cached record
+ *   expires after the TTL and is re-read from KV, so the bound falls back to the TTL + KV's edge
+ *   cache (KV_CACHE_TTL_SECONDS) + KV's propagation (Cloudflare documents up to 60 s).
+ * A KV read may predate a change by up to KV_STALENESS_MS, so a change learned from D1 (a local write
+ * or the feed) is kept for that long and wins over KV. A revocation is never forgotten by an
+ * isolate that learned it, whatever a stale KV read says later.
  */
 import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
@@ -55,8 +62,10 @@ export const KV_PROPAGATION_SECONDS = 60;
 const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
 /** Bound on the per-isolate cache; the oldest entries go first. */
 const ISOLATE_CACHE_MAX_ENTRIES = 20_000;
-/** How long this isolate trusts its own management write over KV reads (which may predate it). */
-const LOCAL_WRITE_TRUST_MS = (KV_CACHE_TTL_SECONDS + KV_PROPAGATION_SECONDS) * 1000;
+/** How old a KV read's answer may be: its edge cache plus global propagation. */
+export const KV_STALENESS_MS = (KV_CACHE_TTL_SECONDS + KV_PROPAGATION_SECONDS) * 1000;
+/** Bound on the changes learned from D1 that are kept to override stale KV reads. */
+const RECENT_CHANGES_MAX_ENTRIES = 20_000;
 
 export function edgeRecordKey(keyId: string): string {
   return KV_PREFIX + keyId;
@@ -123,16 +132,36 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
 interface CacheEntry {
   /** Resolved values only: a promise created by one request must never be awaited by another. */
   view: EdgeView | null;
-  /** ms timestamp after which the entry must be re-read from KV. */
+  /** ms timestamp after which the entry must be re-read, unless the change feed vouches for it. */
   freshUntil: number;
+  /** ms timestamp of the D1 or KV read this view comes from: the feed vouches for reads from its start on. */
+  readAt: number;
 }
 
 const edgeCache = isolateCache<string, CacheEntry>("edge-records", ISOLATE_CACHE_MAX_ENTRIES);
 
+/**
+ * Views learned from D1 itself (this isolate's management writes and the change feed), by key, with
+ * when: for KV_STALENESS_MS a KV read may still predate them, so they win over KV.
+ */
+interface LearnedChange {
+  view: EdgeView | null;
+  atMs: number;
+}
+const recentChanges = isolateCache<string, LearnedChange>("edge-record-changes", RECENT_CHANGES_MAX_ENTRIES);
+
+/**
+ * The change feed's standing in this isolate. Cached entries read at or after `trustedFromMs` stay
+ * valid until `trustedUntilMs` (its last complete poll + the TTL), whatever their own `freshUntil`.
+ */
+export const feedTrust = { trustedFromMs: Number.POSITIVE_INFINITY, trustedUntilMs: 0 };
+
 /** The key's edge view from this isolate's cache while fresh, else undefined (read KV then). */
 export function cachedEdgeView(keyId: string, nowMs: number): EdgeView | null | undefined {
   const cached = edgeCache.get(keyId);
-  return cached !== undefined && cached.freshUntil > nowMs ? cached.view : undefined;
+  if (cached === undefined) return undefined;
+  if (cached.freshUntil > nowMs || (cached.readAt >= feedTrust.trustedFromMs && feedTrust.trustedUntilMs > nowMs)) return cached.view;
+  return undefined;
 }
 
 /** A revocation or rotation this isolate knew stays known: KV may still serve an older record. */
@@ -142,24 +171,70 @@ function keepRefusal(next: EdgeView | null, previous: EdgeView | null | undefine
   return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null };
 }
 
+/** What D1 told this isolate about the key within the last KV_STALENESS_MS, if anything. */
+function learnedView(keyId: string, nowMs: number): LearnedChange | undefined {
+  const learned = recentChanges.get(keyId);
+  return learned !== undefined && learned.atMs > nowMs - KV_STALENESS_MS ? learned : undefined;
+}
+
 /**
- * Reads the key's record from KV and caches it for `ttlMs`. Workers serve requests concurrently in
- * one isolate but each in its own I/O context, and workerd refuses I/O that one request performs
- * on behalf of another, so concurrent misses each read KV themselves instead of sharing a read.
+ * Remembers a view learned from D1. Should the bound push out a change younger than KV_STALENESS_MS,
+ * KV reads could bring that change's old state back, so the feed vouches only for reads made after
+ * KV has caught up (a burst of more than RECENT_CHANGES_MAX_ENTRIES changes within 90 s).
+ */
+function learn(keyId: string, view: EdgeView | null, atMs: number): void {
+  recentChanges.delete(keyId);
+  recentChanges.set(keyId, { view, atMs });
+  // Oldest first (in learning order): drop what KV has caught up with, and past the bound the oldest.
+  for (const [oldestKey, oldest] of recentChanges) {
+    const expired = oldest.atMs <= atMs - KV_STALENESS_MS;
+    if (!expired && recentChanges.size <= RECENT_CHANGES_MAX_ENTRIES) break;
+    recentChanges.delete(oldestKey);
+    if (!expired) feedTrust.trustedFromMs = Math.max(feedTrust.trustedFromMs, atMs + KV_STALENESS_MS);
+  }
+}
+
+/**
+ * Applies a key's record as D1 had it in a feed poll that started at `pollStartMs`: to the entry this
+ * isolate cached, if any, and to what later KV reads must not override. A local write made after
+ * the poll started is newer and stays.
+ */
+export function applyFeedChange(keyId: string, record: EdgeRecord | null, pollStartMs: number): void {
+  const learned = recentChanges.get(keyId);
+  if (learned !== undefined && learned.atMs > pollStartMs) return;
+  const cached = edgeCache.get(keyId);
+  const view = keepRefusal(viewOf(record), cached?.view ?? learned?.view);
+  learn(keyId, view, pollStartMs);
+  if (cached !== undefined) {
+    setBounded(edgeCache, keyId, { view, freshUntil: cached.freshUntil, readAt: pollStartMs }, ISOLATE_CACHE_MAX_ENTRIES);
+  }
+}
+
+/**
+ * Reads the key's record from KV and caches it for `ttlMs`, unless D1 told this isolate about the
+ * key more recently than KV can be trusted to know. Workers serve requests concurrently in one
+ * isolate but each in its own I/O context, and workerd refuses I/O that one request performs on
+ * behalf of another, so concurrent misses each read KV themselves instead of sharing a read.
  */
 export async function fetchEdgeView(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeView | null> {
-  let stored: EdgeRecord | null;
-  try {
-    stored = await kv.get<EdgeRecord>(edgeRecordKey(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS });
-  } catch (err) {
-    return unreadable(keyId, nowMs, err);
+  let learned = learnedView(keyId, nowMs);
+  if (learned === undefined) {
+    let stored: EdgeRecord | null;
+    try {
+      stored = await kv.get<EdgeRecord>(edgeRecordKey(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS });
+    } catch (err) {
+      return unreadable(keyId, nowMs, err);
+    }
+    // A management write or a feed poll may have landed while we were reading.
+    learned = learnedView(keyId, nowMs);
+    if (learned === undefined) {
+      const view = keepRefusal(viewOf(stored && typeof stored === "object" ? stored : null), edgeCache.get(keyId)?.view);
+      setBounded(edgeCache, keyId, { view, freshUntil: nowMs + ttlMs, readAt: nowMs }, ISOLATE_CACHE_MAX_ENTRIES);
+      return view;
+    }
   }
-  const current = edgeCache.get(keyId);
-  // A management write served by this isolate while we were reading (or shortly before) wins.
-  if (current !== undefined && current.freshUntil > nowMs) return current.view;
-  const view = keepRefusal(viewOf(stored && typeof stored === "object" ? stored : null), current?.view);
-  setBounded(edgeCache, keyId, { view, freshUntil: nowMs + ttlMs }, ISOLATE_CACHE_MAX_ENTRIES);
-  return view;
+  setBounded(edgeCache, keyId, { view: learned.view, freshUntil: nowMs + ttlMs, readAt: learned.atMs }, ISOLATE_CACHE_MAX_ENTRIES);
+  return learned.view;
 }
 
 /** After a failed read, ask KV again after this long (not on every request). */
@@ -182,7 +257,13 @@ function unreadable(keyId: string, nowMs: number, err: unknown): EdgeView | null
     console.error(`KV read of edge records failing (${edgeReadStats.failures} so far); serving what this isolate knows`, err);
   }
   const view = edgeCache.get(keyId)?.view ?? null;
-  setBounded(edgeCache, keyId, { view, freshUntil: nowMs + KV_RETRY_AFTER_FAILURE_MS }, ISOLATE_CACHE_MAX_ENTRIES);
+  // Not vouched for by the feed (readAt -Infinity): asked again once the retry delay is over.
+  setBounded(
+    edgeCache,
+    keyId,
+    { view, freshUntil: nowMs + KV_RETRY_AFTER_FAILURE_MS, readAt: Number.NEGATIVE_INFINITY },
+    ISOLATE_CACHE_MAX_ENTRIES,
+  );
   return view;
 }
 
@@ -200,8 +281,9 @@ export async function writeEdgeRecord(
   now: number,
 ): Promise<boolean> {
   const nowMs = now * 1000;
-  const view = keepRefusal(viewOf(record), edgeCache.get(keyId)?.view);
-  setBounded(edgeCache, keyId, { view, freshUntil: nowMs + LOCAL_WRITE_TRUST_MS }, ISOLATE_CACHE_MAX_ENTRIES);
+  const view = keepRefusal(viewOf(record), edgeCache.get(keyId)?.view ?? recentChanges.get(keyId)?.view);
+  learn(keyId, view, nowMs);
+  setBounded(edgeCache, keyId, { view, freshUntil: nowMs + KV_STALENESS_MS, readAt: nowMs }, ISOLATE_CACHE_MAX_ENTRIES);
   try {
     if (record === null) {
       await kv.delete(edgeRecordKey(keyId));
@@ -218,7 +300,17 @@ export async function writeEdgeRecord(
   }
 }
 
-/** Test seam: forget everything this isolate cached. */
+/** Forgets everything this isolate cached or learned, and the feed's trust (test seam, and a feed reset). */
 export function clearEdgeCache(): void {
   edgeCache.clear();
+  recentChanges.clear();
+  feedTrust.trustedFromMs = Number.POSITIVE_INFINITY;
+  feedTrust.trustedUntilMs = 0;
+  for (const reset of resetHooks) reset();
+}
+
+const resetHooks: Array<() => void> = [];
+/** Lets the feed forget its position when clearEdgeCache() runs. */
+export function onEdgeCacheCleared(reset: () => void): void {
+  resetHooks.push(reset);
 }

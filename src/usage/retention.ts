@@ -2,7 +2,8 @@
  * Retention, run by the cron: roll-ups are kept per granularity (USAGE_RETENTION_*_DAYS: 7 days of
  * minutes, 90 days of hours, 2 years of days by default), per-client refusal counts as long as
  * hours, a key's client IPs as long as days, batch ids a week (redeliveries come within minutes),
- * finished webhook deliveries 30 days and alerts a year.
+ * finished webhook deliveries 30 days and alerts a year; the edge change feed a day (an isolate that
+ * has not polled for that long starts over; the newest row stays so the feed's position survives).
  */
 import type { UsageConfig } from "../config";
 
@@ -10,6 +11,7 @@ const DAY = 86_400;
 const BATCH_ID_RETENTION_DAYS = 7;
 const DELIVERY_RETENTION_DAYS = 30;
 const ALERT_RETENTION_DAYS = 365;
+const EDGE_CHANGE_RETENTION_DAYS = 1;
 /** Rows deleted per statement, so a large backlog does not become one long transaction. */
 const DELETE_CHUNK = 10_000;
 /** Chunks per table per cron run; the next run continues. */
@@ -47,6 +49,12 @@ export async function pruneUsage(d1: D1Database, config: UsageConfig, now: numbe
   deleted += await deleteInChunks(d1, "webhook_attempts", "delivery_id, attempt", "at < ?", [now - DELIVERY_RETENTION_DAYS * DAY]);
   deleted += await deleteInChunks(d1, "webhook_deliveries", "seq", "status <> 'pending' AND updated_at < ?", [
     now - DELIVERY_RETENTION_DAYS * DAY,
+  ]);
+  deleted += await deleteInChunks(d1, "edge_changes", "seq", "at < ? AND seq < (SELECT max(seq) FROM edge_changes)", [
+    now - EDGE_CHANGE_RETENTION_DAYS * DAY,
+  ]);
+  deleted += await deleteInChunks(d1, "edge_changes", "seq", "at < ? AND seq < (SELECT max(seq) FROM edge_changes)", [
+    now - EDGE_CHANGE_RETENTION_DAYS * DAY,
   ]);
   return deleted;
 }

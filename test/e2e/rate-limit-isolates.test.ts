@@ -5,10 +5,11 @@
  * limited to 50: exactly 50 reach the origin.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { importJWK, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,21 +23,9 @@ let mf: Miniflare;
 let origin: TestOrigin;
 const keys = newDevKeyMaterial();
 
-/** The migrations' statements (comment lines dropped, split on statement ends). */
-function migrationStatements(): string[] {
-  const dir = path.join(ROOT, "migrations");
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort()
-    .flatMap((f) =>
-      readFileSync(path.join(dir, f), "utf8")
-        .split("\n")
-        .map((line) => line.replace(/--.*$/, ""))
-        .join("\n")
-        .split(/;\s*\n/)
-        .map((s) => s.trim())
-        .filter(Boolean),
-    );
+/** The migrations' statements, split as wrangler and the vitest pool split them (triggers included). */
+async function migrationStatements(): Promise<string[]> {
+  return (await readD1Migrations(path.join(ROOT, "migrations"))).flatMap((m) => m.queries);
 }
 
 beforeAll(async () => {
@@ -73,7 +62,7 @@ beforeAll(async () => {
   });
   await mf.ready;
   const db = await mf.getD1Database("DB", "a");
-  for (const statement of migrationStatements()) await db.prepare(statement).run();
+  for (const statement of await migrationStatements()) await db.prepare(statement).run();
 }, 90_000);
 
 afterAll(async () => {

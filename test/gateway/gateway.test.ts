@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { call, createKey, expectError, freshTenant, originSaw, signApiKey, userToken } from "../helpers/worker";
+import { call, createKey, expectError, freshTenant, lastUsedOf, originSaw, signApiKey, usageRecorded, userToken } from "../helpers/worker";
 
 interface Echo {
   method: string;
@@ -305,17 +305,12 @@ describe("gateway: streaming", () => {
 });
 
 describe("gateway: last_used", () => {
-  async function lastUsed(keyId: string): Promise<number | null> {
-    return ((await env.DB.prepare("SELECT last_used FROM api_keys WHERE id = ?").bind(keyId).first()) as { last_used: number | null })
-      .last_used;
-  }
-
   it("comes from the usage roll-up, off the request path, and appears in list", { timeout: 15_000 }, async () => {
     const tenant = freshTenant();
     const key = await createKey(tenant);
     const before = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 5; i++) await call("GET", uniquePath(), { token: key.api_key });
-    for (let i = 0; i < 50 && (await lastUsed(key.id)) === null; i++) await new Promise((r) => setTimeout(r, 200));
+    await usageRecorded(key.id);
     const list = (await (
       await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, { token: await userToken({ tenants: [tenant] }) })
     ).json()) as { last_used: number }[];
@@ -325,16 +320,16 @@ describe("gateway: last_used", () => {
     await call("POST", `/api/v1/tenant/${tenant}/api-keys/${revoked.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
     await call("GET", uniquePath(), { token: revoked.api_key });
     await new Promise((r) => setTimeout(r, 2500));
-    expect(await lastUsed(revoked.id)).toBeNull();
+    expect(await lastUsedOf(revoked.id)).toBeNull();
   });
 
   it("without the usage pipeline the gateway writes it itself, at most once per interval", async () => {
     const key = await createKey(freshTenant());
     const off = { USAGE_EVENTS: "off" };
     await call("GET", uniquePath(), { token: key.api_key, env: off });
-    expect(await lastUsed(key.id)).toEqual(expect.any(Number));
+    expect(await lastUsedOf(key.id)).toEqual(expect.any(Number));
     await env.DB.prepare("UPDATE api_keys SET last_used = NULL WHERE id = ?").bind(key.id).run();
     for (let i = 0; i < 5; i++) await call("GET", uniquePath(), { token: key.api_key, env: off });
-    expect(await lastUsed(key.id)).toBeNull();
+    expect(await lastUsedOf(key.id)).toBeNull();
   });
 });

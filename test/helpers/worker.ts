@@ -219,3 +219,23 @@ export async function originSaw(path: string): Promise<number> {
   const res = await fetch(`${env.ORIGIN_URL}/__seen${path}`);
   return ((await res.json()) as { count: number }).count;
 }
+
+/** The key's last_used as D1 has it. */
+export async function lastUsedOf(keyId: string): Promise<number | null> {
+  const row = await env.DB.prepare("SELECT last_used FROM api_keys WHERE id = ?").bind(keyId).first<{ last_used: number | null }>();
+  return row?.last_used ?? null;
+}
+
+/**
+ * Waits until the usage roll-up (the queue consumer, after the response) has recorded a use of the
+ * key: last_used set. Fails after `timeoutMs`.
+ */
+export async function usageRecorded(keyId: string, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lastUsed = await lastUsedOf(keyId);
+    if (lastUsed !== null) return lastUsed;
+    if (Date.now() > deadline) throw new Error(`no use of ${keyId} recorded within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
