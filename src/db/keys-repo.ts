@@ -265,3 +265,19 @@ export async function edgeChangesPage(db: Db, from: EdgeFeedFrom, limit: number)
   ]);
   return { rows, first: bounds[0]?.first ?? null, last: bounds[0]?.last ?? null };
 }
+
+/** D1 binds at most 100 parameters per statement. */
+const EDGE_CHANGES_PER_INSERT = 50;
+
+/**
+ * Appends feed rows for keys whose edge record was re-mirrored without a change in api_keys (the
+ * reconciler's repairs), so every isolate re-reads them from D1 while KV catches up.
+ */
+export async function recordEdgeChanges(db: Db, keyIds: readonly string[], at: number): Promise<void> {
+  const inserts = [];
+  for (let i = 0; i < keyIds.length; i += EDGE_CHANGES_PER_INSERT) {
+    inserts.push(db.insert(edgeChanges).values(keyIds.slice(i, i + EDGE_CHANGES_PER_INSERT).map((keyId) => ({ keyId, at }))));
+  }
+  const [first, ...rest] = inserts;
+  if (first !== undefined) await db.batch([first, ...rest]);
+}

@@ -74,7 +74,8 @@ async function poll(d1: D1Database, ttlMs: number, startMs: number, generation: 
       }
       if (first) {
         // Entries cached before now may predate changes the feed will not replay: only later reads count.
-        feedTrust.trustedFromMs = Number.isFinite(feedTrust.trustedFromMs) ? Math.max(feedTrust.trustedFromMs, startMs) : startMs;
+        const from = Math.max(startMs, feedTrust.floorMs);
+        feedTrust.trustedFromMs = Number.isFinite(feedTrust.trustedFromMs) ? Math.max(feedTrust.trustedFromMs, from) : from;
       }
       for (const row of result.rows) applyFeedChange(row.id, edgeRecordOf(row), startMs);
       edgeFeedStats.changes += result.rows.length;

@@ -16,8 +16,10 @@
  *   expires after the TTL and is re-read from KV, so the bound falls back to the TTL + KV's edge
  *   cache (KV_CACHE_TTL_SECONDS) + KV's propagation (Cloudflare documents up to 60 s).
  * A KV read may predate a change by up to KV_STALENESS_MS, so a change learned from D1 (a local write
- * or the feed) is kept for that long and wins over KV. A revocation is never forgotten by an
- * isolate that learned it, whatever a stale KV read says later.
+ * or the feed) is kept for that long and wins over KV. A KV write that failed stays wrong until the
+ * reconciler repairs it; the repair goes through the feed too, so cached records are corrected
+ * then. A revocation or rotation is never forgotten by an isolate that learned it (kept apart from
+ * the cache, up to KNOWN_REFUSALS_MAX_ENTRIES), whatever a stale KV read says later.
  */
 import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
@@ -66,6 +68,8 @@ const ISOLATE_CACHE_MAX_ENTRIES = 20_000;
 export const KV_STALENESS_MS = (KV_CACHE_TTL_SECONDS + KV_PROPAGATION_SECONDS) * 1000;
 /** Bound on the changes learned from D1 that are kept to override stale KV reads. */
 const RECENT_CHANGES_MAX_ENTRIES = 20_000;
+/** Bound on the revocations and rotations an isolate remembers beyond its cache (oldest out first). */
+const KNOWN_REFUSALS_MAX_ENTRIES = 50_000;
 
 export function edgeRecordKey(keyId: string): string {
   return KV_PREFIX + keyId;
@@ -154,7 +158,12 @@ const recentChanges = isolateCache<string, LearnedChange>("edge-record-changes",
  * The change feed's standing in this isolate. Cached entries read at or after `trustedFromMs` stay
  * valid until `trustedUntilMs` (its last complete poll + the TTL), whatever their own `freshUntil`.
  */
-export const feedTrust = { trustedFromMs: Number.POSITIVE_INFINITY, trustedUntilMs: 0 };
+export const feedTrust = {
+  trustedFromMs: Number.POSITIVE_INFINITY,
+  trustedUntilMs: 0,
+  /** No read before this counts, whenever the feed (re)starts: learned changes overflowed their bound. */
+  floorMs: 0,
+};
 
 /** The key's edge view from this isolate's cache while fresh, else undefined (read KV then). */
 export function cachedEdgeView(keyId: string, nowMs: number): EdgeView | null | undefined {
@@ -164,10 +173,28 @@ export function cachedEdgeView(keyId: string, nowMs: number): EdgeView | null | 
   return undefined;
 }
 
-/** A revocation or rotation this isolate knew stays known: KV may still serve an older record. */
-function keepRefusal(next: EdgeView | null, previous: EdgeView | null | undefined): EdgeView | null {
-  const known = previous?.refused;
-  if (!known || next?.refused) return next;
+/**
+ * Revocations and rotation cut-offs this isolate learned, by key, kept after the key's cache entry
+ * is gone: a KV write that failed (until the reconciler repairs it) or has not propagated would
+ * otherwise bring the key back. Both are final in D1, so remembering them is never wrong.
+ */
+const knownRefusals = isolateCache<string, RefusedFrom>("edge-record-refusals", KNOWN_REFUSALS_MAX_ENTRIES);
+
+/** The refusal that refuses more: a revocation over a rotation, else the earlier one. */
+function stricter(a: RefusedFrom, b: RefusedFrom): RefusedFrom {
+  if (a.state !== b.state) return a.state === "revoked" ? a : b;
+  return a.at <= b.at ? a : b;
+}
+
+/** `next`, with the revocation or rotation this isolate knew of the key where it refuses more. */
+function keepRefusal(keyId: string, next: EdgeView | null): EdgeView | null {
+  const known = knownRefusals.get(keyId);
+  if (next?.refused) {
+    const refused = known === undefined ? next.refused : stricter(known, next.refused);
+    if (refused !== known) setBounded(knownRefusals, keyId, refused, KNOWN_REFUSALS_MAX_ENTRIES);
+    return refused === next.refused ? next : { ...next, refused };
+  }
+  if (known === undefined) return next;
   return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null };
 }
 
@@ -190,7 +217,10 @@ function learn(keyId: string, view: EdgeView | null, atMs: number): void {
     const expired = oldest.atMs <= atMs - KV_STALENESS_MS;
     if (!expired && recentChanges.size <= RECENT_CHANGES_MAX_ENTRIES) break;
     recentChanges.delete(oldestKey);
-    if (!expired) feedTrust.trustedFromMs = Math.max(feedTrust.trustedFromMs, atMs + KV_STALENESS_MS);
+    if (!expired) {
+      feedTrust.floorMs = Math.max(feedTrust.floorMs, atMs + KV_STALENESS_MS);
+      feedTrust.trustedFromMs = Math.max(feedTrust.trustedFromMs, feedTrust.floorMs);
+    }
   }
 }
 
@@ -203,7 +233,7 @@ export function applyFeedChange(keyId: string, record: EdgeRecord | null, pollSt
   const learned = recentChanges.get(keyId);
   if (learned !== undefined && learned.atMs > pollStartMs) return;
   const cached = edgeCache.get(keyId);
-  const view = keepRefusal(viewOf(record), cached?.view ?? learned?.view);
+  const view = keepRefusal(keyId, viewOf(record));
   learn(keyId, view, pollStartMs);
   if (cached !== undefined) {
     setBounded(edgeCache, keyId, { view, freshUntil: cached.freshUntil, readAt: pollStartMs }, ISOLATE_CACHE_MAX_ENTRIES);
@@ -228,7 +258,7 @@ export async function fetchEdgeView(kv: KVNamespace, keyId: string, ttlMs: numbe
     // A management write or a feed poll may have landed while we were reading.
     learned = learnedView(keyId, nowMs);
     if (learned === undefined) {
-      const view = keepRefusal(viewOf(stored && typeof stored === "object" ? stored : null), edgeCache.get(keyId)?.view);
+      const view = keepRefusal(keyId, viewOf(stored && typeof stored === "object" ? stored : null));
       setBounded(edgeCache, keyId, { view, freshUntil: nowMs + ttlMs, readAt: nowMs }, ISOLATE_CACHE_MAX_ENTRIES);
       return view;
     }
@@ -280,8 +310,10 @@ export async function writeEdgeRecord(
   keyExpiresAt: number | null,
   now: number,
 ): Promise<boolean> {
-  const nowMs = now * 1000;
-  const view = keepRefusal(viewOf(record), edgeCache.get(keyId)?.view ?? recentChanges.get(keyId)?.view);
+  // When this write was learned: after the D1 commit it mirrors (a feed poll that started earlier
+  // may have read D1 before it, and must not undo it). `now` may be a test's clock ahead of ours.
+  const nowMs = Math.max(now * 1000, Date.now());
+  const view = keepRefusal(keyId, viewOf(record));
   learn(keyId, view, nowMs);
   setBounded(edgeCache, keyId, { view, freshUntil: nowMs + KV_STALENESS_MS, readAt: nowMs }, ISOLATE_CACHE_MAX_ENTRIES);
   try {
@@ -304,8 +336,10 @@ export async function writeEdgeRecord(
 export function clearEdgeCache(): void {
   edgeCache.clear();
   recentChanges.clear();
+  knownRefusals.clear();
   feedTrust.trustedFromMs = Number.POSITIVE_INFINITY;
   feedTrust.trustedUntilMs = 0;
+  feedTrust.floorMs = 0;
   for (const reset of resetHooks) reset();
 }
 

@@ -53,8 +53,5 @@ export async function pruneUsage(d1: D1Database, config: UsageConfig, now: numbe
   deleted += await deleteInChunks(d1, "edge_changes", "seq", "at < ? AND seq < (SELECT max(seq) FROM edge_changes)", [
     now - EDGE_CHANGE_RETENTION_DAYS * DAY,
   ]);
-  deleted += await deleteInChunks(d1, "edge_changes", "seq", "at < ? AND seq < (SELECT max(seq) FROM edge_changes)", [
-    now - EDGE_CHANGE_RETENTION_DAYS * DAY,
-  ]);
   return deleted;
 }

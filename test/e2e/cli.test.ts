@@ -90,6 +90,13 @@ describe("keygate CLI against `npm run dev`", () => {
     expect(res.body.keygate).toMatchObject({ key_id: id, tenant: TENANT, scopes: ["api:read", "api:write"] });
     const stored = (await api(`api-keys/${id}`)) as { expires_at: number; created_at: number };
     expect(stored.expires_at - stored.created_at).toBe(7 * 86_400);
+    // The use reaches last_used through the usage roll-up, after the response: let it land, so the
+    // lists the next test compares are not taken on either side of it.
+    const deadline = Date.now() + 15_000;
+    while (((await api(`api-keys/${id}`)) as { last_used: number | null }).last_used === null) {
+      if (Date.now() > deadline) throw new Error("the gateway's use of the key never reached last_used");
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 
   it("keys list prints a table, or the API's JSON; keys get shows one key", async () => {

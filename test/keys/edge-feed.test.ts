@@ -3,13 +3,23 @@
  * each isolate's poll applies them to its cache, so warm keys are not re-read from KV and a change
  * made in D1 reaches the isolate without KV. Real D1 and KV throughout; D1 fails only in the fault test.
  */
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import worker from "../../src/index";
+import { usageConfig } from "../../src/config";
+import type { Env } from "../../src/env";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
-import { cachedEdgeView, clearEdgeCache, type EdgeView, fetchEdgeView, KV_STALENESS_MS, writeEdgeRecord } from "../../src/keys/edge-record";
+import {
+  applyFeedChange,
+  cachedEdgeView,
+  clearEdgeCache,
+  type EdgeView,
+  fetchEdgeView,
+  KV_STALENESS_MS,
+  writeEdgeRecord,
+} from "../../src/keys/edge-record";
+import { reconcileEdgeRecords } from "../../src/keys/reconcile";
 import { cacheSizes } from "../../src/lib/bounded-map";
+import { pruneUsage } from "../../src/usage/retention";
 import { unavailableD1 } from "../helpers/faults";
 import { call, createKey, freshTenant, userToken } from "../helpers/worker";
 
@@ -79,9 +89,19 @@ describe("edge change feed: D1 triggers", () => {
     });
     expect(patched.status).toBe(200);
     expect(await changesOf(plain.id)).toBe(1);
+    const cleared = await call("PATCH", `/api/v1/tenant/${tenant}/api-keys/${plain.id}`, { token, body: { allowed_ips: null } });
+    expect(cleared.status).toBe(200);
+    expect(await changesOf(plain.id)).toBe(2);
     const revoked = await call("POST", `/api/v1/tenant/${tenant}/api-keys/${limited.id}/revoke`, { token });
     expect(revoked.status).toBe(200);
     expect(await changesOf(limited.id)).toBe(2);
+
+    // Rotation: the old key's cut-off, and the replacement, which inherits the allowlist-free, limit-free state.
+    const rotated = await call("POST", `/api/v1/tenant/${tenant}/api-keys/${plain.id}/rotate`, { token, body: {} });
+    expect(rotated.status).toBe(201);
+    const replacement = ((await rotated.json()) as { id: string }).id;
+    expect(await changesOf(plain.id)).toBe(3);
+    expect(await changesOf(replacement)).toBe(0);
   });
 });
 
@@ -158,11 +178,14 @@ describe("edge change feed: polls", () => {
     await env.EDGE_RECORDS.delete(`key-state:${key.id}`);
   });
 
-  it("start over when rows the isolate never read were pruned", async () => {
+  it("start over when rows the isolate never read were pruned: what it cached before is no longer vouched for", async () => {
     const tenant = freshTenant();
     const first = await createKey(tenant, { allowed_ips: ["203.0.113.0/24"] });
+    const cached = await createKey(tenant);
+    const { read, reads } = countingReader();
     const t0 = Date.now();
     await poll(t0);
+    expect(await read(cached.id, t0)).toBeNull();
     // Another change, then the retention prunes it before this isolate polls (keeping the newest row).
     await revokeInD1Only(first.id);
     const later = await createKey(tenant);
@@ -171,8 +194,43 @@ describe("edge change feed: polls", () => {
     const resets = edgeFeedStats.resets;
     await poll(t0 + TTL_MS / 2);
     expect(edgeFeedStats.resets).toBe(resets + 1);
-    const { read } = countingReader();
     expect((await read(later.id, t0 + TTL_MS / 2))?.refused?.state).toBe("revoked");
+    // Read before the reset: past its own TTL it is read from KV again, though the feed is current.
+    expect(reads()).toBe(1);
+    expect(await read(cached.id, t0 + TTL_MS + 1)).toBeNull();
+    expect(reads()).toBe(2);
+  });
+
+  it("a revocation the feed taught is kept after KV could have caught up, should KV still be wrong", async () => {
+    const key = await createKey(freshTenant());
+    const t0 = Date.now();
+    await poll(t0);
+    await revokeInD1Only(key.id); // and KV never hears of it (a failed write)
+    await poll(t0 + TTL_MS / 2);
+    const { read, reads } = countingReader();
+    const later = t0 + TTL_MS / 2 + KV_STALENESS_MS + 1;
+    await poll(later);
+    expect((await read(key.id, later))?.refused?.state).toBe("revoked");
+    expect(reads()).toBe(1); // KV was asked, and its stale answer did not win
+  });
+
+  it("a poll that began before a local write does not undo it", async () => {
+    const keyId = `key-${crypto.randomUUID()}`;
+    const t0 = Date.now();
+    await writeEdgeRecord(env.EDGE_RECORDS, keyId, { allowed_ips: ["203.0.113.7"] }, null, Math.floor(t0 / 1000));
+    applyFeedChange(keyId, null, t0 - 1); // what D1 said just before the write committed
+    const { read } = countingReader();
+    expect((await read(keyId, t0))?.allowlist).toHaveLength(1);
+    await env.EDGE_RECORDS.delete(`key-state:${keyId}`);
+  });
+
+  it("the reconciler's repairs go through the feed, so isolates that cached the wrong record re-learn it", async () => {
+    const key = await createKey(freshTenant(), { allowed_ips: ["203.0.113.0/24"] });
+    await env.EDGE_RECORDS.delete(`key-state:${key.id}`); // a lost KV write
+    const before = await changesOf(key.id);
+    const report = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, Math.floor(Date.now() / 1000));
+    expect(report.repaired).toBeGreaterThanOrEqual(1);
+    expect(await changesOf(key.id)).toBe(before + 1);
   });
 
   it("changes learned from D1 are kept only while a KV read could predate them", async () => {
@@ -180,7 +238,7 @@ describe("edge change feed: polls", () => {
     const first = `key-${crypto.randomUUID()}`;
     await writeEdgeRecord(env.EDGE_RECORDS, first, { allowed_ips: ["203.0.113.7"] }, null, t0);
     expect(cacheSizes()["edge-record-changes"]?.size).toBe(1);
-    await writeEdgeRecord(env.EDGE_RECORDS, `key-${crypto.randomUUID()}`, null, null, t0 + KV_STALENESS_MS / 1000);
+    await writeEdgeRecord(env.EDGE_RECORDS, `key-${crypto.randomUUID()}`, null, null, t0 + KV_STALENESS_MS / 1000 + 1);
     expect(cacheSizes()["edge-record-changes"]?.size).toBe(1);
     await env.EDGE_RECORDS.delete(`key-state:${first}`);
   });
@@ -204,7 +262,7 @@ describe("edge change feed: polls", () => {
 });
 
 describe("edge change feed: retention", () => {
-  it("the cron prunes rows older than a day but keeps the newest, so a poller's position survives", async () => {
+  it("retention prunes rows older than a day but keeps the newest, so a poller's position survives", async () => {
     const day = 86_400;
     const now = Math.floor(Date.now() / 1000);
     await env.DB.prepare("DELETE FROM edge_changes").run();
@@ -212,9 +270,7 @@ describe("edge change feed: retention", () => {
       await env.DB.prepare("INSERT INTO edge_changes (key_id, at) VALUES (?, ?)").bind(`key-${crypto.randomUUID()}`, at).run();
     }
     const run = async () => {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env, ctx);
-      await waitOnExecutionContext(ctx);
+      await pruneUsage(env.DB, usageConfig(env as unknown as Env), now);
       return (await env.DB.prepare("SELECT at FROM edge_changes ORDER BY seq").all<{ at: number }>()).results.map((r) => r.at);
     };
     expect(await run()).toEqual([now - 2 * day]);

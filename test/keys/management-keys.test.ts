@@ -81,7 +81,8 @@ describe("management keys (keys:manage or admin:all)", () => {
     expect((await expectError(longer, 403, "access_denied")).error_description).toMatch(/outlives/);
     const forever = await call("POST", base, { token: manager.api_key, body: { name: "x", scopes: ["api:read"], expires_in_days: 0 } });
     await expectError(forever, 403, "access_denied");
-    const ok = await call("POST", base, { token: manager.api_key, body: { name: "x", scopes: ["api:read"], expires_in_days: 30 } });
+    // 29 days: a 30-day key created a second after its 30-day manager would outlive it.
+    const ok = await call("POST", base, { token: manager.api_key, body: { name: "x", scopes: ["api:read"], expires_in_days: 29 } });
     expect(ok.status).toBe(201);
   });
 
