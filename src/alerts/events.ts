@@ -7,25 +7,10 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import { d1Statement } from "../db/statements";
+import type { AlertType, KEY_EVENTS } from "./event-types";
 
-/** Alert types: usage-driven (the queue consumer), time-driven (the cron), and leak reports. */
-export const ALERT_TYPES = [
-  "volume",
-  "new_ip",
-  "refusal_burst",
-  "revoked_key_used",
-  "key_expiring",
-  "key_unused",
-  "rate_limited",
-  "key.leaked",
-] as const;
-export type AlertType = (typeof ALERT_TYPES)[number];
+export { ALERT_TYPES, type AlertType, KEY_EVENTS, WEBHOOK_EVENTS, type WebhookEvent } from "./event-types";
 
-/** Key lifecycle events: webhooks only, no alert. */
-export const KEY_EVENTS = ["key.created", "key.revoked", "key.rotated"] as const;
-/** What a webhook may subscribe to. */
-export const WEBHOOK_EVENTS = [...ALERT_TYPES, ...KEY_EVENTS] as const;
-export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 /** Sent only by POST .../webhooks/{id}/test, to that webhook. */
 export const TEST_EVENT = "webhook.test";
 

@@ -105,18 +105,8 @@ export interface WebhookDelivery {
   next_attempt_at: number | null;
 }
 
-export const ALERT_TYPES = [
-  "volume",
-  "new_ip",
-  "refusal_burst",
-  "revoked_key_used",
-  "key_expiring",
-  "key_unused",
-  "rate_limited",
-  "key.leaked",
-] as const;
-
-export const WEBHOOK_EVENTS = [...ALERT_TYPES.filter((t) => t !== "key.leaked"), "key.created", "key.revoked", "key.rotated", "key.leaked"];
+/** One source with the worker's validation. */
+export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/alerts/event-types";
 
 /** Gateway outcomes of the usage API, in the order the chart stacks them. */
 export const OUTCOMES = [
