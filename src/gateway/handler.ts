@@ -186,8 +186,9 @@ async function forwardAccepted(
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, target.path, nowMs) : undefined;
   const response = await forward(request, target, config, claims, assertion);
   if (!verdict.rateLimit) return response;
-  const fields: Record<string, string> = { "ratelimit-policy": verdict.rateLimit.policy };
-  if (verdict.rateLimit.current) fields.ratelimit = verdict.rateLimit.current;
+  const { policy, current } = verdict.rateLimit;
+  const fields: [string, string][] = [["ratelimit-policy", policy]];
+  if (current) fields.push(["ratelimit", current]);
   return withHeaders(response, fields);
 }
 

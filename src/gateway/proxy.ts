@@ -163,10 +163,11 @@ export async function forward(
 }
 
 /** The origin's response with `fields` added (a fetched response's headers are immutable). */
-export function withHeaders(response: Response, fields: Record<string, string>): Response {
+export function withHeaders(response: Response, fields: ReadonlyArray<readonly [string, string]>): Response {
   // A WebSocket upgrade (101) carries its socket in the response object: pass it through untouched.
   if (response.status === 101) return response;
-  const headers = new Headers(response.headers);
-  for (const [name, value] of Object.entries(fields)) headers.set(name, value);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  // Initialised from the response itself: status, status text and one native copy of its headers.
+  const copy = new Response(response.body, response);
+  for (const [name, value] of fields) copy.headers.set(name, value);
+  return copy;
 }

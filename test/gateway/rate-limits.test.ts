@@ -96,6 +96,17 @@ describe("gateway: rate limits", () => {
     expect(await originSaw(path)).toBe(3);
   });
 
+  it("a limited key's response is the origin's, status, headers and body, plus the RateLimit fields", async () => {
+    const key = await createKey(freshTenant(), { rate_limits: [{ name: "burst", limit: 100, window_seconds: 60 }] });
+    const res = await call("GET", `/status/418?${crypto.randomUUID()}`, { token: key.api_key });
+    expect(res.status).toBe(418);
+    expect(res.headers.get("x-origin-header")).toBe("kept");
+    expect(res.headers.get("set-cookie")).toBe("origin=1; Path=/");
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(res.headers.get("ratelimit-policy")).toBe('"burst";q=100;w=60');
+    expect(await res.json()).toEqual({ status: 418 });
+  });
+
   it("a key without limits carries no RateLimit fields", async () => {
     const key = await createKey(freshTenant());
     const res = await call("GET", uniquePath(), { token: key.api_key });
