@@ -286,7 +286,7 @@ function unreadable(keyId: string, nowMs: number, err: unknown): EdgeView | null
     lastFailureLogMs = nowMs;
     console.error(`KV read of edge records failing (${edgeReadStats.failures} so far); serving what this isolate knows`, err);
   }
-  const view = edgeCache.get(keyId)?.view ?? null;
+  const view = keepRefusal(keyId, edgeCache.get(keyId)?.view ?? null);
   // Not vouched for by the feed (readAt -Infinity): asked again once the retry delay is over.
   setBounded(
     edgeCache,

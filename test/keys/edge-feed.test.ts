@@ -8,45 +8,20 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { usageConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
-import {
-  applyFeedChange,
-  cachedEdgeView,
-  clearEdgeCache,
-  type EdgeView,
-  fetchEdgeView,
-  KV_STALENESS_MS,
-  writeEdgeRecord,
-} from "../../src/keys/edge-record";
+import { applyFeedChange, clearEdgeCache, KV_STALENESS_MS, writeEdgeRecord } from "../../src/keys/edge-record";
 import { reconcileEdgeRecords } from "../../src/keys/reconcile";
 import { cacheSizes } from "../../src/lib/bounded-map";
 import { pruneUsage } from "../../src/usage/retention";
-import { unavailableD1 } from "../helpers/faults";
+import { countingKv, readEdgeState } from "../helpers/edge";
+import { unavailableD1, withFailures } from "../helpers/faults";
 import { call, createKey, freshTenant, userToken } from "../helpers/worker";
 
 const TTL_MS = 10_000;
 
-/** What the gateway does: the cached view while fresh (or vouched for by the feed), else a KV read. */
+/** Reads edge records as the gateway does, with TTL_MS, counting KV reads. */
 function countingReader() {
-  let reads = 0;
-  const kv = new Proxy(env.EDGE_RECORDS, {
-    get(target, prop, receiver) {
-      if (prop === "get") {
-        return (...args: Parameters<KVNamespace["get"]>) => {
-          reads++;
-          return target.get(...args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return {
-    read: async (keyId: string, nowMs: number): Promise<EdgeView | null> => {
-      const cached = cachedEdgeView(keyId, nowMs);
-      return cached !== undefined ? cached : fetchEdgeView(kv, keyId, TTL_MS, nowMs);
-    },
-    reads: () => reads,
-  };
+  const { kv, reads } = countingKv();
+  return { read: (keyId: string, nowMs: number) => readEdgeState(kv, keyId, TTL_MS, nowMs), reads };
 }
 
 async function poll(nowMs: number, d1: D1Database = env.DB): Promise<void> {
@@ -212,6 +187,17 @@ describe("edge change feed: polls", () => {
     await poll(later);
     expect((await read(key.id, later))?.refused?.state).toBe("revoked");
     expect(reads()).toBe(1); // KV was asked, and its stale answer did not win
+  });
+
+  it("with KV unreadable too, a revocation the feed taught still refuses the key", async () => {
+    const key = await createKey(freshTenant());
+    const t0 = Date.now();
+    await poll(t0);
+    await revokeInD1Only(key.id);
+    await poll(t0 + TTL_MS / 2);
+    const down = withFailures(env.EDGE_RECORDS, { methods: ["get"] });
+    const later = t0 + TTL_MS / 2 + KV_STALENESS_MS + 1;
+    expect((await readEdgeState(down, key.id, TTL_MS, later))?.refused?.state).toBe("revoked");
   });
 
   it("a poll that began before a local write does not undo it", async () => {
