@@ -21,12 +21,12 @@
 //   npm run bench -- --var NAME=VALUE   override a var of every keygate worker (e.g. REVOCATION_CACHE_TTL_SECONDS=1)
 //   npm run bench -- --create-concurrency 16   concurrent creates after the timed sequential ones
 //   npm run bench -- --profile      CPU-profile keygate in workerd instead of the load table
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bundle, readWranglerConfig } from "./lib/bundle.mjs";
+import { positiveNumber, printUsageAndExit, toolVersions, varOverrides } from "./lib/cli.mjs";
 import { measureConsumer } from "./lib/consumer.mjs";
 import { isolateCounters } from "./lib/inspector.mjs";
 import { elapsedSec, installSignalHandlers, isInterrupted, log, runMain, sleep, startWatchdog } from "./lib/lifecycle.mjs";
@@ -68,44 +68,23 @@ const { values: argv } = parseArgs({
     help: { type: "boolean", short: "h" },
   },
 });
-if (argv.help) {
-  console.log(
-    readFileSync(import.meta.filename, "utf8")
-      .split("\n")
-      .slice(1)
-      .filter((l, i, all) => l.startsWith("//") && all.slice(0, i).every((x) => x.startsWith("//")))
-      .map((l) => l.replace(/^\/\/ ?/, ""))
-      .join("\n"),
-  );
-  process.exit(0);
-}
-function posInt(name, value) {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-}
+if (argv.help) printUsageAndExit(import.meta.filename);
 const ids = (list) => (list ? list.split(",").map((x) => x.trim()) : []);
 const CONFIG = {
-  rounds: argv.quick ? 1 : Math.round(posInt("rounds", argv.rounds)),
-  durationSec: argv.quick ? 2 : posInt("duration", argv.duration),
-  warmupSec: argv.quick ? 1 : posInt("warmup", argv.warmup),
-  connections: Math.round(posInt("connections", argv.connections)),
-  keys: argv.quick ? 100 : Math.round(posInt("keys", argv.keys)),
-  manyKeys: argv.quick ? 1000 : Math.round(posInt("many-keys", argv["many-keys"])),
-  createConcurrency: Math.round(posInt("create-concurrency", argv["create-concurrency"])),
+  rounds: argv.quick ? 1 : Math.round(positiveNumber("rounds", argv.rounds)),
+  durationSec: argv.quick ? 2 : positiveNumber("duration", argv.duration),
+  warmupSec: argv.quick ? 1 : positiveNumber("warmup", argv.warmup),
+  connections: Math.round(positiveNumber("connections", argv.connections)),
+  keys: argv.quick ? 100 : Math.round(positiveNumber("keys", argv.keys)),
+  manyKeys: argv.quick ? 1000 : Math.round(positiveNumber("many-keys", argv["many-keys"])),
+  createConcurrency: Math.round(positiveNumber("create-concurrency", argv["create-concurrency"])),
   entrySocket: argv.entry,
   // miniflare by default sends every outbound fetch through an extra JS worker that strips
   // CF-Connecting-IP (production does that natively). Off by default; --strip-hop turns it on.
   miniflareStripHop: argv["strip-hop"],
-  varOverrides: Object.fromEntries(
-    argv.var.map((v) => {
-      const i = v.indexOf("=");
-      if (i <= 0) throw new Error(`--var expects NAME=VALUE, got ${v}`);
-      return [v.slice(0, i), v.slice(i + 1)];
-    }),
-  ),
+  varOverrides: varOverrides(argv.var),
   profile: argv.profile,
-  profileSec: posInt("profile-seconds", argv["profile-seconds"]),
+  profileSec: positiveNumber("profile-seconds", argv["profile-seconds"]),
   only: argv.only ? [...new Set(["b", ...ids(argv.only)])] : null,
   enable: ids(argv.enable),
 };
@@ -219,12 +198,13 @@ async function main() {
   log(`origin on ${origin.url} (pid ${origin.pid})`);
 
   const material = newDevKeyMaterial();
+  const secrets = { SIGNING_KEYS: material.SIGNING_KEYS, USER_TOKEN_JWKS: material.USER_TOKEN_JWKS };
   const workers = keygateWorkers();
   const workerd = await startWorkerd({
     miniflare,
     bundleMain: built.main,
     config,
-    secrets: { SIGNING_KEYS: material.SIGNING_KEYS, USER_TOKEN_JWKS: material.USER_TOKEN_JWKS },
+    secrets,
     originUrl: origin.url,
     keygates: workers,
     varOverrides: CONFIG.varOverrides,
@@ -301,9 +281,7 @@ async function main() {
     totalMemMiB: Math.round(os.totalmem() / 2 ** 20),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    wrangler: JSON.parse(readFileSync(path.join(ROOT, "node_modules/wrangler/package.json"), "utf8")).version,
-    miniflare: JSON.parse(readFileSync(createRequire(import.meta.url).resolve("miniflare/package.json"), "utf8")).version,
-    autocannon: JSON.parse(readFileSync(path.join(ROOT, "node_modules/autocannon/package.json"), "utf8")).version,
+    ...toolVersions(),
     date: new Date().toISOString(),
   };
 
@@ -356,7 +334,7 @@ async function main() {
     miniflare,
     bundleMain: built.main,
     config,
-    secrets: { SIGNING_KEYS: material.SIGNING_KEYS, USER_TOKEN_JWKS: material.USER_TOKEN_JWKS },
+    secrets,
     originUrl: origin.url,
     messages: argv.quick ? 40 : 200,
   });

@@ -23,12 +23,12 @@
 //   npm run soak -- --rate 2000 --connections 8 --keys 10500 --sample-seconds 30 --warmup-seconds 120
 //   npm run soak -- --var REVOCATION_CACHE_TTL_SECONDS=2
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bundle, readWranglerConfig } from "./lib/bundle.mjs";
+import { positiveNumber, printUsageAndExit, toolVersions, varOverrides } from "./lib/cli.mjs";
 import { rssBytes } from "./lib/cpu.mjs";
 import { cacheSizes, devtools, heapAfterGc } from "./lib/inspector.mjs";
 import { elapsedSec, installSignalHandlers, isInterrupted, log, onCleanup, runMain, sleep, startWatchdog } from "./lib/lifecycle.mjs";
@@ -77,45 +77,25 @@ const { values: argv } = parseArgs({
     help: { type: "boolean", short: "h" },
   },
 });
-if (argv.help) {
-  console.log(
-    readFileSync(import.meta.filename, "utf8")
-      .split("\n")
-      .slice(1)
-      .filter((l, i, all) => l.startsWith("//") && all.slice(0, i).every((x) => x.startsWith("//")))
-      .map((l) => l.replace(/^\/\/ ?/, ""))
-      .join("\n"),
-  );
-  process.exit(0);
-}
-function posNum(name, value) {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-}
+if (argv.help) printUsageAndExit(import.meta.filename);
 const durationSec =
   argv.seconds !== undefined
-    ? posNum("seconds", argv.seconds)
+    ? positiveNumber("seconds", argv.seconds)
     : argv.minutes !== undefined
-      ? posNum("minutes", argv.minutes) * 60
+      ? positiveNumber("minutes", argv.minutes) * 60
       : DEFAULT_SECONDS;
 const CONFIG = {
   durationSec,
-  rate: Math.round(posNum("rate", argv.rate)),
-  connections: Math.round(posNum("connections", argv.connections)),
-  keys: argv.keys === undefined ? undefined : Math.round(posNum("keys", argv.keys)),
-  sampleSec: posNum("sample-seconds", argv["sample-seconds"]),
+  rate: Math.round(positiveNumber("rate", argv.rate)),
+  connections: Math.round(positiveNumber("connections", argv.connections)),
+  keys: argv.keys === undefined ? undefined : Math.round(positiveNumber("keys", argv.keys)),
+  sampleSec: positiveNumber("sample-seconds", argv["sample-seconds"]),
   // Long enough for every key of the pool to pass through both isolates (caches at their bounds).
-  warmupSec: argv["warmup-seconds"] === undefined ? Math.min(120, durationSec / 3) : posNum("warmup-seconds", argv["warmup-seconds"]),
-  mgmtIntervalMs: posNum("mgmt-interval-ms", argv["mgmt-interval-ms"]),
-  createConcurrency: Math.round(posNum("create-concurrency", argv["create-concurrency"])),
-  varOverrides: Object.fromEntries(
-    argv.var.map((v) => {
-      const i = v.indexOf("=");
-      if (i <= 0) throw new Error(`--var expects NAME=VALUE, got ${v}`);
-      return [v.slice(0, i), v.slice(i + 1)];
-    }),
-  ),
+  warmupSec:
+    argv["warmup-seconds"] === undefined ? Math.min(120, durationSec / 3) : positiveNumber("warmup-seconds", argv["warmup-seconds"]),
+  mgmtIntervalMs: positiveNumber("mgmt-interval-ms", argv["mgmt-interval-ms"]),
+  createConcurrency: Math.round(positiveNumber("create-concurrency", argv["create-concurrency"])),
+  varOverrides: varOverrides(argv.var),
 };
 // Setup (bundle, ~10k keys created and sent once through each isolate) takes two to four minutes
 // on a shared 2-core machine; then the soak itself.
@@ -776,8 +756,7 @@ async function main() {
     cpuModel: os.cpus()[0]?.model ?? "unknown",
     cpuCount: os.cpus().length,
     node: process.version,
-    wrangler: JSON.parse(readFileSync(path.join(ROOT, "node_modules/wrangler/package.json"), "utf8")).version,
-    miniflare: JSON.parse(readFileSync(createRequire(import.meta.url).resolve("miniflare/package.json"), "utf8")).version,
+    ...toolVersions(),
     loadavg: os.loadavg().map((x) => round(x, 2)),
     date: new Date().toISOString(),
   };

@@ -21,6 +21,20 @@ export function boundedInt(field: string, min: number, max: number, range = `${m
   return z.int(typeError(field, message)).check(z.gte(min, message), z.lte(max, message));
 }
 
+/** Far above any key keygate issues (about 1 KiB). */
+const TOKEN_MAX_LENGTH = 8192;
+
+/** A `token` field carrying an API key (introspection, leak reports): present, non-empty, bounded. */
+export function tokenField(description: string) {
+  return z
+    .string(typeError("token", "token must be a string"))
+    .check(
+      z.minLength(1, "token must not be empty"),
+      z.maxLength(TOKEN_MAX_LENGTH, `token must be at most ${TOKEN_MAX_LENGTH} characters`),
+      z.describe(description),
+    );
+}
+
 /** A string field that must be one of `values`. */
 export function oneOf<const T extends readonly [string, ...string[]]>(field: string, values: T) {
   return z.enum(values, { error: `${field} must be one of: ${values.join(", ")}` });

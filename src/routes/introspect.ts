@@ -1,25 +1,16 @@
 /** RFC 7662 token introspection as a route-table entry (the answer comes from src/keys/introspection.ts). */
 import * as z from "zod/mini";
 import { jsonResponse } from "../http/responses";
-import { typeError } from "../http/validate";
+import { tokenField } from "../http/validate";
 import { introspectionSchema, introspectKey } from "../keys/introspection";
 import { serviceDeps } from "./deps";
 import { introspectionRoute } from "./spec";
-
-/** Far above any key keygate issues (about 1 KiB). */
-const TOKEN_MAX_LENGTH = 8192;
 
 // RFC 7662 §2.1: `token`, and an optional `token_type_hint`; other parameters are ignored, as the
 // RFC lets servers define their own.
 const introspectionRequest = z.looseObject(
   {
-    token: z
-      .string(typeError("token", "token must be a string"))
-      .check(
-        z.minLength(1, "token must not be empty"),
-        z.maxLength(TOKEN_MAX_LENGTH, `token must be at most ${TOKEN_MAX_LENGTH} characters`),
-        z.describe("The API key to introspect."),
-      ),
+    token: tokenField("The API key to introspect."),
     token_type_hint: z.optional(
       z.string({ error: "token_type_hint must be a string" }).check(z.describe("Ignored: keygate has one kind of token.")),
     ),

@@ -9,7 +9,7 @@ import type { LeakReportActor } from "../audit/entry";
 import { abuseConfig } from "../config";
 import { ApiError } from "../errors";
 import { jsonResponse } from "../http/responses";
-import { typeError } from "../http/validate";
+import { tokenField, typeError } from "../http/validate";
 import { actOnLeakedKeys } from "../leaks/act";
 import { findLeakedKeys } from "../leaks/find";
 import { serviceDeps } from "./deps";
@@ -20,7 +20,6 @@ const GITHUB_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const GITHUB_MAX_TOKENS = 5000;
 /** The token type keygate registers with GitHub, answered when a finding names none. */
 export const GITHUB_TOKEN_TYPE = "keygate_api_key";
-const TOKEN_MAX_LENGTH = 8192;
 const URL_MAX_LENGTH = 2048;
 const USER_AGENT_MAX_LENGTH = 512;
 const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
@@ -41,13 +40,7 @@ const gitHubFeedback = z.array(
 
 const reportBody = z.strictObject(
   {
-    token: z
-      .string(typeError("token", "token must be a string"))
-      .check(
-        z.minLength(1, "token must not be empty"),
-        z.maxLength(TOKEN_MAX_LENGTH, `token must be at most ${TOKEN_MAX_LENGTH} characters`),
-        z.describe("The key you found."),
-      ),
+    token: tokenField("The key you found."),
     url: z
       .string(typeError("url", "url must be a string"))
       .check(

@@ -8,6 +8,7 @@ import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually";
 import { type CliOptions, runCli, runCliOnTerminal, tempHome } from "./cli-helpers";
 import { type Keygate, startKeygate } from "./harness";
 
@@ -92,11 +93,11 @@ describe("keygate CLI against `npm run dev`", () => {
     expect(stored.expires_at - stored.created_at).toBe(7 * 86_400);
     // The use reaches last_used through the usage roll-up, after the response: let it land, so the
     // lists the next test compares are not taken on either side of it.
-    const deadline = Date.now() + 15_000;
-    while (((await api(`api-keys/${id}`)) as { last_used: number | null }).last_used === null) {
-      if (Date.now() > deadline) throw new Error("the gateway's use of the key never reached last_used");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const used = await eventually(
+      async () => ((await api(`api-keys/${id}`)) as { last_used: number | null }).last_used,
+      (lastUsed) => lastUsed !== null,
+    );
+    expect(used, "the gateway's use of the key reached last_used").toEqual(expect.any(Number));
   });
 
   it("keys list prints a table, or the API's JSON; keys get shows one key", async () => {
@@ -326,7 +327,7 @@ describe("keygate CLI against `npm run dev`", () => {
 /** Rate limits, IP allowlists, usage, alerts and webhooks through the CLI. */
 describe("keygate CLI: limits, usage, alerts and webhooks", () => {
   /** Retries `check` until it passes or 10 s are up (usage is recorded after the response). */
-  async function eventually(check: () => Promise<void>) {
+  async function untilPasses(check: () => Promise<void>) {
     const deadline = Date.now() + 10_000;
     for (;;) {
       try {
@@ -358,13 +359,13 @@ describe("keygate CLI: limits, usage, alerts and webhooks", () => {
     const cleared = await cli(["keys", "update", fenced.id, "--clear-allowed-ips", "--json"]);
     expect(cleared.code).toBe(0);
     expect(JSON.parse(cleared.stdout)).not.toHaveProperty("allowed_ips");
-    await eventually(async () => expect((await gateway(fenced.apiKey)).status).toBe(200));
+    await untilPasses(async () => expect((await gateway(fenced.apiKey)).status).toBe(200));
   });
 
   it("usage and keys ips show the key's traffic", async () => {
     const { apiKey, id } = await createKey("measured");
     for (let i = 0; i < 3; i++) expect((await gateway(apiKey)).status).toBe(200);
-    await eventually(async () => {
+    await untilPasses(async () => {
       const run = await cli(["usage", id, "--from", "1h", "--granularity", "minute", "--json"]);
       expect(run.code).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({ key_id: id, granularity: "minute", totals: { total: 3, outcomes: { accepted: 3 } } });

@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { importJWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually";
 import { startTestOrigin, type TestOrigin } from "../helpers/test-origin";
 import { type Keygate, startKeygate } from "./harness";
 
@@ -202,16 +203,18 @@ describe("gateway end to end", () => {
   it("shows last_used in list after the key is used", async () => {
     const key = await createKey({});
     await get(`/echo/${randomUUID()}`, { authorization: `Bearer ${key.api_key}` });
-    let lastUsed: number | null = null;
     // Written by the usage roll-up: within a few seconds (USAGE_FLUSH_MS, then the queue's batch).
-    for (let i = 0; i < 60 && lastUsed === null; i++) {
-      const list = (await (await get(`/api/v1/tenant/${tenant}/api-keys/list`, { authorization: `Bearer ${user}` })).json()) as {
-        id: string;
-        last_used: number | null;
-      }[];
-      lastUsed = list.find((k) => k.id === key.id)?.last_used ?? null;
-      if (lastUsed === null) await new Promise((r) => setTimeout(r, 200));
-    }
+    const lastUsed = await eventually(
+      async () => {
+        const list = (await (await get(`/api/v1/tenant/${tenant}/api-keys/list`, { authorization: `Bearer ${user}` })).json()) as {
+          id: string;
+          last_used: number | null;
+        }[];
+        return list.find((k) => k.id === key.id)?.last_used ?? null;
+      },
+      (value) => value !== null,
+      12_000,
+    );
     expect(lastUsed).toEqual(expect.any(Number));
   });
 

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually";
 import { type Keygate, startKeygate } from "./harness";
 
 const exec = promisify(execFile);
@@ -110,11 +111,7 @@ describe("the seed's curl flows against `npm run dev`", () => {
       return res.body as Record<string, unknown>[];
     };
     // last_used comes from the usage roll-up, within a few seconds of the use.
-    let keys = await list();
-    for (let i = 0; i < 60 && keys[1]?.last_used === null; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      keys = await list();
-    }
+    const keys = await eventually(list, (listed) => listed[1]?.last_used !== null, 12_000);
     await checkList(keys);
   });
 

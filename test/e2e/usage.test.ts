@@ -7,8 +7,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../helpers/eventually";
 import { startTestOrigin, type TestOrigin } from "../helpers/test-origin";
 import { freePort, type Keygate, startKeygate } from "./harness";
+
+/** Through `wrangler dev`: usage flush, queue batch, roll-up, then webhook deliveries with retries. */
+const ROLLUP_TIMEOUT_MS = 30_000;
 
 const RECEIVER = path.join(import.meta.dirname, "clients", "webhook_receiver.py");
 let origin: TestOrigin;
@@ -24,15 +28,6 @@ async function api(method: string, p: string, body?: unknown) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as never };
-}
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 beforeAll(async () => {
@@ -84,6 +79,7 @@ describe("usage monitoring against npm run dev", () => {
           totals: { total: number; outcomes: Record<string, number> };
         },
       (u) => u.totals.total >= 1001,
+      ROLLUP_TIMEOUT_MS,
     );
     expect(usage.totals).toEqual({ total: 1001, outcomes: { accepted: 1001 } });
     const ips = (await api("GET", `${base}/api-keys/${key.id}/ips`)).body as { ip: string; count: number }[];
@@ -95,6 +91,7 @@ describe("usage monitoring against npm run dev", () => {
     const alerts = await eventually(
       async () => (await api("GET", `${base}/alerts`)).body as { type: string; key_id: string; details: Record<string, unknown> }[],
       (list) => list.length >= 2,
+      ROLLUP_TIMEOUT_MS,
     );
     expect(alerts.map((a) => a.type).sort()).toEqual(["new_ip", "volume"]);
     expect(alerts.find((a) => a.type === "new_ip")?.details).toMatchObject({ ip: "203.0.113.50" });
@@ -104,6 +101,7 @@ describe("usage monitoring against npm run dev", () => {
     const received = await eventually(
       async () => (await (await fetch(receiverUrl)).json()) as { verified: boolean; status: number; type: string | null }[],
       (list) => list.filter((r) => r.status === 200).length >= 2,
+      ROLLUP_TIMEOUT_MS,
     );
     expect(received.every((r) => r.verified)).toBe(true);
     expect(received.slice(0, 2).map((r) => r.status)).toEqual([500, 500]);

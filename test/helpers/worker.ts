@@ -8,6 +8,7 @@ import type { Env } from "../../src/env";
 import worker from "../../src/index";
 import { pathMatcher } from "../../src/routes/spec";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
+import { eventually } from "./eventually";
 
 export const BASE = "http://localhost:3000";
 
@@ -231,11 +232,12 @@ export async function lastUsedOf(keyId: string): Promise<number | null> {
  * key: last_used set. Fails after `timeoutMs`.
  */
 export async function usageRecorded(keyId: string, timeoutMs = 10_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const lastUsed = await lastUsedOf(keyId);
-    if (lastUsed !== null) return lastUsed;
-    if (Date.now() > deadline) throw new Error(`no use of ${keyId} recorded within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const lastUsed = await eventually(
+    () => lastUsedOf(keyId),
+    (value) => value !== null,
+    timeoutMs,
+    100,
+  );
+  if (lastUsed === null) throw new Error(`no use of ${keyId} recorded within ${timeoutMs} ms`);
+  return lastUsed;
 }

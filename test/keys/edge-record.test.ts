@@ -1,30 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { cachedEdgeView, clearEdgeCache, type EdgeView, fetchEdgeView, writeEdgeRecord } from "../../src/keys/edge-record";
-
-/** What the gateway does: the cached view while fresh, else a KV read. */
-async function readEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeView | null> {
-  const cached = cachedEdgeView(keyId, nowMs);
-  return cached !== undefined ? cached : fetchEdgeView(kv, keyId, ttlMs, nowMs);
-}
-
-/** The real KV binding, counting reads. */
-function countingKv(): { kv: KVNamespace; reads: () => number } {
-  let reads = 0;
-  const kv = new Proxy(env.EDGE_RECORDS, {
-    get(target, prop, receiver) {
-      if (prop === "get") {
-        return (...args: Parameters<KVNamespace["get"]>) => {
-          reads++;
-          return target.get(...args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { kv, reads: () => reads };
-}
+import { cachedEdgeView, clearEdgeCache, writeEdgeRecord } from "../../src/keys/edge-record";
+import { countingKv, readEdgeState } from "../helpers/edge";
 
 describe("edge record cache", () => {
   it("never hands one request's in-flight read to another: concurrent misses read KV each", async () => {

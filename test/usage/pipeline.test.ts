@@ -13,17 +13,11 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
+import { eventually } from "../helpers/eventually";
 import { BASE, call, createKey, expectError, freshTenant, signApiKey, userToken } from "../helpers/worker";
 
-/** Polls `read` until `done` holds (the queue consumer runs about a second after the sends). */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** The queue consumer runs about a second after the sends; a roll-up of thousands takes longer. */
+const ROLLUP_TIMEOUT_MS = 20_000;
 
 interface Usage {
   totals: { total: number; outcomes: Record<string, number> };
@@ -73,6 +67,7 @@ describe("usage events", { timeout: 30_000 }, () => {
         await eventually(
           () => keyUsage(tenant, reader.id),
           (u) => u.totals.total >= 200,
+          ROLLUP_TIMEOUT_MS,
         )
       ).totals,
     ).toEqual(want);
@@ -101,6 +96,7 @@ describe("usage events", { timeout: 30_000 }, () => {
     const usage = await eventually(
       () => keyUsage(tenant, key.id),
       (u) => u.totals.total >= 3,
+      ROLLUP_TIMEOUT_MS,
     );
     expect(usage.totals).toEqual({ total: 3, outcomes: { accepted: 1, expired: 1, revoked: 1 } });
     const forgedRows = await env.DB.prepare(
@@ -120,6 +116,7 @@ describe("usage events", { timeout: 30_000 }, () => {
       async () =>
         (await (await call("GET", `/api/v1/tenant/${tenant}/api-keys/${key.id}/ips`, { token })).json()) as { ip: string; count: number }[],
       (list) => list.length >= 2,
+      ROLLUP_TIMEOUT_MS,
     );
     expect(ips.map((i) => [i.ip, i.count]).sort()).toEqual([
       ["192.0.2.10", 2],
@@ -297,6 +294,7 @@ describe("queue limits", () => {
             .first<{ n: number }>()
         )?.n ?? 0,
       (n) => n >= 5000,
+      ROLLUP_TIMEOUT_MS,
     );
     expect(counted).toBe(5000);
   }, 30_000);

@@ -9,21 +9,13 @@ import { describe, expect, it } from "vitest";
 import { deliveryConfig } from "../../src/config";
 import worker from "../../src/index";
 import { attemptDelivery, retryDelaySeconds } from "../../src/webhooks/deliver";
+import { eventually } from "../helpers/eventually";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 interface Received {
   status: number;
   headers: Record<string, string>;
   body: string;
-}
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function received(name: string): Promise<Received[]> {
