@@ -1,5 +1,5 @@
 import path from "node:path";
-import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { ensureConsoleBuilt } from "./scripts/build-console.mjs";
 import { newDevKeyMaterial, newGitHubScanningKey, newRsaPrivateJwk } from "./scripts/lib/keys.mjs";
@@ -41,7 +41,8 @@ export default defineConfig({
                 TEST_MIGRATIONS: migrations,
                 TEST_IDP_PRIVATE_JWK: keys.idpPrivateJwk,
                 TEST_ROGUE_PRIVATE_JWK: newRsaPrivateJwk("rogue"),
-                TEST_GITHUB_PRIVATE_JWK: { ...github.privateJwk, kid: github.keyIdentifier },
+                // An EC P-256 JWK: string members only (the bindings' Json type has no room for RSA `oth`).
+                TEST_GITHUB_PRIVATE_JWK: { ...(github.privateJwk as unknown as Record<string, string>), kid: github.keyIdentifier },
               },
             },
           })),

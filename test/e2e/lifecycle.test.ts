@@ -169,10 +169,10 @@ describe("key lifecycle end to end", () => {
       ],
       { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
     );
-    kg = await startKeygate({ resume: kg, testScheduled: true, vars: { ORIGIN_URL: origin.url, REVOCATION_CACHE_TTL_SECONDS: "0" } });
+    kg = await startKeygate({ resume: kg, vars: { ORIGIN_URL: origin.url, REVOCATION_CACHE_TTL_SECONDS: "0" } });
     expect((await deploy(key.body.api_key as string)).status).toBe(200); // the gap a lost write leaves
 
-    const cron = await fetch(`${kg.url}/__scheduled?cron=*/5+*+*+*+*`);
+    const cron = await fetch(`${kg.url}/cdn-cgi/local/scheduled?cron=*/5+*+*+*+*`);
     expect(cron.status).toBe(200);
     const refused = await deploy(key.body.api_key as string);
     expect(refused.status).toBe(401);
