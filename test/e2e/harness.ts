@@ -14,7 +14,7 @@ import { newDevKeyMaterial } from "../../scripts/lib/keys.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const run = promisify(execFile);
-const READY_TIMEOUT_MS = 90_000;
+const READY_TIMEOUT_MS = 150_000;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

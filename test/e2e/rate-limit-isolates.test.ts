@@ -70,7 +70,7 @@ beforeAll(async () => {
   await mf.ready;
   const db = await mf.getD1Database("DB", "a");
   for (const statement of await migrationStatements()) await db.prepare(statement).run();
-}, 90_000);
+});
 
 afterAll(async () => {
   await mf?.dispose();
