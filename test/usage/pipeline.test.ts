@@ -11,9 +11,11 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
+import { QUEUE_MAX_BATCH_BYTES, QUEUE_MAX_MESSAGE_BYTES } from "../../src/lib/platform-limits";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { eventually } from "../helpers/eventually";
+import worker from "../helpers/limited-entry";
+import { queueMessageBytes } from "../helpers/platform-limits";
 import { BASE, call, createKey, expectError, freshTenant, signApiKey, userToken } from "../helpers/worker";
 
 /** The queue consumer runs about a second after the sends; a roll-up of thousands takes longer. */
@@ -278,9 +280,9 @@ describe("queue limits", () => {
     expect(batches.reduce((n, b) => n + b.events, 0)).toBe(5000);
     for (const batch of batches) {
       expect(batch.messages.length).toBeLessThanOrEqual(100);
-      const sizes = batch.messages.map((m) => new TextEncoder().encode(JSON.stringify(m.body)).length);
-      for (const size of sizes) expect(size).toBeLessThan(128 * 1024);
-      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThan(256 * 1024);
+      const sizes = batch.messages.map((m) => queueMessageBytes(m.body, m.contentType));
+      for (const size of sizes) expect(size).toBeLessThanOrEqual(QUEUE_MAX_MESSAGE_BYTES);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(QUEUE_MAX_BATCH_BYTES);
     }
     const before = await env.DB.prepare("SELECT COALESCE(SUM(events), 0) AS n FROM usage_losses").first<{ n: number }>();
     await send({ queue: env.USAGE_QUEUE, db: env.DB, flushMs: 0 }, events);

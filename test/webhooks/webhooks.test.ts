@@ -7,9 +7,9 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deliveryConfig } from "../../src/config";
-import worker from "../../src/index";
 import { attemptDelivery, retryDelaySeconds } from "../../src/webhooks/deliver";
 import { eventually } from "../helpers/eventually";
+import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 interface Received {
