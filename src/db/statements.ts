@@ -30,6 +30,11 @@ export function boundChunks<T>(items: readonly T[], perItem = 1, fixedParams = 0
   return out;
 }
 
+/** How many statements boundChunks makes of `n` items. */
+export function boundStatements(n: number, perItem = 1, fixedParams = 0): number {
+  return Math.ceil(n / Math.floor((D1_MAX_BOUND_PARAMETERS - fixedParams) / perItem));
+}
+
 /** `?, ?, ?` for an IN list of `n` parameters. */
 export function placeholders(n: number): string {
   return Array(n).fill("?").join(", ");

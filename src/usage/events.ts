@@ -126,6 +126,23 @@ export function batchesOf(events: UsageEvent[]): { messages: MessageSendRequest<
   return batches;
 }
 
+/** Usage messages as they are (the consumer's deferred and split ones), in sendBatch calls within Queues' limits. */
+export async function sendMessages(queue: Queue<UsageMessage>, messages: readonly UsageMessage[]): Promise<void> {
+  let batch: MessageSendRequest<UsageMessage>[] = [];
+  let bytes = 0;
+  for (const body of messages) {
+    const size = new TextEncoder().encode(JSON.stringify(body)).byteLength + QUEUE_MESSAGE_METADATA_BYTES;
+    if (batch.length >= QUEUE_MAX_BATCH_MESSAGES || bytes + size > QUEUE_MAX_BATCH_BYTES) {
+      await queue.sendBatch(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push({ body, contentType: "json" });
+    bytes += size;
+  }
+  if (batch.length > 0) await queue.sendBatch(batch);
+}
+
 export async function send(sink: UsageSink, events: UsageEvent[]): Promise<void> {
   for (const batch of batchesOf(events)) {
     for (let attempt = 1; ; attempt++) {

@@ -11,9 +11,9 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import { alertStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
-import { type TenantSettings, tenantSettingsOf } from "../alerts/settings";
+import { type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
-import { boundChunks, placeholders } from "../db/statements";
+import { boundChunks, boundStatements, placeholders } from "../db/statements";
 import type { UsageEvent, UsageMessage } from "./events";
 
 export const GRANULARITIES = { minute: 60, hour: 3600, day: 86_400 } as const;
@@ -239,6 +239,63 @@ function detectorStatements(
   return statements;
 }
 
+/**
+ * The most D1 queries rollUp makes for these messages applied together (its reads, its multi-row
+ * writes, two statements per alert it may raise), so a consumer can stay inside D1's queries per
+ * invocation. Not counted: the one-by-one retry after a concurrent redelivery (rare).
+ */
+export function rollupQueries(messages: readonly UsageMessage[]): number {
+  const agg = aggregate(messages.flatMap((m) => m.events));
+  const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
+  const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
+  let alerts = agg.tenantHours.size + agg.clients.size + agg.ips.size;
+  for (const { outcomes } of agg.keyHours.values()) {
+    alerts += 1 + ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
+  }
+  const reads =
+    boundStatements(messages.length) +
+    boundStatements(tenants) +
+    boundStatements(keysWithIps) +
+    boundStatements(agg.keyHours.size, 2) +
+    boundStatements(agg.tenantHours.size, 2) +
+    boundStatements(agg.clients.size, 3);
+  const writes =
+    boundStatements(messages.length, 2) +
+    boundStatements(agg.counts.size, 6) +
+    boundStatements(agg.clients.size, 4) +
+    boundStatements(agg.lastUsed.size, 2) +
+    boundStatements(agg.ips.size, 7) +
+    2 * alerts;
+  return reads + writes;
+}
+
+/** How many of the messages, from the first, rollUp can apply together within `maxQueries`. */
+export function messagesWithin(messages: readonly UsageMessage[], maxQueries: number): number {
+  if (rollupQueries(messages) <= maxQueries) return messages.length;
+  let fits = 0;
+  let over = messages.length;
+  while (over - fits > 1) {
+    const mid = Math.floor((fits + over) / 2);
+    if (rollupQueries(messages.slice(0, mid)) <= maxQueries) fits = mid;
+    else over = mid;
+  }
+  return fits;
+}
+
+/**
+ * A message too big to roll up within `maxQueries` (events of many keys and clients), split in
+ * halves until each part fits. Part ids derive from the message id, so a redelivered message splits
+ * into the same parts and each part is still applied once.
+ */
+export function splitToFit(message: UsageMessage, maxQueries: number): UsageMessage[] {
+  if (message.events.length <= 1 || rollupQueries([message]) <= maxQueries) return [message];
+  const half = Math.ceil(message.events.length / 2);
+  return [
+    ...splitToFit({ v: 1, id: `${message.id}/0`, events: message.events.slice(0, half) }, maxQueries),
+    ...splitToFit({ v: 1, id: `${message.id}/1`, events: message.events.slice(half) }, maxQueries),
+  ];
+}
+
 export interface RollupResult {
   /** Messages applied now; the others had been applied before (redeliveries) and changed nothing. */
   applied: number;
@@ -288,8 +345,7 @@ async function applyTogether(d1: D1Database, messages: UsageMessage[], now: numb
   const agg = aggregate(messages.flatMap((m) => m.events));
   const db = database(d1);
   const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant));
-  const settings = new Map<string, TenantSettings>();
-  for (const tenant of tenants) settings.set(tenant, await tenantSettingsOf(db, tenant));
+  const settings = await tenantSettingsOfMany(db, [...tenants]);
   const fresh = await newIps(d1, agg.ips);
   const prior = await priorHourCounts(d1, agg);
 

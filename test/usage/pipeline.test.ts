@@ -11,7 +11,7 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { QUEUE_MAX_BATCH_BYTES, QUEUE_MAX_MESSAGE_BYTES } from "../../src/lib/platform-limits";
+import { D1_MAX_QUERIES_PER_INVOCATION, QUEUE_MAX_BATCH_BYTES, QUEUE_MAX_MESSAGE_BYTES } from "../../src/lib/platform-limits";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { eventually } from "../helpers/eventually";
 import worker from "../helpers/limited-entry";
@@ -300,4 +300,51 @@ describe("queue limits", () => {
     );
     expect(counted).toBe(5000);
   }, 30_000);
+
+  it("rolls up a consumer batch too big for one invocation's D1 queries: a part now, the rest re-sent (a message split), each event counted once", async () => {
+    const { rollupQueries } = await import("../../src/usage/rollup");
+    const { ROLLUP_MAX_QUERIES } = await import("../../src/queues");
+    const prefix = freshTenant();
+    const now = Date.now();
+    // Events of distinct keys and clients of a used revoked key each (an alert per key): the worst case.
+    const events = (m: number, n: number): UsageEvent[] =>
+      Array.from({ length: n }, (_, i) => [
+        now,
+        `${prefix}-${i % 20}`,
+        `key-${m}-${i}-${crypto.randomUUID()}`,
+        "GET",
+        "GET /x",
+        401,
+        "revoked",
+        `198.51.${m}.${i}`,
+        null,
+        -1,
+      ]);
+    // The first message alone is over the roll-up's share; the batch over D1's 1,000 queries by far.
+    const messages = [
+      message(`big-${prefix}`, events(0, 150)),
+      ...Array.from({ length: 9 }, (_, m) => message(`m${m}-${prefix}`, events(m + 1, 20))),
+    ];
+    expect(rollupQueries(messages.slice(0, 1))).toBeGreaterThan(ROLLUP_MAX_QUERIES);
+    expect(rollupQueries(messages)).toBeGreaterThan(D1_MAX_QUERIES_PER_INVOCATION);
+    await consume(messages);
+    const total = 150 + 9 * 20;
+    const counted = await eventually(
+      async () =>
+        (
+          await env.DB.prepare(
+            "SELECT COALESCE(SUM(count), 0) AS n FROM usage_counts WHERE granularity = 'day' AND tenant_id LIKE ? || '-%'",
+          )
+            .bind(prefix)
+            .first<{ n: number }>()
+        )?.n ?? 0,
+      (n) => n >= total,
+      ROLLUP_TIMEOUT_MS,
+    );
+    expect(counted).toBe(total);
+    const alerts = await env.DB.prepare("SELECT COUNT(*) AS n FROM alerts WHERE tenant_id LIKE ? || '-%' AND type = 'revoked_key_used'")
+      .bind(prefix)
+      .first<{ n: number }>();
+    expect(alerts?.n).toBe(total);
+  }, 60_000);
 });
