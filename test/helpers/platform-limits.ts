@@ -397,7 +397,7 @@ export function limitKV(kv: KVNamespace): KVNamespace {
         case "list":
           return (...args: unknown[]) => {
             countKvOperation("list");
-            return method.apply(target, args);
+            return Reflect.apply(method, target, args);
           };
         default:
           return method.bind(target);
@@ -499,7 +499,8 @@ export function limitDurableObjects<T extends DurableObjectNamespace<any>>(names
         if (typeof value !== "function" || prop === "then") return value;
         return (...args: unknown[]) => {
           subrequest(`Durable Object ${String(prop)}`);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
+          // Reflect.apply: on an RPC method, `.apply` would itself be a remote property.
+          return Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
         };
       },
     });
@@ -509,7 +510,7 @@ export function limitDurableObjects<T extends DurableObjectNamespace<any>>(names
       const value = Reflect.get(target, prop);
       if (typeof value !== "function") return value;
       if (prop === "get" || prop === "getByName") {
-        return (...args: unknown[]) => countingStub((value as (...a: unknown[]) => object).apply(target, args));
+        return (...args: unknown[]) => countingStub(Reflect.apply(value as (...a: unknown[]) => object, target, args));
       }
       return (value as (...a: unknown[]) => unknown).bind(target);
     },
