@@ -97,6 +97,11 @@ function utf8Bytes(text: string): number {
   return encoder.encode(text).byteLength;
 }
 
+/** Whether `text` is over `limit` UTF-8 bytes; encodes only text that could be (3 bytes per UTF-16 unit at most). */
+function overBytes(text: string, limit: number): boolean {
+  return text.length * 3 > limit && utf8Bytes(text) > limit;
+}
+
 /** Bytes of one SQL value as D1 stores it: text as UTF-8, blobs as is, numbers 8. */
 function sqlValueBytes(value: unknown): number {
   if (typeof value === "string") return utf8Bytes(value);
@@ -154,11 +159,10 @@ const realStatements = new WeakMap<object, D1PreparedStatement>();
 const statementTexts = new WeakMap<object, { sql: string; params: readonly unknown[] }>();
 
 function checkStatement(sql: string, params: readonly unknown[]): void {
-  const sqlBytes = utf8Bytes(sql);
-  if (sqlBytes > D1_MAX_STATEMENT_BYTES) {
+  if (overBytes(sql, D1_MAX_STATEMENT_BYTES)) {
     throw new PlatformLimitError(
       "D1_MAX_STATEMENT_BYTES",
-      `a ${sqlBytes}-byte SQL statement (at most ${D1_MAX_STATEMENT_BYTES}): ${sql.slice(0, 80)}…`,
+      `a ${utf8Bytes(sql)}-byte SQL statement (at most ${D1_MAX_STATEMENT_BYTES}): ${sql.slice(0, 80)}…`,
     );
   }
   if (params.length > D1_MAX_BOUND_PARAMETERS) {
@@ -168,6 +172,7 @@ function checkStatement(sql: string, params: readonly unknown[]): void {
     );
   }
   params.forEach((value, i) => {
+    if (typeof value === "string" && !overBytes(value, D1_MAX_ROW_BYTES)) return;
     const bytes = sqlValueBytes(value);
     if (bytes > D1_MAX_ROW_BYTES) {
       throw new PlatformLimitError(
