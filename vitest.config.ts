@@ -21,7 +21,8 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest(({ inject }) => ({
-            main: "./src/index.ts",
+            // The worker behind production limits on its bindings (test/helpers/platform-limits.ts).
+            main: "./test/helpers/limited-entry.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {

@@ -4,8 +4,9 @@
  */
 import { deliveryConfig } from "./config";
 import type { Env } from "./env";
-import type { UsageMessage } from "./usage/events";
-import { rollUp } from "./usage/rollup";
+import { D1_MAX_QUERIES_PER_INVOCATION } from "./lib/platform-limits";
+import { sendMessages, type UsageMessage } from "./usage/events";
+import { messagesWithin, rollUp, splitToFit } from "./usage/rollup";
 import { attemptDelivery, type DeliveryMessage, enqueueDeliveries } from "./webhooks/deliver";
 
 /** A failed message is retried after this long (D1 briefly unavailable, a transaction conflict). */
@@ -19,8 +20,38 @@ function isDelivery(body: unknown): body is DeliveryMessage {
   return typeof body === "object" && body !== null && typeof (body as DeliveryMessage).delivery === "string";
 }
 
-/** Usage messages are rolled up together; if that fails, each is retried on its own. */
+/**
+ * The roll-up's share of D1's 1,000 queries per invocation: half, so the one-by-one fallback after a
+ * concurrent redelivery, and the rest of the invocation, stay inside it too.
+ */
+export const ROLLUP_MAX_QUERIES = D1_MAX_QUERIES_PER_INVOCATION / 2;
+
+/**
+ * Usage messages are rolled up together, as many as one invocation's D1 queries allow (all of them
+ * unless the batch holds events of very many keys and clients); the rest go back to the queue for
+ * another invocation, a message too big for one split into parts. If the roll-up fails, each
+ * message is retried.
+ */
 async function consumeUsage(messages: readonly Message<UsageMessage>[], env: Env): Promise<void> {
+  const fits = messagesWithin(
+    messages.map((m) => m.body),
+    ROLLUP_MAX_QUERIES,
+  );
+  if (fits < messages.length) {
+    const later = messages.slice(fits);
+    const bodies = later.flatMap((m, i) => (i === 0 && fits === 0 ? splitToFit(m.body, ROLLUP_MAX_QUERIES) : [m.body]));
+    try {
+      await sendMessages(env.USAGE_QUEUE, bodies);
+      for (const m of later) m.ack();
+    } catch (err) {
+      console.error(`usage: could not send ${later.length} messages back for a later roll-up; retrying them`, err);
+      for (const m of later) m.retry({ delaySeconds: ROLLUP_RETRY_DELAY_SECONDS });
+    }
+  }
+  if (fits > 0) await applyUsage(messages.slice(0, fits), env);
+}
+
+async function applyUsage(messages: readonly Message<UsageMessage>[], env: Env): Promise<void> {
   try {
     const result = await rollUp(
       env.DB,

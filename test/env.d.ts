@@ -4,7 +4,7 @@ import type { Env as WorkerEnv } from "../src/env";
 declare global {
   namespace Cloudflare {
     interface GlobalProps {
-      mainModule: typeof import("../src/index");
+      mainModule: typeof import("./helpers/limited-entry");
     }
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];

@@ -5,7 +5,7 @@ import { deliveryIdsOf } from "../alerts/events";
 import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, edgeChanges, type NewApiKeyRow, type NewAuditRow } from "./schema";
-import { d1Statement } from "./statements";
+import { boundChunks, d1Statement } from "./statements";
 
 export interface ListKeysQuery {
   tenant: string;
@@ -51,25 +51,18 @@ export async function findKey(db: Db, tenant: string, id: string): Promise<ApiKe
   return db.query.apiKeys.findFirst({ where: and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, id)) });
 }
 
-/** D1 binds at most 100 parameters per statement: two per (tenant, id) pair. */
-const KEY_REFS_PER_STATEMENT = 50;
-
 /**
  * The rows of many keys, each named by tenant and id, in one round trip (one batch of statements
- * of at most KEY_REFS_PER_STATEMENT keys each). Keys D1 does not know are simply absent.
+ * binding two parameters per key). Keys D1 does not know are simply absent.
  */
 export async function findKeys(db: Db, refs: ReadonlyArray<{ tenant: string; id: string }>): Promise<ApiKeyRow[]> {
   if (refs.length === 0) return [];
-  const statements = [];
-  for (let i = 0; i < refs.length; i += KEY_REFS_PER_STATEMENT) {
-    const chunk = refs.slice(i, i + KEY_REFS_PER_STATEMENT);
-    statements.push(
-      db
-        .select()
-        .from(apiKeys)
-        .where(or(...chunk.map((r) => and(eq(apiKeys.tenantId, r.tenant), eq(apiKeys.id, r.id))))),
-    );
-  }
+  const statements = boundChunks(refs, 2).map((chunk) =>
+    db
+      .select()
+      .from(apiKeys)
+      .where(or(...chunk.map((r) => and(eq(apiKeys.tenantId, r.tenant), eq(apiKeys.id, r.id))))),
+  );
   const [first, ...rest] = statements;
   return (await db.batch([first!, ...rest])).flat();
 }
@@ -266,18 +259,13 @@ export async function edgeChangesPage(db: Db, from: EdgeFeedFrom, limit: number)
   return { rows, first: bounds[0]?.first ?? null, last: bounds[0]?.last ?? null };
 }
 
-/** D1 binds at most 100 parameters per statement. */
-const EDGE_CHANGES_PER_INSERT = 50;
-
 /**
  * Appends feed rows for keys whose edge record was re-mirrored without a change in api_keys (the
  * reconciler's repairs), so every isolate re-reads them from D1 while KV catches up.
  */
 export async function recordEdgeChanges(db: Db, keyIds: readonly string[], at: number): Promise<void> {
-  const inserts = [];
-  for (let i = 0; i < keyIds.length; i += EDGE_CHANGES_PER_INSERT) {
-    inserts.push(db.insert(edgeChanges).values(keyIds.slice(i, i + EDGE_CHANGES_PER_INSERT).map((keyId) => ({ keyId, at }))));
-  }
+  // Two parameters per row (key_id, at).
+  const inserts = boundChunks(keyIds, 2).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
   const [first, ...rest] = inserts;
   if (first !== undefined) await db.batch([first, ...rest]);
 }

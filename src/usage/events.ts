@@ -11,6 +11,12 @@
  */
 import { REFUSAL_REASONS } from "../gateway/verdict";
 import { registerCounters } from "../lib/bounded-map";
+import {
+  QUEUE_MAX_BATCH_BYTES,
+  QUEUE_MAX_BATCH_MESSAGES,
+  QUEUE_MAX_MESSAGE_BYTES,
+  QUEUE_MESSAGE_METADATA_BYTES,
+} from "../lib/platform-limits";
 
 /** What an event's outcome can be: accepted, a refusal reason, or the origin failing keygate's forward. */
 export const USAGE_OUTCOMES = ["accepted", ...REFUSAL_REASONS, "bad_gateway", "gateway_timeout"] as const;
@@ -44,10 +50,12 @@ export interface UsageMessage {
 
 /** Events arriving within this long of the first of a batch share its queue message (USAGE_FLUSH_MS). */
 export const DEFAULT_USAGE_FLUSH_MS = 1_000;
-/** Queues: a message may hold 128 KB and a sendBatch 256 KB (and 100 messages); keep a margin. */
-const MAX_MESSAGE_BYTES = 96 * 1024;
-const MAX_BATCH_BYTES = 224 * 1024;
-const MAX_BATCH_MESSAGES = 100;
+/**
+ * Queues: a message may hold 128 KB and a sendBatch 256 KB (and 100 messages), each message with
+ * ~100 bytes of metadata (src/lib/platform-limits.ts). eventBytes is an estimate: keep a margin.
+ */
+const MAX_MESSAGE_BYTES = Math.floor(QUEUE_MAX_MESSAGE_BYTES * 0.75);
+const MAX_BATCH_BYTES = Math.floor(QUEUE_MAX_BATCH_BYTES * 0.875);
 /** A full buffer is sent at once rather than waiting for the flush timer. */
 const MAX_EVENTS_PER_FLUSH = 2_000;
 /** Attempts at sending a batch before it is counted as lost. */
@@ -96,13 +104,14 @@ export function batchesOf(events: UsageEvent[]): { messages: MessageSendRequest<
   let messageBytes = 0;
   const closeMessage = () => {
     if (message.length === 0) return;
-    if (batch.messages.length >= MAX_BATCH_MESSAGES || batch.bytes + messageBytes > MAX_BATCH_BYTES) {
+    const bytes = messageBytes + QUEUE_MESSAGE_METADATA_BYTES;
+    if (batch.messages.length >= QUEUE_MAX_BATCH_MESSAGES || batch.bytes + bytes > MAX_BATCH_BYTES) {
       batches.push(batch);
       batch = { messages: [], events: 0, bytes: 0 };
     }
     batch.messages.push({ body: { v: 1, id: crypto.randomUUID(), events: message }, contentType: "json" });
     batch.events += message.length;
-    batch.bytes += messageBytes;
+    batch.bytes += bytes;
     message = [];
     messageBytes = 0;
   };
@@ -115,6 +124,23 @@ export function batchesOf(events: UsageEvent[]): { messages: MessageSendRequest<
   closeMessage();
   if (batch.messages.length > 0) batches.push(batch);
   return batches;
+}
+
+/** Usage messages as they are (the consumer's deferred and split ones), in sendBatch calls within Queues' limits. */
+export async function sendMessages(queue: Queue<UsageMessage>, messages: readonly UsageMessage[]): Promise<void> {
+  let batch: MessageSendRequest<UsageMessage>[] = [];
+  let bytes = 0;
+  for (const body of messages) {
+    const size = new TextEncoder().encode(JSON.stringify(body)).byteLength + QUEUE_MESSAGE_METADATA_BYTES;
+    if (batch.length >= QUEUE_MAX_BATCH_MESSAGES || bytes + size > QUEUE_MAX_BATCH_BYTES) {
+      await queue.sendBatch(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push({ body, contentType: "json" });
+    bytes += size;
+  }
+  if (batch.length > 0) await queue.sendBatch(batch);
 }
 
 export async function send(sink: UsageSink, events: UsageEvent[]): Promise<void> {

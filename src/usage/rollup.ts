@@ -11,15 +11,13 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import { alertStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
-import { type TenantSettings, tenantSettingsOf } from "../alerts/settings";
+import { type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
+import { boundChunks, boundStatements, placeholders } from "../db/statements";
 import type { UsageEvent, UsageMessage } from "./events";
 
 export const GRANULARITIES = { minute: 60, hour: 3600, day: 86_400 } as const;
 export type Granularity = keyof typeof GRANULARITIES;
-
-/** D1 binds at most 100 parameters per statement. */
-const MAX_PARAMS = 100;
 
 function floorTo(seconds: number, step: number): number {
   return seconds - (seconds % step);
@@ -29,14 +27,10 @@ function floorTo(seconds: number, step: number): number {
 function multiRow(d1: D1Database, head: string, tail: string, rows: unknown[][]): D1PreparedStatement[] {
   if (rows.length === 0) return [];
   const width = rows[0]?.length ?? 1;
-  const perStatement = Math.floor(MAX_PARAMS / width);
-  const placeholder = `(${Array(width).fill("?").join(", ")})`;
-  const out: D1PreparedStatement[] = [];
-  for (let i = 0; i < rows.length; i += perStatement) {
-    const chunk = rows.slice(i, i + perStatement);
-    out.push(d1.prepare(`${head} VALUES ${chunk.map(() => placeholder).join(", ")} ${tail}`).bind(...chunk.flat()));
-  }
-  return out;
+  const placeholder = `(${placeholders(width)})`;
+  return boundChunks(rows, width).map((chunk) =>
+    d1.prepare(`${head} VALUES ${chunk.map(() => placeholder).join(", ")} ${tail}`).bind(...chunk.flat()),
+  );
 }
 
 function add<K>(map: Map<K, number>, key: K, n = 1): void {
@@ -99,10 +93,9 @@ async function newIps(d1: D1Database, ips: Map<string, SeenIp>): Promise<SeenIp[
   if (byKey.size === 0) return [];
   const known = new Map<string, Set<string>>();
   const keyIds = [...byKey.keys()];
-  for (let i = 0; i < keyIds.length; i += MAX_PARAMS) {
-    const chunk = keyIds.slice(i, i + MAX_PARAMS);
+  for (const chunk of boundChunks(keyIds)) {
     const { results } = await d1
-      .prepare(`SELECT key_id, ip FROM key_ips WHERE key_id IN (${chunk.map(() => "?").join(", ")})`)
+      .prepare(`SELECT key_id, ip FROM key_ips WHERE key_id IN (${placeholders(chunk.length)})`)
       .bind(...chunk)
       .all<{ key_id: string; ip: string }>();
     for (const row of results) known.set(row.key_id, (known.get(row.key_id) ?? new Set()).add(row.ip));
@@ -124,8 +117,7 @@ async function priorHourCounts(d1: D1Database, agg: ReturnType<typeof aggregate>
   const clients = new Map<string, number>();
   const queries: D1PreparedStatement[] = [];
   const keyHours = [...agg.keyHours.values()];
-  for (let i = 0; i < keyHours.length; i += MAX_PARAMS / 2) {
-    const chunk = keyHours.slice(i, i + MAX_PARAMS / 2);
+  for (const chunk of boundChunks(keyHours, 2)) {
     queries.push(
       d1
         .prepare(
@@ -135,8 +127,7 @@ async function priorHourCounts(d1: D1Database, agg: ReturnType<typeof aggregate>
     );
   }
   const tenantHours = [...agg.tenantHours.keys()].map((k) => k.split("|") as [string, string]);
-  for (let i = 0; i < tenantHours.length; i += MAX_PARAMS / 2) {
-    const chunk = tenantHours.slice(i, i + MAX_PARAMS / 2);
+  for (const chunk of boundChunks(tenantHours, 2)) {
     queries.push(
       d1
         .prepare(
@@ -146,8 +137,7 @@ async function priorHourCounts(d1: D1Database, agg: ReturnType<typeof aggregate>
     );
   }
   const clientHours = [...agg.clients.keys()].map((k) => k.split("|") as [string, string, string]).filter(([, t]) => t !== "");
-  for (let i = 0; i < clientHours.length; i += Math.floor(MAX_PARAMS / 3)) {
-    const chunk = clientHours.slice(i, i + Math.floor(MAX_PARAMS / 3));
+  for (const chunk of boundChunks(clientHours, 3)) {
     queries.push(
       d1
         .prepare(
@@ -249,6 +239,63 @@ function detectorStatements(
   return statements;
 }
 
+/**
+ * The most D1 queries rollUp makes for these messages applied together (its reads, its multi-row
+ * writes, two statements per alert it may raise), so a consumer can stay inside D1's queries per
+ * invocation. Not counted: the one-by-one retry after a concurrent redelivery (rare).
+ */
+export function rollupQueries(messages: readonly UsageMessage[]): number {
+  const agg = aggregate(messages.flatMap((m) => m.events));
+  const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
+  const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
+  let alerts = agg.tenantHours.size + agg.clients.size + agg.ips.size;
+  for (const { outcomes } of agg.keyHours.values()) {
+    alerts += 1 + ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
+  }
+  const reads =
+    boundStatements(messages.length) +
+    boundStatements(tenants) +
+    boundStatements(keysWithIps) +
+    boundStatements(agg.keyHours.size, 2) +
+    boundStatements(agg.tenantHours.size, 2) +
+    boundStatements(agg.clients.size, 3);
+  const writes =
+    boundStatements(messages.length, 2) +
+    boundStatements(agg.counts.size, 6) +
+    boundStatements(agg.clients.size, 4) +
+    boundStatements(agg.lastUsed.size, 2) +
+    boundStatements(agg.ips.size, 7) +
+    2 * alerts;
+  return reads + writes;
+}
+
+/** How many of the messages, from the first, rollUp can apply together within `maxQueries`. */
+export function messagesWithin(messages: readonly UsageMessage[], maxQueries: number): number {
+  if (rollupQueries(messages) <= maxQueries) return messages.length;
+  let fits = 0;
+  let over = messages.length;
+  while (over - fits > 1) {
+    const mid = Math.floor((fits + over) / 2);
+    if (rollupQueries(messages.slice(0, mid)) <= maxQueries) fits = mid;
+    else over = mid;
+  }
+  return fits;
+}
+
+/**
+ * A message too big to roll up within `maxQueries` (events of many keys and clients), split in
+ * halves until each part fits. Part ids derive from the message id, so a redelivered message splits
+ * into the same parts and each part is still applied once.
+ */
+export function splitToFit(message: UsageMessage, maxQueries: number): UsageMessage[] {
+  if (message.events.length <= 1 || rollupQueries([message]) <= maxQueries) return [message];
+  const half = Math.ceil(message.events.length / 2);
+  return [
+    ...splitToFit({ v: 1, id: `${message.id}/0`, events: message.events.slice(0, half) }, maxQueries),
+    ...splitToFit({ v: 1, id: `${message.id}/1`, events: message.events.slice(half) }, maxQueries),
+  ];
+}
+
 export interface RollupResult {
   /** Messages applied now; the others had been applied before (redeliveries) and changed nothing. */
   applied: number;
@@ -265,10 +312,9 @@ export interface RollupResult {
 export async function rollUp(d1: D1Database, messages: readonly UsageMessage[], now: number): Promise<RollupResult> {
   const ids = [...new Set(messages.map((m) => m.id))];
   const applied = new Set<string>();
-  for (let i = 0; i < ids.length; i += MAX_PARAMS) {
-    const chunk = ids.slice(i, i + MAX_PARAMS);
+  for (const chunk of boundChunks(ids)) {
     const { results } = await d1
-      .prepare(`SELECT id FROM usage_batches WHERE id IN (${chunk.map(() => "?").join(", ")})`)
+      .prepare(`SELECT id FROM usage_batches WHERE id IN (${placeholders(chunk.length)})`)
       .bind(...chunk)
       .all<{ id: string }>();
     for (const row of results) applied.add(row.id);
@@ -299,8 +345,7 @@ async function applyTogether(d1: D1Database, messages: UsageMessage[], now: numb
   const agg = aggregate(messages.flatMap((m) => m.events));
   const db = database(d1);
   const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant));
-  const settings = new Map<string, TenantSettings>();
-  for (const tenant of tenants) settings.set(tenant, await tenantSettingsOf(db, tenant));
+  const settings = await tenantSettingsOfMany(db, [...tenants]);
   const fresh = await newIps(d1, agg.ips);
   const prior = await priorHourCounts(d1, agg);
 

@@ -5,8 +5,10 @@
  * backoff for about a day (WEBHOOK_MAX_ATTEMPTS attempts), then the delivery is marked failed.
  * Every attempt is visible in GET .../webhooks/{id}/deliveries.
  */
+import { boundChunks, placeholders } from "../db/statements";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
+import { QUEUE_MAX_BATCH_MESSAGES } from "../lib/platform-limits";
 import { checkDestination, type DestinationPolicy } from "./destination";
 import { SIGNATURE_HEADER, signatureHeader } from "./signing";
 
@@ -32,10 +34,14 @@ export function retryDelaySeconds(attemptsSoFar: number, baseSeconds: number): n
   return Math.min(baseSeconds * 2 ** Math.max(0, attemptsSoFar - 1), MAX_RETRY_DELAY_SECONDS);
 }
 
-/** Sends delivery ids to the webhook queue (after the transaction that created them committed). */
+/**
+ * Sends delivery ids to the webhook queue (after the transaction that created them committed), in
+ * sendBatch calls of at most QUEUE_MAX_BATCH_MESSAGES (a message is ~60 bytes: far under 256 KB).
+ */
 export async function enqueueDeliveries(queue: Queue<DeliveryMessage>, ids: readonly string[], delaySeconds = 0): Promise<void> {
-  for (let i = 0; i < ids.length; i += 100) {
-    await queue.sendBatch(ids.slice(i, i + 100).map((delivery) => ({ body: { delivery }, contentType: "json", delaySeconds })));
+  for (let i = 0; i < ids.length; i += QUEUE_MAX_BATCH_MESSAGES) {
+    const batch = ids.slice(i, i + QUEUE_MAX_BATCH_MESSAGES);
+    await queue.sendBatch(batch.map((delivery) => ({ body: { delivery }, contentType: "json", delaySeconds })));
   }
 }
 
@@ -131,21 +137,27 @@ export async function attemptDelivery(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, co
   if (retry) await enqueueDeliveries(env.WEBHOOK_QUEUE, [deliveryId], delay);
 }
 
+/** At most this many stranded deliveries are re-sent per run; the next cron run takes the rest. */
+export const RESEND_STRANDED_MAX = 500;
+
 /**
  * Pending deliveries whose next attempt is overdue by more than `graceSeconds` (their queue message
- * was lost, or they were created and the process died before enqueueing): sent again.
+ * was lost, or they were created and the process died before enqueueing): sent again. Their new
+ * attempt time is set in one batch of UPDATEs sized to D1's bound-parameter limit (one is `now`).
  */
 export async function resendStranded(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, now: number, graceSeconds: number): Promise<number> {
   const { results } = await env.DB.prepare(
-    "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT 500",
+    "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT ?",
   )
-    .bind(now - graceSeconds)
+    .bind(now - graceSeconds, RESEND_STRANDED_MAX)
     .all<{ id: string }>();
   const ids = results.map((r) => r.id);
   if (ids.length > 0) {
-    await env.DB.prepare(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (${ids.map(() => "?").join(", ")})`)
-      .bind(now, ...ids)
-      .run();
+    await env.DB.batch(
+      boundChunks(ids, 1, 1).map((chunk) =>
+        env.DB.prepare(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (${placeholders(chunk.length)})`).bind(now, ...chunk),
+      ),
+    );
     await enqueueDeliveries(env.WEBHOOK_QUEUE, ids);
   }
   return ids.length;

@@ -7,6 +7,7 @@ import * as z from "zod/mini";
 import { eventPayload, newEventId, TEST_EVENT, WEBHOOK_EVENTS, type WebhookEvent } from "../alerts/events";
 import type { Db } from "../db/client";
 import { webhookAttempts, webhookDeliveries, webhooks } from "../db/schema";
+import { boundChunks } from "../db/statements";
 import { ApiError } from "../errors";
 import { typeError } from "../http/validate";
 import { checkDestination, type DestinationPolicy } from "./destination";
@@ -155,19 +156,14 @@ export async function listDeliveries(
     .orderBy(desc(webhookDeliveries.seq))
     .limit(page.limit + 1);
   const shown = rows.slice(0, page.limit);
-  const attempts =
-    shown.length === 0
-      ? []
-      : await db
-          .select()
-          .from(webhookAttempts)
-          .where(
-            inArray(
-              webhookAttempts.deliveryId,
-              shown.map((d) => d.id),
-            ),
-          )
-          .orderBy(webhookAttempts.attempt);
+  // A page may hold MAX_PAGE_LIMIT deliveries: their attempts are read in IN lists D1 can bind.
+  const attempts = (
+    await Promise.all(
+      boundChunks(shown.map((d) => d.id)).map((ids) =>
+        db.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, ids)).orderBy(webhookAttempts.attempt),
+      ),
+    )
+  ).flat();
   const last = shown[shown.length - 1];
   return {
     deliveries: shown.map((d) => ({

@@ -11,8 +11,8 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
 import type { UsageEvent, UsageOutcome } from "../../src/usage/events";
+import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 afterEach(() => {

@@ -5,10 +5,10 @@ import { Validator } from "@cfworker/json-schema";
 import { importJWK, SignJWT } from "jose";
 import { isControlPlanePath } from "../../src/app";
 import type { Env } from "../../src/env";
-import worker from "../../src/index";
 import { pathMatcher } from "../../src/routes/spec";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
 import { eventually } from "./eventually";
+import worker from "./limited-entry";
 
 export const BASE = "http://localhost:3000";
 

@@ -1,8 +1,8 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
 import { clearEdgeCache } from "../../src/keys/edge-record";
+import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 async function runCron(): Promise<void> {

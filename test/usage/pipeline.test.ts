@@ -11,9 +11,11 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
+import { D1_MAX_QUERIES_PER_INVOCATION, QUEUE_MAX_BATCH_BYTES, QUEUE_MAX_MESSAGE_BYTES } from "../../src/lib/platform-limits";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { eventually } from "../helpers/eventually";
+import worker from "../helpers/limited-entry";
+import { queueMessageBytes } from "../helpers/platform-limits";
 import { BASE, call, createKey, expectError, freshTenant, signApiKey, userToken } from "../helpers/worker";
 
 /** The queue consumer runs about a second after the sends; a roll-up of thousands takes longer. */
@@ -278,9 +280,9 @@ describe("queue limits", () => {
     expect(batches.reduce((n, b) => n + b.events, 0)).toBe(5000);
     for (const batch of batches) {
       expect(batch.messages.length).toBeLessThanOrEqual(100);
-      const sizes = batch.messages.map((m) => new TextEncoder().encode(JSON.stringify(m.body)).length);
-      for (const size of sizes) expect(size).toBeLessThan(128 * 1024);
-      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThan(256 * 1024);
+      const sizes = batch.messages.map((m) => queueMessageBytes(m.body, m.contentType));
+      for (const size of sizes) expect(size).toBeLessThanOrEqual(QUEUE_MAX_MESSAGE_BYTES);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(QUEUE_MAX_BATCH_BYTES);
     }
     const before = await env.DB.prepare("SELECT COALESCE(SUM(events), 0) AS n FROM usage_losses").first<{ n: number }>();
     await send({ queue: env.USAGE_QUEUE, db: env.DB, flushMs: 0 }, events);
@@ -297,5 +299,52 @@ describe("queue limits", () => {
       ROLLUP_TIMEOUT_MS,
     );
     expect(counted).toBe(5000);
+  });
+
+  it("rolls up a consumer batch too big for one invocation's D1 queries: a part now, the rest re-sent (a message split), each event counted once", async () => {
+    const { rollupQueries } = await import("../../src/usage/rollup");
+    const { ROLLUP_MAX_QUERIES } = await import("../../src/queues");
+    const prefix = freshTenant();
+    const now = Date.now();
+    // Events of distinct keys and clients of a used revoked key each (an alert per key): the worst case.
+    const events = (m: number, n: number): UsageEvent[] =>
+      Array.from({ length: n }, (_, i) => [
+        now,
+        `${prefix}-${i % 20}`,
+        `key-${m}-${i}-${crypto.randomUUID()}`,
+        "GET",
+        "GET /x",
+        401,
+        "revoked",
+        `198.51.${m}.${i}`,
+        null,
+        -1,
+      ]);
+    // The first message alone is over the roll-up's share; the batch over D1's 1,000 queries by far.
+    const messages = [
+      message(`big-${prefix}`, events(0, 150)),
+      ...Array.from({ length: 9 }, (_, m) => message(`m${m}-${prefix}`, events(m + 1, 20))),
+    ];
+    expect(rollupQueries(messages.slice(0, 1))).toBeGreaterThan(ROLLUP_MAX_QUERIES);
+    expect(rollupQueries(messages)).toBeGreaterThan(D1_MAX_QUERIES_PER_INVOCATION);
+    await consume(messages);
+    const total = 150 + 9 * 20;
+    const counted = await eventually(
+      async () =>
+        (
+          await env.DB.prepare(
+            "SELECT COALESCE(SUM(count), 0) AS n FROM usage_counts WHERE granularity = 'day' AND tenant_id LIKE ? || '-%'",
+          )
+            .bind(prefix)
+            .first<{ n: number }>()
+        )?.n ?? 0,
+      (n) => n >= total,
+      ROLLUP_TIMEOUT_MS,
+    );
+    expect(counted).toBe(total);
+    const alerts = await env.DB.prepare("SELECT COUNT(*) AS n FROM alerts WHERE tenant_id LIKE ? || '-%' AND type = 'revoked_key_used'")
+      .bind(prefix)
+      .first<{ n: number }>();
+    expect(alerts?.n).toBe(total);
   });
 });

@@ -7,9 +7,9 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deliveryConfig } from "../../src/config";
-import worker from "../../src/index";
 import { attemptDelivery, retryDelaySeconds } from "../../src/webhooks/deliver";
 import { eventually } from "../helpers/eventually";
+import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 interface Received {
@@ -229,5 +229,53 @@ describe("deliveries", () => {
       (list) => list.length >= 1,
     );
     expect(got[0]?.body).toBe('{"id":"evt-stranded"}');
+  });
+
+  it("the cron re-sends 150 stranded deliveries (more than D1 binds in one statement) in one run", async () => {
+    const tenant = freshTenant();
+    const now = Math.floor(Date.now() / 1000);
+    const ids = Array.from({ length: 150 }, () => `dlv-${crypto.randomUUID()}`);
+    // Their webhook is gone, so each attempt is final at once and sends nothing: the test is the re-send.
+    const insert = env.DB.prepare(
+      `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+       VALUES (?, 'wh-deleted', ?, ?, 'volume', '{}', 'pending', 0, ?, ?, ?)`,
+    );
+    await env.DB.batch(ids.map((id) => insert.bind(id, tenant, `evt-${id}`, now - 900, now - 900, now - 900)));
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    const attempted = await eventually(
+      async () =>
+        (
+          await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND attempts = 1 AND status = 'failed'")
+            .bind(tenant)
+            .first<{ n: number }>()
+        )?.n ?? 0,
+      (n) => n === ids.length,
+      20_000,
+    );
+    expect(attempted).toBe(ids.length);
+  });
+
+  it("lists a page of 150 deliveries with their attempts (more ids than D1 binds in one IN list)", async () => {
+    const tenant = freshTenant();
+    const hook = await register(tenant, ["volume"]);
+    const now = Math.floor(Date.now() / 1000);
+    const ids = Array.from({ length: 150 }, () => `dlv-${crypto.randomUUID()}`);
+    const delivery = env.DB.prepare(
+      `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'volume', '{}', 'failed', 1, NULL, ?, ?)`,
+    );
+    const attempt = env.DB.prepare(
+      "INSERT INTO webhook_attempts (delivery_id, attempt, at, response_status, error, duration_ms) VALUES (?, 1, ?, 500, 'the endpoint answered 500', 3)",
+    );
+    await env.DB.batch(ids.flatMap((id) => [delivery.bind(id, hook.id, tenant, `evt-${id}`, now, now), attempt.bind(id, now)]));
+    const res = await call("GET", `/api/v1/tenant/${tenant}/webhooks/${hook.id}/deliveries?limit=1000`, {
+      token: await userToken({ tenants: [tenant] }),
+    });
+    expect(res.status).toBe(200);
+    const page = (await res.json()) as { id: string; attempts: unknown[] }[];
+    expect(page).toHaveLength(ids.length);
+    expect(page.every((d) => d.attempts.length === 1)).toBe(true);
   });
 });
