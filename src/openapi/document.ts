@@ -43,16 +43,21 @@ function rewriteRefs(value: unknown): unknown {
   return out;
 }
 
+/** The seed's error body with every code: components.schemas.Error. */
+const ERROR_BODY_SCHEMA: JsonSchema = {
+  type: "object",
+  required: ["error", "error_description"],
+  additionalProperties: false,
+  properties: {
+    error: { type: "string", enum: ERROR_CODES },
+    error_description: { type: "string", description: "A sentence for people; names the field for invalid_request." },
+  },
+  description: "Every refusal's body: a stable `error` code and a sentence for people.",
+};
+
+/** The error body of one status of one operation: the Error schema, narrowed to the codes it can carry. */
 function errorBodySchema(codes: readonly ErrorCode[]): JsonSchema {
-  return {
-    type: "object",
-    required: ["error", "error_description"],
-    additionalProperties: false,
-    properties: {
-      error: { type: "string", enum: codes },
-      error_description: { type: "string", description: "A sentence for people; names the field for invalid_request." },
-    },
-  };
+  return { allOf: [{ $ref: "#/components/schemas/Error" }, { properties: { error: { enum: codes } } }] };
 }
 
 function operation(route: Route, components: SchemaComponents, catalog: ScopeCatalog): JsonSchema {
@@ -89,12 +94,12 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
   const op: JsonSchema = {
     operationId: route.operationId,
     summary: route.summary,
+    description: route.description,
     tags: [route.tag],
     security: CREDENTIALS[route.credential].schemes.map((scheme) => ({ [scheme]: [] })),
     parameters,
     responses,
   };
-  if (route.description) op.description = route.description;
   if (route.credential === "management") op["x-keygate-audit-action"] = route.audit;
   if (route.body) {
     const schema = components.add(route.body.schema(catalog), "input");
@@ -110,6 +115,8 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
 export interface DocumentOptions {
   /** keygate's public URL (KEY_ISSUER). */
   serverUrl: string;
+  /** info.contact.url: where people start reading about this deployment's API. */
+  contactUrl: string;
   catalog: ScopeCatalog;
 }
 
@@ -129,6 +136,8 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
       version: "v1",
       description:
         "The control plane of keygate: scoped, long-lived API keys (RS256 JWTs) for tenants. Every other path of a keygate deployment is its gateway.",
+      // keygate is self-hosted: whoever runs the deployment answers for its API; its reference page is where to start.
+      contact: { name: "keygate", url: options.contactUrl },
     },
     servers: [{ url: options.serverUrl }],
     tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),
@@ -136,7 +145,7 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
     components: {
       schemas: {
         ...components.schemas,
-        Error: errorBodySchema(ERROR_CODES),
+        Error: ERROR_BODY_SCHEMA,
       },
       securitySchemes: Object.fromEntries(
         [...new Set(routes.flatMap((r) => CREDENTIALS[r.credential].schemes))].map((name) => [name, SECURITY_SCHEMES[name]]),

@@ -103,7 +103,8 @@ interface BaseSpec<Q, B> {
   path: string;
   operationId: string;
   summary: string;
-  description?: string;
+  /** What a reader of the API reference needs beyond the summary (every operation has one: Spectral's operation-description). */
+  description: string;
   tag: string;
   /** Query parameters as one object schema; integer fields accept decimal digits. */
   query?: z.ZodMiniType<Q>;

@@ -26,7 +26,8 @@ const documents = new WeakMap<Env, Record<string, unknown>>();
 export function openApiDocument(env: Env): Record<string, unknown> {
   let doc = documents.get(env);
   if (!doc) {
-    doc = buildOpenApiDocument(ROUTES, { serverUrl: keyConfig(env).issuer, catalog: scopeCatalog(env) });
+    const serverUrl = keyConfig(env).issuer;
+    doc = buildOpenApiDocument(ROUTES, { serverUrl, contactUrl: `${serverUrl}${openApiRoute.path}`, catalog: scopeCatalog(env) });
     documents.set(env, doc);
   }
   return doc;
@@ -37,6 +38,7 @@ const openApiRoute = publicRoute({
   path: "/api/v1/openapi.json",
   operationId: "getOpenApiDocument",
   summary: "This document (OpenAPI 3.1)",
+  description: `Generated from the route table, for this deployment's scope catalog and URL. Cacheable for ${OPENAPI_MAX_AGE_SECONDS} s.`,
   tag: "Public",
   credential: "none",
   responses: { 200: { description: "The OpenAPI document of the control plane.", schema: z.looseObject({ openapi: z.string() }) } },
