@@ -79,7 +79,7 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
     if (doc.schema) {
       const media: JsonSchema = { schema: components.add(doc.schema, "output") };
       if (doc.example !== undefined) media.example = doc.example;
-      response.content = { "application/json": media };
+      response.content = { [doc.mediaType ?? "application/json"]: media };
     }
     responses[status] = response;
   }
@@ -115,7 +115,7 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
 export interface DocumentOptions {
   /** keygate's public URL (KEY_ISSUER). */
   serverUrl: string;
-  /** info.contact.url: where people start reading about this deployment's API. */
+  /** info.contact.url: the deployment's API reference page. */
   contactUrl: string;
   catalog: ScopeCatalog;
 }

@@ -25,7 +25,9 @@ export type AppContext = Context<{ Bindings: Env }>;
 
 export interface ResponseDoc {
   description: string;
-  /** The body's schema (JSON); absent for a response without a body. */
+  /** The body's media type (default application/json). */
+  mediaType?: "application/json" | "text/html";
+  /** The body's schema; absent for a response without a body. */
   schema?: z.ZodMiniType;
   example?: unknown;
   /** Response header name -> description. */
