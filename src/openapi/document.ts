@@ -23,13 +23,35 @@ class SchemaComponents {
   readonly schemas: Record<string, JsonSchema> = {};
 
   add(schema: z.ZodMiniType, io: "input" | "output"): JsonSchema {
-    const { $schema: _, $defs, ...root } = z.toJSONSchema(schema, { io, target: "draft-2020-12", unrepresentable: "any" }) as JsonSchema;
+    const {
+      $schema: _,
+      $defs,
+      ...root
+    } = z.toJSONSchema(schema, {
+      io,
+      target: "draft-2020-12",
+      unrepresentable: "any",
+      override: arraysOfAnyJson,
+    }) as JsonSchema;
     for (const [name, def] of Object.entries(($defs as Record<string, JsonSchema> | undefined) ?? {})) {
       if (name.startsWith("__schema"))
         throw new Error(`an anonymous recursive schema in ${JSON.stringify(root).slice(0, 80)}: register it with an id`);
       this.schemas[name] = rewriteRefs(def) as JsonSchema;
     }
     return rewriteRefs(root) as JsonSchema;
+  }
+}
+
+/**
+ * JsonValue's array branch as `items: {}` rather than `items: JsonValue`: the same values (an array
+ * parsed from JSON holds only JSON), but TypeScript cannot type an array of the union it is part of
+ * as openapi-typescript writes it ("'JsonValue' is referenced directly or indirectly in its own
+ * type annotation", openapi-ts/openapi-typescript#1603). The object branch stays recursive.
+ */
+function arraysOfAnyJson(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
+  if (z.globalRegistry.get(ctx.zodSchema as z.ZodMiniType)?.id !== "JsonValue") return;
+  for (const branch of (ctx.jsonSchema.anyOf as JsonSchema[] | undefined) ?? []) {
+    if (branch.type === "array") branch.items = {};
   }
 }
 
