@@ -1,5 +1,5 @@
 import path from "node:path";
-import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { ensureConsoleBuilt } from "./scripts/build-console.mjs";
 import { newDevKeyMaterial, newGitHubScanningKey, newRsaPrivateJwk } from "./scripts/lib/keys.mjs";
@@ -41,7 +41,8 @@ export default defineConfig({
                 TEST_MIGRATIONS: migrations,
                 TEST_IDP_PRIVATE_JWK: keys.idpPrivateJwk,
                 TEST_ROGUE_PRIVATE_JWK: newRsaPrivateJwk("rogue"),
-                TEST_GITHUB_PRIVATE_JWK: { ...github.privateJwk, kid: github.keyIdentifier },
+                // An EC P-256 JWK: string members only (the bindings' Json type has no room for RSA `oth`).
+                TEST_GITHUB_PRIVATE_JWK: { ...(github.privateJwk as unknown as Record<string, string>), kid: github.keyIdentifier },
               },
             },
           })),
@@ -50,6 +51,10 @@ export default defineConfig({
           name: "workers",
           // Each file boots its own isolate (seconds of module loading): two at a time on two cores.
           maxWorkers: 2,
+          // Ceilings, not waits: tests wait for conditions (test/helpers/eventually.ts), and on a loaded
+          // CI machine a test that takes 2 s idle can take 20.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
           include: ["test/**/*.test.ts"],
           exclude: ["test/e2e/**"],
           globalSetup: ["./test/global-setup.ts"],
@@ -64,6 +69,7 @@ export default defineConfig({
           name: "console",
           include: ["console/test/**/*.test.ts"],
           environment: "node",
+          testTimeout: 30_000,
           // The same group as the workerd tests, so the same worker count.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
@@ -74,8 +80,11 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
-          testTimeout: 60_000,
-          hookTimeout: 90_000,
+          // Ceilings for a loaded machine: a dev server that starts in 10 s idle can take a minute.
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          // expect.poll waits for the console to show what the API did (default: 1 s).
+          expect: { poll: { timeout: 30_000 } },
           // Each file starts its own `wrangler dev`; two at a time fit two cores.
           maxWorkers: 2,
           sequence: { groupOrder: 1 },

@@ -10,6 +10,13 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { ensureDevKeys, ROOT } from "./lib/dev-state.mjs";
 
+// The project's own Node (node_modules/.bin/node, from the `node` devDependency) runs npm scripts;
+// wrangler needs Node 22+, so a bare `node scripts/dev.mjs` on an older Node would fail later, less clearly.
+if (Number(process.versions.node.split(".")[0]) < 22) {
+  console.error(`keygate: Node ${process.version} is too old for wrangler; run \`npm run dev\` (it uses the Node in node_modules/.bin).`);
+  process.exit(1);
+}
+
 /** The console's client id at the dev identity provider (scripts/dev-idp.mjs). */
 const DEV_CLIENT_ID = "keygate-console-dev";
 

@@ -1,6 +1,6 @@
 // The production bundle, exactly as `npm run build` / `wrangler deploy` makes it, and wrangler.toml
 // as wrangler reads it (see bench/wrangler-config.mjs).
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { gzipSync } from "node:zlib";
@@ -52,5 +52,12 @@ export async function bundle({ keepAs } = {}) {
 
 /** wrangler.toml, miniflare worker options for its bindings, and the split D1 migrations. */
 export async function readWranglerConfig() {
-  return JSON.parse(await runProcess(process.execPath, [path.join(BENCH, "wrangler-config.mjs")], {}, { stdoutOnly: true }));
+  mkdirSync(OUT, { recursive: true });
+  const file = path.join(OUT, `wrangler-config-${process.pid}.json`);
+  try {
+    await runProcess(process.execPath, [path.join(BENCH, "wrangler-config.mjs"), file], {});
+    return JSON.parse(readFileSync(file, "utf8"));
+  } finally {
+    rmSync(file, { force: true });
+  }
 }

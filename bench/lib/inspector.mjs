@@ -1,10 +1,6 @@
 // The Chrome DevTools protocol of one isolate, through miniflare's inspector port (miniflare must be
 // started with `inspectorPort`): CPU profiles (bench/profile.mjs), the V8 heap after a forced
 // collection and expressions evaluated in the isolate (bench/soak.mjs).
-import { createRequire } from "node:module";
-
-// `ws` comes with miniflare (Node 20 has no WebSocket client without a flag).
-const WebSocket = createRequire(createRequire(import.meta.url).resolve("miniflare"))("ws");
 
 /** A DevTools session on worker `workerName`'s isolate: `send(method, params)` and `close()`. */
 export async function devtools(mf, workerName) {
@@ -12,16 +8,17 @@ export async function devtools(mf, workerName) {
   const list = await (await fetch(`http://${inspector.host}/json/list`)).json();
   const target = list.find((t) => t.id === `core:user:${workerName}`);
   if (!target) throw new Error(`no inspector target for ${workerName}: ${list.map((t) => t.id).join(", ")}`);
+  // Node's own WebSocket client (global since Node 22).
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
-    ws.once("open", resolve);
-    ws.once("error", reject);
+    ws.addEventListener("open", resolve, { once: true });
+    ws.addEventListener("error", () => reject(new Error(`inspector socket of ${workerName} failed`)), { once: true });
   });
   let seq = 0;
   const pending = new Map();
   const session = { contextId: undefined };
-  ws.on("message", (data) => {
-    const msg = JSON.parse(String(data));
+  ws.addEventListener("message", (event) => {
+    const msg = JSON.parse(String(event.data));
     if (msg.id !== undefined && pending.has(msg.id)) {
       const { resolve, reject } = pending.get(msg.id);
       pending.delete(msg.id);
@@ -32,7 +29,7 @@ export async function devtools(mf, workerName) {
       session.contextId = msg.params.context.id;
     }
   });
-  ws.on("close", () => {
+  ws.addEventListener("close", () => {
     for (const { reject } of pending.values()) reject(new Error(`inspector session of ${workerName} closed`));
     pending.clear();
   });

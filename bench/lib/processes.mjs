@@ -10,17 +10,13 @@ export const ROOT = path.resolve(import.meta.dirname, "..", "..");
 export const BENCH = path.join(ROOT, "bench");
 export const OUT = path.join(BENCH, "out");
 
-/** Runs a command to completion; resolves with its stdout (+ stderr unless `stdoutOnly`). */
-export function runProcess(cmd, args, env, { stdoutOnly = false } = {}) {
+/** Runs a command to completion; resolves with its stdout and stderr. */
+export function runProcess(cmd, args, env) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let out = "";
-    let err = "";
     child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => {
-      if (stdoutOnly) err += d;
-      else out += d;
-    });
+    child.stderr.on("data", (d) => (out += d));
     onCleanup(() => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       try {
@@ -30,7 +26,7 @@ export function runProcess(cmd, args, env, { stdoutOnly = false } = {}) {
       }
     });
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${out}${err}`))));
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${out}`))));
   });
 }
 

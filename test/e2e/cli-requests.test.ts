@@ -113,7 +113,7 @@ describe("keygate keys: request bodies", () => {
       path: `${T}/api-keys/create`,
       authorization: "Bearer tok-env",
       contentType: "application/json",
-      userAgent: expect.stringMatching(/^keygate-cli\/\d+\.\d+\.\d+ node\/20\./),
+      userAgent: expect.stringMatching(new RegExp(`^keygate-cli/\\d+\\.\\d+\\.\\d+ node/${process.versions.node}$`)),
     });
     expect(seen[0]?.body).toStrictEqual({ name: "deploy", scopes: ["api:read", "api:write", "deploy:production"] });
   });

@@ -328,7 +328,7 @@ describe("keygate CLI against `npm run dev`", () => {
 describe("keygate CLI: limits, usage, alerts and webhooks", () => {
   /** Retries `check` until it passes or 10 s are up (usage is recorded after the response). */
   async function untilPasses(check: () => Promise<void>) {
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     for (;;) {
       try {
         return await check();

@@ -13,6 +13,10 @@ let origin: TestOrigin;
 let kg: Keygate;
 let user: string;
 const tenant = "acme";
+/** Short enough for the timeout test, long enough for a 10 MiB body or a burst on a loaded machine. */
+const ORIGIN_TIMEOUT_MS = 5_000;
+/** The slow origin's answer comes well after ORIGIN_TIMEOUT_MS. */
+const SLOW_ORIGIN_MS = 20_000;
 
 interface Echo {
   method: string;
@@ -41,7 +45,7 @@ function get(path: string, headers: Record<string, string> = {}) {
 
 beforeAll(async () => {
   origin = await startTestOrigin();
-  kg = await startKeygate({ vars: { ORIGIN_URL: origin.url, ORIGIN_TIMEOUT_MS: "1000" } });
+  kg = await startKeygate({ vars: { ORIGIN_URL: origin.url, ORIGIN_TIMEOUT_MS: String(ORIGIN_TIMEOUT_MS) } });
   user = await kg.userToken([tenant]);
 });
 
@@ -188,15 +192,16 @@ describe("gateway end to end", () => {
   it("answers 504 when the origin is slower than ORIGIN_TIMEOUT_MS, and closes the abandoned request", async () => {
     const key = await createKey({});
     const path = `/slow/${randomUUID()}`;
-    const res = await get(`${path}?ms=4000`, { authorization: `Bearer ${key.api_key}` });
+    const res = await get(`${path}?ms=${SLOW_ORIGIN_MS}`, { authorization: `Bearer ${key.api_key}` });
     expect(res.status).toBe(504);
     expect(((await res.json()) as { error: string }).error).toBe("gateway_timeout");
-    // The origin sees its connection closed well before its 4 s answer: nothing is left running.
-    let abandoned = 0;
-    for (let i = 0; i < 20 && abandoned === 0; i++) {
-      abandoned = await seen(`/__abandoned${path}`);
-      if (abandoned === 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    // The origin sees its connection closed well before its answer: nothing is left running.
+    const abandoned = await eventually(
+      () => seen(`/__abandoned${path}`),
+      (n) => n > 0,
+      SLOW_ORIGIN_MS - ORIGIN_TIMEOUT_MS - 5_000,
+      100,
+    );
     expect(abandoned).toBe(1);
   });
 

@@ -5,7 +5,7 @@
  * identity provider runs too, signing with the same key.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,7 +14,7 @@ import { newDevKeyMaterial } from "../../scripts/lib/keys.mjs";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const run = promisify(execFile);
-const READY_TIMEOUT_MS = 90_000;
+const READY_TIMEOUT_MS = 150_000;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -37,6 +37,8 @@ export interface Keygate {
   userToken(tenants: string[], sub?: string): Promise<string>;
   /** Output of the dev server so far (for failure messages). */
   logs(): string;
+  /** Open file descriptors of every process of the dev server (wrangler, workerd, ...), from /proc. */
+  openDescriptors(): number;
   /** Stops every process; removes the state unless `keepState`. */
   stop(options?: { keepState?: boolean }): Promise<void>;
 }
@@ -50,11 +52,6 @@ export interface StartOptions {
   inlineUserTokenJwks?: boolean;
   /** Run the console's dev identity provider (scripts/dev-idp.mjs) with this server's IdP key, as `npm run dev` does. */
   devSignIn?: boolean;
-  /**
-   * `wrangler dev --test-scheduled`: GET /__scheduled?cron=... runs the cron handler. (wrangler
-   * 4.86's /cdn-cgi/handler/scheduled throws once the worker has static assets, workers-sdk #9882.)
-   */
-  testScheduled?: boolean;
 }
 
 export async function startKeygate(options: StartOptions = {}): Promise<Keygate> {
@@ -88,7 +85,6 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
   ];
   for (const [name, value] of Object.entries(options.vars ?? {})) args.push("--var", `${name}:${value}`);
   if (options.devSignIn) args.push("--dev-idp-key", idpKeyFile);
-  if (options.testScheduled) args.push("--test-scheduled");
 
   let output = "";
   const child: ChildProcess = spawn(process.execPath, args, {
@@ -162,6 +158,23 @@ export async function startKeygate(options: StartOptions = {}): Promise<Keygate>
       return stdout.trim();
     },
     logs: () => output,
+    openDescriptors: () => (child.pid === undefined ? 0 : processGroupDescriptors(child.pid)),
     stop,
   };
+}
+
+/** Open descriptors summed over the processes of one process group (Linux /proc). */
+function processGroupDescriptors(pgid: number): number {
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so read after ")".
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) !== pgid) continue;
+      total += readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
 }

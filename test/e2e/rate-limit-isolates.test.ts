@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { readD1Migrations } from "@cloudflare/vitest-plugin";
 import { importJWK, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +24,13 @@ let origin: TestOrigin;
 const keys = newDevKeyMaterial();
 
 /** The migrations' statements, split as wrangler and the vitest pool split them (triggers included). */
+/** wrangler.toml's compatibility_date: the deployed worker's, so both isolates run as it does. */
+function wranglerCompatibilityDate(): string {
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"))?.[1];
+  if (!date) throw new Error("wrangler.toml has no compatibility_date");
+  return date;
+}
+
 async function migrationStatements(): Promise<string[]> {
   return (await readD1Migrations(path.join(ROOT, "migrations"))).flatMap((m) => m.queries);
 }
@@ -40,7 +47,7 @@ beforeAll(async () => {
     name,
     modules: [{ type: "ESModule" as const, path: main, contents: readFileSync(main, "utf8") }],
     modulesRoot: out,
-    compatibilityDate: "2026-04-01",
+    compatibilityDate: wranglerCompatibilityDate(),
     bindings: {
       SIGNING_KEYS: keys.SIGNING_KEYS,
       USER_TOKEN_JWKS: keys.USER_TOKEN_JWKS,
@@ -63,7 +70,7 @@ beforeAll(async () => {
   await mf.ready;
   const db = await mf.getD1Database("DB", "a");
   for (const statement of await migrationStatements()) await db.prepare(statement).run();
-}, 90_000);
+});
 
 afterAll(async () => {
   await mf?.dispose();

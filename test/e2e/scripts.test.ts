@@ -1,11 +1,13 @@
-/** The developer scripts a README user runs: signing-key rotation and dev user tokens. */
+/** The developer scripts a README user runs: signing-key rotation, dev user tokens, the bench's config reader. */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
+import { readWranglerConfig } from "../../bench/lib/bundle.mjs";
+import { ensureDevKeys } from "../../scripts/lib/dev-state.mjs";
 import { newDevKeyMaterial, publicJwk } from "../../scripts/lib/keys.mjs";
 
 const exec = promisify(execFile);
@@ -79,5 +81,16 @@ describe("npm run token", () => {
     });
     expect(payload).toMatchObject({ sub: "user-123", tenants: ["my-tenant", "b"] });
     expect((decodeJwt(token).exp as number) - (decodeJwt(token).iat as number)).toBe(43_200);
+  });
+});
+
+describe("npm run bench / npm run soak", () => {
+  it("read wrangler.toml in a checkout where `npm run dev` has run (.dev.vars present, wrangler talks on stdout)", async () => {
+    // What `npm run dev` does first; .dev.vars is git-ignored and kept as it is when it exists.
+    ensureDevKeys();
+    expect(existsSync(path.join(ROOT, ".dev.vars"))).toBe(true);
+    const config = await readWranglerConfig();
+    expect(config).toMatchObject({ name: "keygate", compatibility_date: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
+    expect(config.migrations.length).toBeGreaterThan(0);
   });
 });

@@ -111,7 +111,7 @@ describe("the seed's curl flows against `npm run dev`", () => {
       return res.body as Record<string, unknown>[];
     };
     // last_used comes from the usage roll-up, within a few seconds of the use.
-    const keys = await eventually(list, (listed) => listed[1]?.last_used !== null, 12_000);
+    const keys = await eventually(list, (listed) => listed[1]?.last_used !== null);
     await checkList(keys);
   });
 

@@ -238,7 +238,7 @@ export async function lastUsedOf(keyId: string): Promise<number | null> {
  * Waits until the usage roll-up (the queue consumer, after the response) has recorded a use of the
  * key: last_used set. Fails after `timeoutMs`.
  */
-export async function usageRecorded(keyId: string, timeoutMs = 10_000): Promise<number> {
+export async function usageRecorded(keyId: string, timeoutMs = 30_000): Promise<number> {
   const lastUsed = await eventually(
     () => lastUsedOf(keyId),
     (value) => value !== null,

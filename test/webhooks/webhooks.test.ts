@@ -114,7 +114,7 @@ describe("registering webhooks", () => {
   });
 });
 
-describe("deliveries", { timeout: 30_000 }, () => {
+describe("deliveries", () => {
   it("are signed: an independent HMAC check of t.body with the secret as shown passes", async () => {
     const tenant = freshTenant();
     const hook = await register(tenant, ["key.created"]);
