@@ -79,6 +79,17 @@ function SignInPage({
   );
 }
 
+/** The API reference (Swagger UI over /api/v1/openapi.json): what the console's calls are, for people scripting them. */
+function Footer() {
+  return (
+    <footer class="site-footer">
+      <a href="/api/v1/docs">API reference</a>
+      <span aria-hidden="true"> · </span>
+      <a href="/api/v1/openapi.json">OpenAPI document</a>
+    </footer>
+  );
+}
+
 function tenantOf(route: Route): string | null {
   return "tenant" in route ? route.tenant : null;
 }
@@ -205,7 +216,12 @@ export function App(props: AppProps) {
   }, [session, props.config]);
 
   if (!session || !context) {
-    return <SignInPage config={props.config} configError={props.configError} signInError={props.signInError} ended={ended} />;
+    return (
+      <>
+        <SignInPage config={props.config} configError={props.configError} signInError={props.signInError} ended={ended} />
+        <Footer />
+      </>
+    );
   }
   const signOut = () => {
     clearSession(sessionStorage);
@@ -222,6 +238,7 @@ export function App(props: AppProps) {
       <main id="main" ref={mainRef} onClick={onLinkClick}>
         <Page route={route} />
       </main>
+      <Footer />
     </AppContext.Provider>
   );
 }

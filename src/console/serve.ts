@@ -13,6 +13,11 @@ export const CONSOLE_PREFIX = "/console";
 /** Vite's hashed bundle files: their names change with their content. */
 const ASSETS_PREFIX = "/console/assets/";
 const IMMUTABLE_MAX_AGE_SECONDS = 365 * 86_400;
+/**
+ * The API reference page among the console's files, api-docs.html (served at /api/v1/docs by the
+ * route table). Workers static assets serve an HTML file at its name without ".html".
+ */
+const API_REFERENCE_FILE = `${CONSOLE_PREFIX}/api-docs`;
 
 /** Cheap: this runs on every request before the gateway. */
 export function isConsolePath(path: string): boolean {
@@ -79,6 +84,13 @@ async function route(request: Request, env: Env, path: string): Promise<Response
   const html = await assets(env).fetch(new Request(new URL(`${CONSOLE_PREFIX}/`, request.url), { method: request.method }));
   if (!html.ok) throw new ApiError("not_found", "The console has not been built (npm run build:console)");
   return withSecurityHeaders(html, await tokenEndpointOrigin(env), "no-cache");
+}
+
+/** The API reference page (console/api-docs.html, built with the console), with the console's security headers. */
+export async function serveApiReference(request: Request, env: Env): Promise<Response> {
+  const html = await assets(env).fetch(new Request(new URL(API_REFERENCE_FILE, request.url), { method: request.method }));
+  if (!html.ok) throw new ApiError("not_found", "The API reference has not been built (npm run build:console)");
+  return withSecurityHeaders(html, null, "no-cache");
 }
 
 export async function serveConsole(request: Request, env: Env, path: string): Promise<Response> {

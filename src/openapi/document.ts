@@ -23,13 +23,35 @@ class SchemaComponents {
   readonly schemas: Record<string, JsonSchema> = {};
 
   add(schema: z.ZodMiniType, io: "input" | "output"): JsonSchema {
-    const { $schema: _, $defs, ...root } = z.toJSONSchema(schema, { io, target: "draft-2020-12", unrepresentable: "any" }) as JsonSchema;
+    const {
+      $schema: _,
+      $defs,
+      ...root
+    } = z.toJSONSchema(schema, {
+      io,
+      target: "draft-2020-12",
+      unrepresentable: "any",
+      override: arraysOfAnyJson,
+    }) as JsonSchema;
     for (const [name, def] of Object.entries(($defs as Record<string, JsonSchema> | undefined) ?? {})) {
       if (name.startsWith("__schema"))
         throw new Error(`an anonymous recursive schema in ${JSON.stringify(root).slice(0, 80)}: register it with an id`);
       this.schemas[name] = rewriteRefs(def) as JsonSchema;
     }
     return rewriteRefs(root) as JsonSchema;
+  }
+}
+
+/**
+ * JsonValue's array branch as `items: {}` rather than `items: JsonValue`: the same values (an array
+ * parsed from JSON holds only JSON), but TypeScript cannot type an array of the union it is part of
+ * as openapi-typescript writes it ("'JsonValue' is referenced directly or indirectly in its own
+ * type annotation", openapi-ts/openapi-typescript#1603). The object branch stays recursive.
+ */
+function arraysOfAnyJson(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
+  if (z.globalRegistry.get(ctx.zodSchema as z.ZodMiniType)?.id !== "JsonValue") return;
+  for (const branch of (ctx.jsonSchema.anyOf as JsonSchema[] | undefined) ?? []) {
+    if (branch.type === "array") branch.items = {};
   }
 }
 
@@ -43,16 +65,21 @@ function rewriteRefs(value: unknown): unknown {
   return out;
 }
 
+/** The seed's error body with every code: components.schemas.Error. */
+const ERROR_BODY_SCHEMA: JsonSchema = {
+  type: "object",
+  required: ["error", "error_description"],
+  additionalProperties: false,
+  properties: {
+    error: { type: "string", enum: ERROR_CODES },
+    error_description: { type: "string", description: "A sentence for people; names the field for invalid_request." },
+  },
+  description: "Every refusal's body: a stable `error` code and a sentence for people.",
+};
+
+/** The error body of one status of one operation: the Error schema, narrowed to the codes it can carry. */
 function errorBodySchema(codes: readonly ErrorCode[]): JsonSchema {
-  return {
-    type: "object",
-    required: ["error", "error_description"],
-    additionalProperties: false,
-    properties: {
-      error: { type: "string", enum: codes },
-      error_description: { type: "string", description: "A sentence for people; names the field for invalid_request." },
-    },
-  };
+  return { allOf: [{ $ref: "#/components/schemas/Error" }, { properties: { error: { enum: codes } } }] };
 }
 
 function operation(route: Route, components: SchemaComponents, catalog: ScopeCatalog): JsonSchema {
@@ -74,7 +101,7 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
     if (doc.schema) {
       const media: JsonSchema = { schema: components.add(doc.schema, "output") };
       if (doc.example !== undefined) media.example = doc.example;
-      response.content = { "application/json": media };
+      response.content = { [doc.mediaType ?? "application/json"]: media };
     }
     responses[status] = response;
   }
@@ -89,12 +116,12 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
   const op: JsonSchema = {
     operationId: route.operationId,
     summary: route.summary,
+    description: route.description,
     tags: [route.tag],
     security: CREDENTIALS[route.credential].schemes.map((scheme) => ({ [scheme]: [] })),
     parameters,
     responses,
   };
-  if (route.description) op.description = route.description;
   if (route.credential === "management") op["x-keygate-audit-action"] = route.audit;
   if (route.body) {
     const schema = components.add(route.body.schema(catalog), "input");
@@ -110,6 +137,8 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
 export interface DocumentOptions {
   /** keygate's public URL (KEY_ISSUER). */
   serverUrl: string;
+  /** info.contact.url: the deployment's API reference page. */
+  contactUrl: string;
   catalog: ScopeCatalog;
 }
 
@@ -129,6 +158,8 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
       version: "v1",
       description:
         "The control plane of keygate: scoped, long-lived API keys (RS256 JWTs) for tenants. Every other path of a keygate deployment is its gateway.",
+      // keygate is self-hosted: whoever runs the deployment answers for its API; its reference page is where to start.
+      contact: { name: "keygate", url: options.contactUrl },
     },
     servers: [{ url: options.serverUrl }],
     tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),
@@ -136,7 +167,7 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
     components: {
       schemas: {
         ...components.schemas,
-        Error: errorBodySchema(ERROR_CODES),
+        Error: ERROR_BODY_SCHEMA,
       },
       securitySchemes: Object.fromEntries(
         [...new Set(routes.flatMap((r) => CREDENTIALS[r.credential].schemes))].map((name) => [name, SECURITY_SCHEMES[name]]),

@@ -136,6 +136,7 @@ export const keyRoutes = [
     path: `${KEYS}/{id}`,
     operationId: "getApiKey",
     summary: "Get one API key's metadata",
+    description: "Never the key itself: keygate does not store it. A key of another tenant is not found.",
     tag: "API keys",
     credential: "management",
     audit: "get",

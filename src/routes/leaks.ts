@@ -12,6 +12,7 @@ import { jsonResponse } from "../http/responses";
 import { tokenField, typeError } from "../http/validate";
 import { actOnLeakedKeys } from "../leaks/act";
 import { findLeakedKeys } from "../leaks/find";
+import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { serviceDeps } from "./deps";
 import { type AppContext, gitHubSignedRoute, publicRoute } from "./spec";
 
@@ -22,7 +23,6 @@ const GITHUB_MAX_TOKENS = 5000;
 export const GITHUB_TOKEN_TYPE = "keygate_api_key";
 const URL_MAX_LENGTH = 2048;
 const USER_AGENT_MAX_LENGTH = 512;
-const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
 
 const gitHubFinding = z.looseObject({
   token: z.string(typeError("token", "token must be a string")),
@@ -46,7 +46,7 @@ const reportBody = z.strictObject(
       .check(
         z.minLength(1, "url must not be empty"),
         z.maxLength(URL_MAX_LENGTH, `url must be at most ${URL_MAX_LENGTH} characters`),
-        z.regex(NO_CONTROL_CHARS, "url must not contain control characters"),
+        z.regex(NO_CONTROL_CHARACTERS, "url must not contain control characters"),
         z.describe("Where you found it."),
       ),
   },

@@ -35,6 +35,7 @@ export const publicRoutes = [
     path: "/api/v1/scopes",
     operationId: "getScopeCatalog",
     summary: "The scope catalog: scope -> description",
+    description: `Every scope an API key of this deployment may hold (SCOPE_CATALOG), with what it grants. Cacheable for ${SCOPES_MAX_AGE_SECONDS} s.`,
     tag: "Public",
     credential: "none",
     responses: {
@@ -53,6 +54,7 @@ export const publicRoutes = [
     path: "/_keygate/health",
     operationId: "getHealth",
     summary: "Liveness",
+    description: "Answers while the worker serves requests; it checks no binding, so a failing database does not fail it.",
     tag: "Public",
     credential: "none",
     responses: { 200: { description: "keygate is serving.", schema: z.strictObject({ status: z.literal("ok") }) } },

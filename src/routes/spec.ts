@@ -25,7 +25,9 @@ export type AppContext = Context<{ Bindings: Env }>;
 
 export interface ResponseDoc {
   description: string;
-  /** The body's schema (JSON); absent for a response without a body. */
+  /** The body's media type (default application/json). */
+  mediaType?: "application/json" | "text/html";
+  /** The body's schema; absent for a response without a body. */
   schema?: z.ZodMiniType;
   example?: unknown;
   /** Response header name -> description. */
@@ -103,7 +105,8 @@ interface BaseSpec<Q, B> {
   path: string;
   operationId: string;
   summary: string;
-  description?: string;
+  /** What a reader of the API reference needs beyond the summary (every operation has one: Spectral's operation-description). */
+  description: string;
   tag: string;
   /** Query parameters as one object schema; integer fields accept decimal digits. */
   query?: z.ZodMiniType<Q>;

@@ -5,6 +5,7 @@
  */
 import * as z from "zod/mini";
 import { keyConfig, scopeCatalog } from "../config";
+import { serveApiReference } from "../console/serve";
 import type { Env } from "../env";
 import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
@@ -26,7 +27,8 @@ const documents = new WeakMap<Env, Record<string, unknown>>();
 export function openApiDocument(env: Env): Record<string, unknown> {
   let doc = documents.get(env);
   if (!doc) {
-    doc = buildOpenApiDocument(ROUTES, { serverUrl: keyConfig(env).issuer, catalog: scopeCatalog(env) });
+    const serverUrl = keyConfig(env).issuer;
+    doc = buildOpenApiDocument(ROUTES, { serverUrl, contactUrl: `${serverUrl}${apiReferenceRoute.path}`, catalog: scopeCatalog(env) });
     documents.set(env, doc);
   }
   return doc;
@@ -37,6 +39,7 @@ const openApiRoute = publicRoute({
   path: "/api/v1/openapi.json",
   operationId: "getOpenApiDocument",
   summary: "This document (OpenAPI 3.1)",
+  description: `Generated from the route table, for this deployment's scope catalog and URL. Cacheable for ${OPENAPI_MAX_AGE_SECONDS} s.`,
   tag: "Public",
   credential: "none",
   responses: { 200: { description: "The OpenAPI document of the control plane.", schema: z.looseObject({ openapi: z.string() }) } },
@@ -45,9 +48,27 @@ const openApiRoute = publicRoute({
   },
 });
 
+const apiReferenceRoute = publicRoute({
+  method: "GET",
+  path: "/api/v1/docs",
+  operationId: "getApiReference",
+  summary: "This document, rendered for people (Swagger UI)",
+  description:
+    "An HTML page that renders GET /api/v1/openapi.json in the browser. Its files are the console's static assets, served under the console's Content-Security-Policy.",
+  tag: "Public",
+  credential: "none",
+  // The deployment has no [assets] binding, or the console was not built.
+  errors: ["not_found"],
+  responses: { 200: { description: "The API reference page.", mediaType: "text/html", schema: z.string() } },
+  handle({ c, env }) {
+    return serveApiReference(c.req.raw, env);
+  },
+});
+
 export const ROUTES: readonly Route[] = [
   ...publicRoutes,
   openApiRoute,
+  apiReferenceRoute,
   ...keyRoutes,
   ...auditRoutes,
   ...usageRoutes,

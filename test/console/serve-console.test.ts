@@ -96,6 +96,36 @@ describe("the console's files", () => {
   });
 });
 
+describe("the API reference at /api/v1/docs", () => {
+  it("is a page of the console's build, under the console's CSP, its files from /console/assets/", async () => {
+    const res = await call("GET", "/api/v1/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(res.headers.get("cache-control")).toBe("no-cache");
+    expectSecurityHeaders(res);
+    const html = await res.text();
+    expect(html).toContain("<title>keygate API reference</title>");
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=/);
+    const files = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(files.filter((f) => f.startsWith("/console/assets/"))).toHaveLength(2);
+    for (const file of files.filter((f) => f.startsWith("/console/assets/"))) {
+      const asset = await call("GET", file);
+      expect(asset.status, file).toBe(200);
+      expectSecurityHeaders(asset);
+      // The stylesheet's images are files too: img-src is 'self' only.
+      if (file.endsWith(".css")) expect(await asset.text()).not.toContain("data:");
+    }
+    const slash = await call("GET", "/api/v1/docs/");
+    expect(slash.status).toBe(200);
+  });
+
+  it("answers other methods with 405, as every route of the table", async () => {
+    const res = await call("POST", "/api/v1/docs", { body: {} });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET");
+  });
+});
+
 describe("/console/config.json", () => {
   it("says sign-in is not configured when CONSOLE_OIDC_ISSUER is not set", async () => {
     const res = await call("GET", "/console/config.json", { env: { CONSOLE_OIDC_ISSUER: undefined } });

@@ -71,7 +71,7 @@ async function checkAgainstDocument(callEnv: Env, method: string, path: string, 
   const template = ROUTES.map((r) => r.path).find((t) => pathMatcher([t]).test(pathname));
   if (template === undefined) throw new Error(`${pathname} is control plane but no route matches it`);
   const operation = doc.paths[template]?.[method === "HEAD" ? "get" : method.toLowerCase()] as
-    | { responses: Record<string, { content?: { "application/json": { schema: JsonObject } } }> }
+    | { responses: Record<string, { content?: Record<string, { schema: JsonObject }> }> }
     | undefined;
   if (!operation) {
     if (response.status !== 405) throw new Error(`${method} ${template} is not in the document, yet answered ${response.status}`);
@@ -79,7 +79,14 @@ async function checkAgainstDocument(callEnv: Env, method: string, path: string, 
   }
   const documented = operation.responses[String(response.status)];
   if (!documented) throw new Error(`${method} ${template} answered ${response.status}, which the document does not list`);
-  const schema = documented.content?.["application/json"].schema;
+  const media = Object.keys(documented.content ?? {});
+  if (media.length > 0 && !media.includes("application/json")) {
+    // A page (the API reference): the documented media type, not checked further.
+    const type = response.headers.get("content-type")?.split(";")[0] ?? "";
+    if (!media.includes(type)) throw new Error(`${method} ${template} ${response.status} answered ${type}, not ${media.join(" or ")}`);
+    return;
+  }
+  const schema = documented.content?.["application/json"]?.schema;
   if (!schema || method === "HEAD") return;
   let validator = validators.get(schema);
   if (!validator) {
