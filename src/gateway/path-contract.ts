@@ -9,7 +9,7 @@
  * | input                                   | reject  | normalize                         |
  * |-----------------------------------------|---------|-----------------------------------|
  * | %2F %5C (encoded separators), raw \     | 400     | 400                               |
- * | %25 before two hex digits (double-enc.) | 400     | 400                               |
+ * | %25 before two hex digits or escapes    | 400     | 400                               |
  * | NUL, control bytes (raw or %00-%1F %7F) | 400     | 400                               |
  * | ; (path parameters, Tomcat/Spring)      | 400     | 400                               |
  * | bad %-encoding, non-UTF-8 %-bytes       | 400     | 400                               |
@@ -46,6 +46,7 @@ export interface JudgedPath {
 const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)*\/?$/;
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
+const DOUBLE_ENCODED_TAIL = /^[0-9A-Fa-f%]{2}$/;
 
 /** RFC 3986 §2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
 function isUnreserved(byte: number): boolean {
@@ -126,7 +127,9 @@ function judgeUnusualPath(raw: string, mode: PathMode): JudgedPath | string {
       const byte = Number.parseInt(hex, 16);
       if (byte === 0x2f || byte === 0x5c) return "The request path has a percent-encoded '/' or '\\'";
       if (byte < 0x20 || byte === 0x7f) return "The request path has a control character";
-      if (byte === 0x25 && HEX.test(raw.slice(i + 3, i + 5))) return "The request path is percent-encoded twice";
+      // "%25" then two hex digits, or escapes that decode to them ("%252%46"): a second decode, by
+      // the origin or by normalizing %46 here, would make a new escape such as %2F.
+      if (byte === 0x25 && DOUBLE_ENCODED_TAIL.test(raw.slice(i + 3, i + 5))) return "The request path is percent-encoded twice";
       if (byte === 0x2e && mode === "reject") return "The request path has a percent-encoded '.'";
       encoded = true;
       i += 2;
