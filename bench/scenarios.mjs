@@ -227,6 +227,19 @@ export const SCENARIOS = [
     targets: [cpuBelow("b")],
   },
   {
+    id: "r",
+    name: "keygate refusing a confused path (400)",
+    via: "keygate",
+    keys: { set: "pool", count: 1 },
+    method: "GET",
+    // Issue 16: judged as /health before the path contract; now refused before any key work.
+    // (Rows m-o are the quota rows of issue 19 and p-q the cold-path rows of issue 18.)
+    path: "/api/v1/admin/users/42%2F..%2F..%2F..%2F..%2F..%2Fhealth",
+    token: ({ keys }) => keys.pool[0].apiKey,
+    expect: { status: 400, origin: "never" },
+    targets: [cpuBelow("b")],
+  },
+  {
     id: "c-off",
     name: "keygate, 1 valid key, usage pipeline off",
     via: "keygate",

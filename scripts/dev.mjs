@@ -2,7 +2,7 @@
 // `npm run dev`: generates dev keys on first run, applies D1 migrations locally, starts the demo
 // origin (unless you pass your own `--var ORIGIN_URL:...`) and the console's dev identity provider
 // (unless you pass your own `--var CONSOLE_OIDC_ISSUER:...`), and runs `wrangler dev` on
-// http://localhost:3000 (which builds the console first if console/ changed). Arguments after `--`
+// http://localhost:3000, loopback only (which builds the console first if console/ changed). Arguments after `--`
 // go to `wrangler dev`, except `--dev-idp-key <file>`: the dev identity provider's private JWK when
 // `--env-file` brings its own USER_TOKEN_JWKS (tests do); without it no dev identity provider runs then.
 import { spawn, spawnSync } from "node:child_process";
@@ -85,6 +85,17 @@ if (!userIssuer && (argValue("--env-file") === undefined || devIdpKey !== undefi
 // A webhook receiver on this machine (http://127.0.0.1:...) works out of the box in dev; a
 // deployment never sets this, so its webhooks must be https and point outside.
 if (!passesVar("WEBHOOK_ALLOW_INSECURE_LOOPBACK")) wranglerArgs.push("--var", "WEBHOOK_ALLOW_INSECURE_LOOPBACK:true");
+
+// wrangler dev keeps a client's CF-Connecting-IP, so the dev server believes whatever address a
+// client claims (allowlists, throttling, X-Keygate-Client-IP). It binds loopback ([dev] ip =
+// "localhost" in wrangler.toml); say so loudly when asked to listen anywhere else.
+const ip = argValue("--ip");
+if (ip !== undefined && !/^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/.test(ip)) {
+  console.error(
+    `keygate: WARNING: the dev server listens on ${ip}, not loopback. It believes a client's CF-Connecting-IP header ` +
+      "(IP allowlists, throttling and X-Keygate-Client-IP can be spoofed); see docs/security-model.md.",
+  );
+}
 
 const dev = spawn(wrangler, wranglerArgs, { cwd: ROOT, env, stdio: "inherit" });
 children.push(dev);

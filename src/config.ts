@@ -6,6 +6,7 @@
 import type { JSONWebKeySet } from "jose";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
+import { PATH_MODES, type PathMode } from "./gateway/path-contract";
 import { type CompiledPolicy, compilePolicy, type UnmatchedRoutes } from "./gateway/policy";
 import { DEFAULT_USAGE_FLUSH_MS } from "./usage/events";
 import { DEFAULT_WEBHOOK_MAX_ATTEMPTS, DEFAULT_WEBHOOK_RETRY_BASE_SECONDS, type DeliveryConfig } from "./webhooks/deliver";
@@ -78,6 +79,8 @@ export interface GatewayConfig {
   forwardAuthorization: boolean;
   unmatched: UnmatchedRoutes;
   policy: CompiledPolicy;
+  /** What the gateway does with a path an origin could read another way (src/gateway/path-contract.ts). */
+  pathNormalization: PathMode;
   revocationCacheTtlMs: number;
   lastUsedIntervalSeconds: number;
 }
@@ -219,6 +222,10 @@ export const gatewayConfig = perEnv((env): GatewayConfig => {
   if (unmatched !== "authenticate" && unmatched !== "deny") {
     throw new ConfigError(`UNMATCHED_ROUTES must be "authenticate" or "deny", got ${JSON.stringify(unmatched)}`);
   }
+  const pathNormalization = (env.PATH_NORMALIZATION?.trim() || "reject") as PathMode;
+  if (!PATH_MODES.includes(pathNormalization)) {
+    throw new ConfigError(`PATH_NORMALIZATION must be "reject" or "normalize", got ${JSON.stringify(pathNormalization)}`);
+  }
   let policy: CompiledPolicy;
   try {
     policy = compilePolicy(jsonVar(env, "ROUTE_POLICY") ?? []);
@@ -236,6 +243,7 @@ export const gatewayConfig = perEnv((env): GatewayConfig => {
     forwardAuthorization: bool(env, "FORWARD_AUTHORIZATION", true),
     unmatched,
     policy,
+    pathNormalization,
     revocationCacheTtlMs: positiveInt(env, "REVOCATION_CACHE_TTL_SECONDS", DEFAULT_REVOCATION_CACHE_TTL_SECONDS) * 1000,
     lastUsedIntervalSeconds: lastUsedIntervalSeconds(env),
   };

@@ -49,6 +49,8 @@ export interface Env {
   UNMATCHED_ROUTES?: string;
   /** Array of route rules, or its JSON text. */
   ROUTE_POLICY?: string | unknown[];
+  /** "reject" (default): refuse paths an origin could read another way; "normalize": RFC 3986 and forward (src/gateway/path-contract.ts). */
+  PATH_NORMALIZATION?: string;
 
   REVOCATION_CACHE_TTL_SECONDS?: string;
   /** "open" (default): admit when the rate-limit counter is unreachable; "closed": answer 503. */

@@ -18,7 +18,7 @@ import { isolateCache, setBounded } from "../lib/bounded-map";
 import type { Identity } from "./proxy";
 
 /** Where the origin finds the assertion (an X-Keygate-* header: clients' copies are always removed). */
-export const ASSERTION_HEADER = "x-keygate-assertion";
+export { ASSERTION_HEADER } from "./origin-headers";
 /** RFC 8725 §3.11: typed, so no verifier can take it for an API key (nor an API key for it). */
 export const ASSERTION_TYP = "keygate-identity+jwt";
 export const ASSERTION_ALG = "EdDSA";
@@ -141,7 +141,7 @@ export function assertionsEnabled(env: Env): boolean {
   return assertionConfig(env) !== null;
 }
 
-/** The assertion for this request: `path` is the client's raw path (the origin sees ORIGIN_URL's path in front). */
+/** The assertion for this request: `path` is the path forwarded to the origin (path-contract.ts), which sees ORIGIN_URL's path in front. */
 export async function identityAssertion(env: Env, identity: Identity, method: string, path: string, nowMs: number): Promise<string> {
   const config = assertionConfig(env) as AssertionConfig;
   const now = Math.floor(nowMs / 1000);

@@ -1,5 +1,6 @@
 /**
- * The data plane: every request that is not for the control plane. In order: route policy, client
+ * The data plane: every request that is not for the control plane. In order: the path contract
+ * (path-contract.ts: a path an origin could read another way is refused), route policy, client
  * throttle (brute force), bearer key (signature, iss, aud, exp), edge record (revoked / rotated,
  * allowlist), scopes, rate limits; one verdict, then forward or refuse.
  *
@@ -23,7 +24,9 @@ import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratel
 import { recordUsage, type UsageOutcome } from "../usage/events";
 import { usageSink } from "../usage/sink";
 import { assertionsEnabled, identityAssertion } from "./assertion";
-import { matchPolicy, normalizePath, type Requirement, UNMATCHED_RULE } from "./policy";
+import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
+import { judgePath } from "./path-contract";
+import { matchPolicy, type Requirement, UNMATCHED_RULE } from "./policy";
 import { forward, originFailure, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
 import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
@@ -34,12 +37,27 @@ const BEARER_PREFIX = "Bearer ";
 /** Bound on cached route decisions (method + raw path); the oldest go first. */
 const MAX_ROUTE_DECISIONS = 4096;
 
-type RouteDecision = Requirement | "deny" | "bad-path";
+/** What the route policy asks of a request, and the path the origin receives if it is accepted. */
+interface Route {
+  ok: true;
+  requirement: Requirement;
+  /** The path the policy judged (path-contract.ts): what the origin receives and the assertion binds. */
+  path: string;
+}
+
+/** A route, or the refusal of a path no rule may judge (400) or none matches (UNMATCHED_ROUTES = "deny"). */
+type RouteDecision = Route | Refused;
+
+const NO_ROUTE: Refused = refused("no_route", UNMATCHED_RULE);
 
 let decisionsFor: GatewayConfig | undefined;
 const decisions = isolateCache<string, RouteDecision>("route-decisions", MAX_ROUTE_DECISIONS);
 
-/** What the route policy asks of `method path`, cached per isolate for the config in force. */
+/**
+ * What the route policy asks of `method path`, cached per isolate for the config in force. A path
+ * the path contract refuses is refused here, before any key work, and is not cached (a client
+ * sending many of them cannot push good decisions out).
+ */
 function routeDecision(config: GatewayConfig, method: string, path: string): RouteDecision {
   if (decisionsFor !== config) {
     decisions.clear();
@@ -48,11 +66,10 @@ function routeDecision(config: GatewayConfig, method: string, path: string): Rou
   const cacheKey = `${method} ${path}`;
   let decision = decisions.get(cacheKey);
   if (decision === undefined) {
-    const segments = normalizePath(path);
-    decision =
-      segments === null
-        ? "bad-path"
-        : (matchPolicy(config.policy, method, segments) ?? (config.unmatched === "deny" ? "deny" : AUTHENTICATED));
+    const judged = judgePath(path, config.pathNormalization);
+    if (typeof judged === "string") return refused("bad_path", UNMATCHED_RULE, { detail: judged });
+    const requirement = matchPolicy(config.policy, method, judged.segments) ?? (config.unmatched === "deny" ? null : AUTHENTICATED);
+    decision = requirement === null ? NO_ROUTE : { ok: true, requirement, path: judged.forward };
     setBounded(decisions, cacheKey, decision, MAX_ROUTE_DECISIONS);
   }
   return decision;
@@ -128,10 +145,8 @@ function judgeKey(
  * of a busy key. Undefined whenever anything must be fetched, verified or refused; `decide` then
  * does the whole thing.
  */
-function decideFromCache(request: Request, env: Env, target: RequestTarget, config: GatewayConfig, ip: string | null, nowMs: number) {
-  const route = routeDecision(config, request.method, target.path);
-  if (typeof route === "string") return undefined;
-  if (route.kind === "public") return { ok: true, rule: route.rule, claims: null } satisfies Verdict;
+function decideFromCache(request: Request, env: Env, route: Requirement, ip: string | null, nowMs: number): Verdict | undefined {
+  if (route.kind === "public") return { ok: true, rule: route.rule, claims: null };
   const ring = loadedSigningKeys(env.SIGNING_KEYS);
   const authorization = request.headers.get("authorization");
   if (ring === undefined || !authorization?.startsWith(BEARER_PREFIX)) return undefined;
@@ -141,20 +156,16 @@ function decideFromCache(request: Request, env: Env, target: RequestTarget, conf
   return view === undefined ? undefined : judgeKey(env, known.claims, view, route, ip, nowMs);
 }
 
-/** Every check, in order, to one verdict. */
+/** Every check of the key, in order, to one verdict. */
 async function decide(
   request: Request,
   env: Env,
-  target: RequestTarget,
   config: GatewayConfig,
+  route: Requirement,
   ip: string | null,
   nowMs: number,
 ): Promise<Verdict> {
-  const route = routeDecision(config, request.method, target.path);
-  if (route === "bad-path") return refused("bad_path", UNMATCHED_RULE);
-  if (route === "deny") return refused("no_route", UNMATCHED_RULE);
   const { rule } = route;
-  if (route.kind === "public") return { ok: true, rule, claims: null };
 
   const claims = await authenticate(request, env, ip, rule, nowMs);
   if ("ok" in claims) return claims;
@@ -175,16 +186,17 @@ async function forwardAccepted(
   ctx: ExecutionContext,
   target: RequestTarget,
   config: GatewayConfig,
+  path: string,
   verdict: Accepted,
   nowMs: number,
 ) {
   const { claims } = verdict;
-  if (claims === null) return forward(request, target, config, null);
+  if (claims === null) return forward(request, target, path, config, null);
   // last_used comes from the usage roll-up; without the pipeline the gateway writes it itself.
   if (usageSink(env) === null) recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
   // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/gateway/assertion.ts).
-  const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, target.path, nowMs) : undefined;
-  const response = await forward(request, target, config, claims, assertion);
+  const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, path, nowMs) : undefined;
+  const response = await forward(request, target, path, config, claims, assertion);
   if (!verdict.rateLimit) return response;
   const { policy, current } = verdict.rateLimit;
   const fields: [string, string][] = [["ratelimit-policy", policy]];
@@ -197,9 +209,12 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   const nowMs = Date.now();
   const feedPoll = edgeFeedPollIfDue(env.DB, config.revocationCacheTtlMs, nowMs);
   if (feedPoll !== undefined) ctx.waitUntil(feedPoll);
-  const ip = request.headers.get("cf-connecting-ip");
-  let verdict: Verdict =
-    decideFromCache(request, env, target, config, ip, nowMs) ?? (await decide(request, env, target, config, ip, nowMs));
+  const ip = request.headers.get(RUNTIME_CLIENT_IP_HEADER);
+  // A refused path (or route) costs nothing more: no key is looked at.
+  const route = routeDecision(config, request.method, target.path);
+  let verdict: Verdict = !route.ok
+    ? route
+    : (decideFromCache(request, env, route.requirement, ip, nowMs) ?? (await decide(request, env, config, route.requirement, ip, nowMs)));
   if (!verdict.ok && AUTH_FAILURES.has(verdict.reason)) {
     const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
     if (throttled > 0) verdict = refused("throttled", verdict.rule, { retryAfterS: throttled });
@@ -208,7 +223,8 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   let outcome: UsageOutcome;
   let latencyMs = -1;
   if (verdict.ok) {
-    response = await forwardAccepted(request, env, ctx, target, config, verdict, nowMs);
+    // Only a route (never a refused path) leads to an accepted verdict.
+    response = await forwardAccepted(request, env, ctx, target, config, (route as Route).path, verdict, nowMs);
     latencyMs = Date.now() - nowMs;
     outcome = originFailure(response) ?? "accepted";
   } else {

@@ -1,9 +1,10 @@
 /**
  * The declarative route policy: method + path pattern -> what a request needs.
  *
- * Rules are matched against a normalized path (percent-decoded, dot segments resolved, empty
- * segments dropped) so that `/api/v1/%72esources` or `//api/v1/resources/` cannot slip past a
- * rule that the origin would route the same way. The request itself is forwarded unchanged.
+ * Rules are matched against the segments of src/gateway/path-contract.ts: percent-decoded and
+ * lower-cased, of a path that has already been refused if an origin could read it another way. So
+ * `/api/v1/%72esources` and `/API/v1/Resources` meet the rule of `/api/v1/resources`, as a
+ * decoding (Werkzeug) or case-insensitive (Express) origin would route them.
  */
 
 export type UnmatchedRoutes = "authenticate" | "deny";
@@ -56,8 +57,8 @@ function parsePath(value: unknown, where: string): string[] {
     if (segment === "**" && i !== segments.length - 1) throw new Error(`${where}.path: "**" may only be the last segment`);
     if (segment.includes("*") && segment !== "*" && segment !== "**") throw new Error(`${where}.path: "*" must be a whole segment`);
   });
-  // ":name" is a readable alias for "*".
-  return segments.map((s) => (s.startsWith(":") ? "*" : s));
+  // ":name" is a readable alias for "*". Literals match case-insensitively (path-contract.ts).
+  return segments.map((s) => (s.startsWith(":") ? "*" : s.toLowerCase()));
 }
 
 export function compilePolicy(raw: unknown): CompiledPolicy {
@@ -105,31 +106,4 @@ export function matchPolicy(policy: CompiledPolicy, method: string, path: readon
     if (segmentsMatch(rule.segments, path)) return rule.requirement;
   }
   return null;
-}
-
-/**
- * Splits a raw URL path into the segments the policy sees, or null if it cannot be decoded.
- * Decoded "/" and "\" split segments (an origin may treat them as separators), "." is dropped
- * and ".." removes the previous segment, as the origin's router would.
- */
-export function normalizePath(rawPath: string): string[] | null {
-  const out: string[] = [];
-  const simple = !rawPath.includes("%") && !rawPath.includes("\\");
-  for (const raw of rawPath.split("/")) {
-    if (raw === "") continue;
-    let decoded = raw;
-    if (!simple) {
-      try {
-        decoded = decodeURIComponent(raw);
-      } catch {
-        return null;
-      }
-    }
-    for (const part of simple ? [decoded] : decoded.split(/[\\/]/)) {
-      if (part === "" || part === ".") continue;
-      if (part === "..") out.pop();
-      else out.push(part);
-    }
-  }
-  return out;
 }

@@ -1,15 +1,23 @@
 /**
- * Forwarding to the origin as a careful reverse proxy: same method, path and query byte for byte,
- * bodies streamed both ways, identity headers that only keygate can set, hop-by-hop headers
- * dropped (RFC 9110 §7.6.1), X-Forwarded-* set, and origin failures mapped to 502/504.
+ * Forwarding to the origin as a careful reverse proxy: same method, the path the route policy
+ * judged (src/gateway/path-contract.ts) and the query byte for byte, bodies streamed both ways,
+ * identity and client-address headers that only keygate can set (src/gateway/origin-headers.ts),
+ * method overrides and hop-by-hop headers dropped (RFC 9110 §7.6.1), and origin failures mapped
+ * to 502/504.
  */
 import type { GatewayConfig } from "../config";
 import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
-import { ASSERTION_HEADER } from "./assertion";
-
-/** Every header keygate sets for the origin starts with this; clients' copies are removed. */
-export const IDENTITY_HEADER_PREFIX = "x-keygate-";
+import {
+  ASSERTION_HEADER,
+  CLIENT_IP_HEADER,
+  isReservedHeader,
+  KEY_ID_HEADER,
+  RUNTIME_CLIENT_IP_HEADER,
+  SCOPES_HEADER,
+  SUBJECT_HEADER,
+  TENANT_HEADER,
+} from "./origin-headers";
 
 /** Who the origin is told the caller is: a verified key's claims (the same object for every request with that key). */
 export interface Identity {
@@ -49,10 +57,10 @@ function identityHeaders(identity: Identity): [string, string][] {
   let headers = identityHeaderCache.get(identity);
   if (headers === undefined) {
     headers = [
-      ["x-keygate-key-id", identity.keyId],
-      ["x-keygate-tenant", identity.tenant],
-      ["x-keygate-scopes", identity.scopes.join(" ")],
-      ["x-keygate-subject", headerSafe(identity.sub)],
+      [KEY_ID_HEADER, identity.keyId],
+      [TENANT_HEADER, identity.tenant],
+      [SCOPES_HEADER, identity.scopes.join(" ")],
+      [SUBJECT_HEADER, headerSafe(identity.sub)],
     ];
     identityHeaderCache.set(identity, headers);
   }
@@ -61,9 +69,10 @@ function identityHeaders(identity: Identity): [string, string][] {
 
 /**
  * The origin's request headers: the client's, less hop-by-hop headers (and any the client named in
- * Connection) and every X-Keygate-* header, plus keygate's identity and X-Forwarded-* headers.
+ * Connection) and every reserved header (X-Keygate-*, client addresses, method overrides, in any
+ * spelling), plus keygate's identity, X-Keygate-Client-IP and X-Forwarded-* headers.
  * One copy and one pass over it: each Headers call crosses into the runtime, so deletes happen only
- * for headers that are there (usually just Host), and values are read in the same pass.
+ * for headers that are there (usually just Host and CF-Connecting-IP), and values are read in the same pass.
  */
 function upstreamHeaders(
   request: Request,
@@ -75,13 +84,13 @@ function upstreamHeaders(
   const headers = new Headers(request.headers);
   let drop: string[] | undefined;
   let clientIp: string | null = null;
-  let forwardedFor: string | null = null;
   let websocket = false;
   for (const [name, value] of headers) {
-    if (name === "host" || HOP_BY_HOP.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX)) drop = appended(drop, name);
-    else if (name === "cf-connecting-ip") clientIp = value;
-    else if (name === "x-forwarded-for") forwardedFor = value;
-    else if (name === "authorization" && !options.forwardAuthorization) drop = appended(drop, name);
+    if (name === "host" || HOP_BY_HOP.has(name)) drop = appended(drop, name);
+    else if (isReservedHeader(name)) {
+      drop = appended(drop, name);
+      if (name === RUNTIME_CLIENT_IP_HEADER) clientIp = value;
+    } else if (name === "authorization" && !options.forwardAuthorization) drop = appended(drop, name);
     else if (name === "upgrade") {
       // A WebSocket handshake is forwarded as one; the runtime manages the upgraded connection.
       if (value.toLowerCase() === "websocket") websocket = true;
@@ -96,7 +105,12 @@ function upstreamHeaders(
   }
   if (drop !== undefined) for (const name of drop) if (!(websocket && name === "upgrade")) headers.delete(name);
 
-  if (clientIp !== null) headers.set("x-forwarded-for", forwardedFor ? `${forwardedFor}, ${clientIp}` : clientIp);
+  // keygate is the edge: what a client says about hops before it is not evidence, so the chain
+  // starts here. The address is the runtime's (on Cloudflare the connecting client's).
+  if (clientIp !== null) {
+    headers.set(CLIENT_IP_HEADER, clientIp);
+    headers.set("x-forwarded-for", clientIp);
+  }
   headers.set("x-forwarded-proto", target.scheme);
   headers.set("x-forwarded-host", target.host);
 
@@ -133,13 +147,16 @@ const TIMED_OUT = Symbol("timed out");
 export async function forward(
   request: Request,
   target: RequestTarget,
+  /** The path the route policy judged (path-contract.ts): the raw path, or its normalized form. */
+  path: string,
   options: ForwardOptions,
   identity: Identity | null,
   /** The signed identity assertion (IDENTITY_ASSERTION = "jwt"), sent as X-Keygate-Assertion. */
   assertion?: string,
 ): Promise<Response> {
   const method = request.method;
-  const origin = fetch(options.origin + target.pathAndQuery, {
+  const pathAndQuery = path === target.path ? target.pathAndQuery : path + target.pathAndQuery.slice(target.path.length);
+  const origin = fetch(options.origin + pathAndQuery, {
     method,
     headers: upstreamHeaders(request, target, options, identity, assertion),
     body: method === "GET" || method === "HEAD" ? null : request.body,

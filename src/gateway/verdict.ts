@@ -50,7 +50,7 @@ export interface Refused {
   rule: string;
   /** The key, when its signature verified: only then is the refusal its tenant's business. */
   claims?: ApiKeyClaims;
-  /** The malformed-credential description, or the scopes a scope refusal asks for. */
+  /** The malformed-credential description, the scopes a scope refusal asks for, or what is wrong with a path. */
   detail?: string;
   retryAfterS?: number;
   rateLimit?: RateLimitFields;
@@ -99,7 +99,8 @@ export function refusalResponse(v: Refused): Response {
     case "rate_limit_unavailable":
       return withRetryAfter("temporarily_unavailable", "The API key's rate limit cannot be checked right now; retry shortly", v);
     case "bad_path":
-      return refusal("invalid_request", "The request path is not validly percent-encoded");
+      // src/gateway/path-contract.ts says what is wrong with the path.
+      return refusal("invalid_request", v.detail ?? "The request path is not accepted");
     case "no_route":
       return refusal("not_found", "No route is configured for this request");
   }

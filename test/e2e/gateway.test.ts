@@ -3,6 +3,7 @@
  * origin on 127.0.0.1. Everything a client sends crosses real sockets both ways.
  */
 import { createHash, randomUUID } from "node:crypto";
+import http from "node:http";
 import { importJWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../helpers/eventually";
@@ -41,6 +42,22 @@ async function seen(path: string): Promise<number> {
 
 function get(path: string, headers: Record<string, string> = {}) {
   return fetch(`${kg.url}${path}`, { headers });
+}
+
+/** A request with the path exactly as given: node:http sends it without a URL parser resolving anything. */
+function raw(method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(kg.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: hostname, port, method, path, headers }, (res) => {
+      let body = "";
+      res.on("data", (d) => {
+        body += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 beforeAll(async () => {
@@ -165,6 +182,50 @@ describe("gateway end to end", () => {
     expect(await res.json()).toEqual({ error: "insufficient_scope", error_description: "API key does not have required permissions" });
     expect(res.headers.get("www-authenticate")).toContain('scope="api:write"');
     expect(await seen("/api/v1/resources")).toBe(0);
+  });
+
+  it("refuses path confusion before the origin: an admin path dressed as /health, a DELETE escaping api:write (issue #16)", async () => {
+    const admin = `/api/v1/admin/users/${randomUUID()}%2F..%2F..%2F..%2F..%2F..%2Fhealth`;
+    const noKey = await raw("GET", admin);
+    expect(noKey.status, noKey.body).toBe(400);
+    expect(JSON.parse(noKey.body)).toEqual({
+      error: "invalid_request",
+      error_description: "The request path has a percent-encoded '/' or '\\'",
+    });
+    expect(await seen(admin.replace(/%/g, "%25"))).toBe(0);
+
+    const key = await createKey({ scopes: ["api:read"] });
+    const outOfRule = `/api/v1/resources/${randomUUID()}%2F..%2F..%2F..%2F..%2Felsewhere`;
+    const deleted = await raw("DELETE", outOfRule, { authorization: `Bearer ${key.api_key}` });
+    expect(deleted.status, deleted.body).toBe(400);
+    expect(await seen(outOfRule.replace(/%/g, "%25"))).toBe(0);
+
+    // Whatever the dev server's proxy resolves itself, the origin gets only the path that was judged.
+    for (const path of ["/health/../api/v1/admin/x", "/health/%2e%2e/api/v1/admin/x", "/health\\..\\api/v1/admin/x", "/API/v1/Admin/x"]) {
+      const res = await raw("GET", path, { authorization: `Bearer ${key.api_key}` });
+      expect([400, 403], `${path}: ${res.body}`).toContain(res.status);
+    }
+  });
+
+  it("gives the origin only headers keygate set: no X-Keygate_* look-alike, one client address", async () => {
+    const key = await createKey({});
+    const res = await get(`/echo/${randomUUID()}`, {
+      authorization: `Bearer ${key.api_key}`,
+      "X-Keygate_Tenant": "victim",
+      // The dev server believes a client's CF-Connecting-IP (miniflare keeps it); Cloudflare sets its own.
+      "CF-Connecting-IP": "203.0.113.9",
+      "X-Forwarded-For": "10.0.0.1",
+      "X-Real-IP": "10.0.0.2",
+      "X-HTTP-Method-Override": "DELETE",
+    });
+    const echo = (await res.json()) as Echo;
+    expect(Object.keys(echo.headers).filter((h) => h.includes("_"))).toEqual([]);
+    expect(echo.headers["x-keygate-tenant"]).toBe(tenant);
+    expect(echo.headers["x-keygate-client-ip"]).toBe("203.0.113.9");
+    expect(echo.headers["x-forwarded-for"]).toBe("203.0.113.9");
+    expect(echo.headers).not.toHaveProperty("cf-connecting-ip");
+    expect(echo.headers).not.toHaveProperty("x-real-ip");
+    expect(echo.headers).not.toHaveProperty("x-http-method-override");
   });
 
   it("streams a 10 MiB upload and a 10 MiB download intact", async () => {

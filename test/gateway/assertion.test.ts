@@ -74,13 +74,13 @@ describe("the identity assertion", () => {
   it("takes the audience from IDENTITY_ASSERTION_AUDIENCE and puts ORIGIN_URL's path in front of the client's", async () => {
     const key = await createKey(freshTenant());
     const overrides = { ...ON, IDENTITY_ASSERTION_AUDIENCE: "https://api.internal", ORIGIN_URL: `${env.ORIGIN_URL}/v2/` };
-    const res = await call("GET", "/assert/a%2Fb", { token: key.api_key, env: overrides });
+    const res = await call("GET", "/assert/a%20b", { token: key.api_key, env: overrides });
     const echo = (await res.json()) as Echo;
-    expect(echo.url).toBe("/v2/assert/a%2Fb");
+    expect(echo.url).toBe("/v2/assert/a%20b");
     const { payload } = await jwtVerify(echo.headers["x-keygate-assertion"] as string, createLocalJWKSet(await jwksWith(overrides)), {
       audience: "https://api.internal",
     });
-    expect(payload.path).toBe("/v2/assert/a%2Fb");
+    expect(payload.path).toBe("/v2/assert/a%20b");
   });
 
   it("reuses an assertion for the same key, method and path within a second, never across them", async () => {

@@ -1,22 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compilePolicy, matchPolicy, normalizePath } from "../../src/gateway/policy";
-
-describe("normalizePath", () => {
-  it("splits, decodes and resolves like an origin router would", () => {
-    expect(normalizePath("/api/v1/resources")).toEqual(["api", "v1", "resources"]);
-    expect(normalizePath("//api//v1/resources/")).toEqual(["api", "v1", "resources"]);
-    expect(normalizePath("/api/v1/%72esources")).toEqual(["api", "v1", "resources"]);
-    expect(normalizePath("/public/%2e%2e/admin")).toEqual(["admin"]);
-    expect(normalizePath("/a%2Fb/c")).toEqual(["a", "b", "c"]);
-    expect(normalizePath("/a%5Cb")).toEqual(["a", "b"]);
-    expect(normalizePath("/")).toEqual([]);
-  });
-
-  it("returns null for broken percent-encoding", () => {
-    expect(normalizePath("/a/%E0%A4%A")).toBeNull();
-    expect(normalizePath("/%zz")).toBeNull();
-  });
-});
+import { compilePolicy, matchPolicy } from "../../src/gateway/policy";
 
 describe("compilePolicy / matchPolicy", () => {
   const policy = compilePolicy([
@@ -45,6 +28,12 @@ describe("compilePolicy / matchPolicy", () => {
     });
     expect(matchPolicy(policy, "GET", ["api", "v1", "things", "x"])).toBeNull();
     expect(matchPolicy(policy, "POST", ["health"])).toBeNull();
+  });
+
+  it("matches literals case-insensitively (Express routes case-insensitively by default)", () => {
+    const mixed = compilePolicy([{ method: "GET", path: "/API/v1/Admin/**", scopes: ["admin:read"] }]);
+    // Segments come lower-cased from the path contract; the rule's own case does not matter.
+    expect(matchPolicy(mixed, "GET", ["api", "v1", "admin", "users"])).toMatchObject({ rule: "GET /API/v1/Admin/**" });
   });
 
   it("lets a GET rule govern HEAD", () => {

@@ -1,0 +1,54 @@
+/**
+ * The headers the origin may trust, by name: the only place they are spelled. keygate sets them
+ * and removes every client copy first, in any spelling an origin might read as the same header
+ * (letter case, or "_" for "-": CGI/WSGI servers such as Python's wsgiref map both to HTTP_X_...).
+ * No imports: a vocabulary the docs and tests share.
+ */
+
+/** Every header keygate sets for the origin about the caller starts with this. */
+export const IDENTITY_HEADER_PREFIX = "x-keygate-";
+
+export const KEY_ID_HEADER = "x-keygate-key-id";
+export const TENANT_HEADER = "x-keygate-tenant";
+export const SCOPES_HEADER = "x-keygate-scopes";
+export const SUBJECT_HEADER = "x-keygate-subject";
+/** The signed identity (IDENTITY_ASSERTION = "jwt"). */
+export const ASSERTION_HEADER = "x-keygate-assertion";
+/** The client's address as keygate saw it (CF-Connecting-IP): the one client-IP header to trust. */
+export const CLIENT_IP_HEADER = "x-keygate-client-ip";
+
+/** Where the runtime puts the client's address (Cloudflare sets it; `wrangler dev` believes the client's). */
+export const RUNTIME_CLIENT_IP_HEADER = "cf-connecting-ip";
+
+/**
+ * Client-address headers a client may send to pass for someone else. keygate removes them all;
+ * X-Forwarded-For is then set to the client's address alone (X-Forwarded-Proto and -Host are set too).
+ */
+export const CLIENT_ADDRESS_HEADERS: ReadonlySet<string> = new Set([
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "forwarded",
+  "x-real-ip",
+  "true-client-ip",
+  "x-client-ip",
+  "x-cluster-client-ip",
+  RUNTIME_CLIENT_IP_HEADER,
+]);
+
+/**
+ * Method overrides (Express's method-override, Rails, Symfony, ASP.NET): an origin honouring one
+ * would run a method the route policy did not judge, so they never reach it.
+ */
+export const METHOD_OVERRIDE_HEADERS: ReadonlySet<string> = new Set(["x-http-method-override", "x-http-method", "x-method-override"]);
+
+/**
+ * Whether a client's header named `name` (lower-case, as Headers iterates) must not reach the
+ * origin: an identity header, a client-address header or a method override, in any spelling.
+ */
+export function isReservedHeader(name: string): boolean {
+  const canonical = name.includes("_") ? name.replace(/_/g, "-") : name;
+  return canonical.startsWith(IDENTITY_HEADER_PREFIX) || CLIENT_ADDRESS_HEADERS.has(canonical) || METHOD_OVERRIDE_HEADERS.has(canonical);
+}
