@@ -16,16 +16,12 @@ export const DEFAULT_GRACE_PERIOD_SECONDS = 86_400;
 export const METADATA_MAX_BYTES = 1024;
 export const REASON_MAX_LENGTH = 500;
 
-// Control characters would break logs, terminals and CSV exports of key names.
-const NO_CONTROL_CHARS = /^[^\p{Cc}]*$/u;
-
 const name = z
   .string(typeError("name", "name must be a string"))
   .check(
     z.trim(),
     z.minLength(1, "name must not be empty"),
     z.maxLength(NAME_MAX_LENGTH, `name must be at most ${NAME_MAX_LENGTH} characters`),
-    z.regex(NO_CONTROL_CHARS, "name must not contain control characters"),
     z.describe("A label for people; not unique."),
   );
 

@@ -15,6 +15,7 @@ import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
+import { ID_NOUNS, newId } from "../lib/ids";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import {
@@ -43,7 +44,7 @@ export interface KeyServiceDeps {
 }
 
 function notFound(): never {
-  throw new ApiError("not_found", "API key not found");
+  throw new ApiError("not_found", `${ID_NOUNS.key} not found`);
 }
 
 function expiresAtFor(days: number, now: number): number | null {
@@ -135,7 +136,7 @@ async function newKey(
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
   assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
   assertLimitsNoLooser(ctx, fields.rateLimits);
-  const id = `key-${crypto.randomUUID()}`;
+  const id = newId("key");
   const jti = crypto.randomUUID();
   const apiKey = await issueApiKey(deps.ring, deps.keyConfig, {
     keyId: id,
