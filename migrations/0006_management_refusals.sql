@@ -18,3 +18,7 @@ CREATE TABLE management_refusals (
   last_user_agent TEXT,
   PRIMARY KEY (hour, tenant_id, actor_kind, actor_id, error)
 );
+
+-- Audit retention (src/audit/retention.ts) deletes the entries older than AUDIT_RETENTION_DAYS in
+-- bounded batches; this index lets each batch find them without scanning the log.
+CREATE INDEX audit_log_at ON audit_log (at);

@@ -68,7 +68,12 @@ export const auditLog = sqliteTable(
     /** Where a reported leak was found (migrations/0004); NULL for every other entry. */
     sourceUrl: text("source_url"),
   },
-  (t) => [index("audit_log_tenant_seq").on(t.tenantId, t.seq), index("audit_log_tenant_key").on(t.tenantId, t.targetKeyId, t.seq)],
+  (t) => [
+    index("audit_log_tenant_seq").on(t.tenantId, t.seq),
+    index("audit_log_tenant_key").on(t.tenantId, t.targetKeyId, t.seq),
+    // migrations/0006: audit retention finds old entries by time.
+    index("audit_log_at").on(t.at),
+  ],
 );
 
 export type AuditRow = typeof auditLog.$inferSelect;
