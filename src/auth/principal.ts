@@ -28,6 +28,8 @@ export interface KeyPrincipal {
   exp: number | undefined;
   /** The key's own rate limits: it may not grant looser ones. */
   rateLimits: RateLimit[] | null;
+  /** The key's own allowlist (canonical CIDR texts): it may not grant a wider one. */
+  allowedIps: string[] | null;
 }
 
 export type Principal = UserPrincipal | KeyPrincipal;
@@ -121,6 +123,7 @@ export async function authenticateManagement(
     scopes: claims.scopes,
     exp: claims.exp,
     rateLimits: row.rateLimits,
+    allowedIps: row.allowedIps,
   };
 }
 
