@@ -5,7 +5,7 @@
  */
 import type { ManagementContext, Principal } from "../auth/principal";
 import type { NewAuditRow } from "../db/schema";
-import { escapeControlChars } from "../lib/control-chars";
+import { escapeControlCharacters } from "../lib/escape-control-characters";
 
 export const AUDIT_ACTIONS = [
   "create",
@@ -107,6 +107,6 @@ export function leakReportEntry(
     ip: actor.ip,
     userAgent: actor.userAgent,
     // GitHub's findings are not refused for control characters (src/app.ts): escape what is derived.
-    sourceUrl: sourceUrl === null ? null : escapeControlChars(sourceUrl),
+    sourceUrl: sourceUrl === null ? null : escapeControlCharacters(sourceUrl),
   };
 }

@@ -6,7 +6,7 @@
 // API cost ~100 KiB of the ~260 KiB bundle (cold start).
 import * as z from "zod/mini";
 import { ApiError } from "../errors";
-import { hasControlChars } from "../lib/control-chars";
+import { hasControlCharacters } from "../lib/control-characters";
 
 /** Any JSON value (recursive: the OpenAPI document names it once, as a component). */
 export const jsonValue = z.json().register(z.globalRegistry, { id: "JsonValue" });
@@ -76,7 +76,7 @@ const CONTROL_CHECK_MAX_DEPTH = 32;
 
 /** The path of the first string (value or object key) in `value` holding a control character, or null. */
 function controlCharField(value: unknown, path: PropertyKey[], depth: number): string | null {
-  if (typeof value === "string") return hasControlChars(value) ? formatPath(path) || "the request body" : null;
+  if (typeof value === "string") return hasControlCharacters(value) ? formatPath(path) || "the request body" : null;
   if (value === null || typeof value !== "object" || depth > CONTROL_CHECK_MAX_DEPTH) return null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
@@ -86,7 +86,7 @@ function controlCharField(value: unknown, path: PropertyKey[], depth: number): s
     return null;
   }
   for (const [key, item] of Object.entries(value)) {
-    if (hasControlChars(key)) return `${formatPath(path) || "the request body"} (a field name)`;
+    if (hasControlCharacters(key)) return `${formatPath(path) || "the request body"} (a field name)`;
     const found = controlCharField(item, [...path, key], depth + 1);
     if (found !== null) return found;
   }

@@ -5,6 +5,7 @@
 import * as z from "zod/mini";
 import type { ScopeCatalog } from "../config";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
+import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { parseCidr } from "../lib/ip";
 
 export const NAME_MAX_LENGTH = 200;
@@ -22,6 +23,7 @@ const name = z
     z.trim(),
     z.minLength(1, "name must not be empty"),
     z.maxLength(NAME_MAX_LENGTH, `name must be at most ${NAME_MAX_LENGTH} characters`),
+    z.regex(NO_CONTROL_CHARACTERS, "name must not contain control characters"),
     z.describe("A label for people; not unique."),
   );
 

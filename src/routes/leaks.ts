@@ -13,6 +13,7 @@ import { jsonResponse } from "../http/responses";
 import { tokenField, typeError } from "../http/validate";
 import { actOnLeakedKeys } from "../leaks/act";
 import { findLeakedKeys } from "../leaks/find";
+import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { clientNetwork } from "../lib/ip";
 import { serviceDeps } from "./deps";
 import { type AppContext, gitHubSignedRoute, publicRoute } from "./spec";
@@ -46,6 +47,7 @@ const reportBody = z.strictObject(
       .check(
         z.minLength(1, "url must not be empty"),
         z.maxLength(URL_MAX_LENGTH, `url must be at most ${URL_MAX_LENGTH} characters`),
+        z.regex(NO_CONTROL_CHARACTERS, "url must not contain control characters"),
         z.describe("Where you found it."),
       ),
   },

@@ -4,14 +4,14 @@
  * pages show as they are. Every string of every answer has its control characters escaped
  * (`\u001b`) on the way in, so no page can show one, whatever was stored.
  */
-import { escapeControlChars } from "../../../src/lib/control-chars";
+import { escapeControlCharacters } from "../../../src/lib/escape-control-characters";
 
 /** JSON text as a value whose strings and field names hold no control characters. */
 export function parseJson(text: string): unknown {
   return JSON.parse(text, (_key, value: unknown) => {
-    if (typeof value === "string") return escapeControlChars(value);
+    if (typeof value === "string") return escapeControlCharacters(value);
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControlChars(k), v]));
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControlCharacters(k), v]));
     }
     return value;
   });

@@ -4,16 +4,17 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { escapeControlChars, hasControlChars } from "../../src/lib/control-chars";
+import { hasControlCharacters } from "../../src/lib/control-characters";
+import { escapeControlCharacters } from "../../src/lib/escape-control-characters";
 import { auditRows, call, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 const ESC = "\u001b";
 
 describe("control characters", () => {
   it("escapes C0, DEL and C1 as \\u escapes and leaves other text alone", () => {
-    expect(escapeControlChars(`a${ESC}[31mb\r\n\u007f\u009b\u0000`)).toBe("a\\u001b[31mb\\u000d\\u000a\\u007f\\u009b\\u0000");
-    expect(escapeControlChars("ünïcödé ✓ \u200b")).toBe("ünïcödé ✓ \u200b");
-    expect(hasControlChars(escapeControlChars(`${ESC}\u0085`))).toBe(false);
+    expect(escapeControlCharacters(`a${ESC}[31mb\r\n\u007f\u009b\u0000`)).toBe("a\\u001b[31mb\\u000d\\u000a\\u007f\\u009b\\u0000");
+    expect(escapeControlCharacters("ünïcödé ✓ \u200b")).toBe("ünïcödé ✓ \u200b");
+    expect(hasControlCharacters(escapeControlCharacters(`${ESC}\u0085`))).toBe(false);
   });
 
   it("refuses them anywhere in a request body with a 400 naming the field, and stores nothing", async () => {
