@@ -8,7 +8,7 @@
 
 const SECONDS_PER_DAY = 86_400;
 
-/** Control characters (Unicode Cc: C0, DEL, C1); the worker's src/lib/control-chars.ts, which the CLI does not ship with. */
+/** Control characters (Unicode Cc: C0, DEL, C1); the worker's src/lib/control-characters.ts (\p{Cc} is the same set), which the CLI does not ship with. */
 const CONTROL_CHARS = /\p{Cc}/gu;
 
 /**

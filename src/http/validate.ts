@@ -96,7 +96,7 @@ function controlCharField(value: unknown, path: PropertyKey[], depth: number): s
 /**
  * A 400 naming the field when any string of a request's input (body or query, values and field
  * names, however deep) holds a control character: nothing a client sends stores one
- * (src/lib/control-chars.ts says why).
+ * (src/lib/control-characters.ts says why).
  */
 export function refuseControlChars(input: unknown): void {
   const field = controlCharField(input, [], 0);
