@@ -4,6 +4,7 @@
  * body turned into an ApiRefusal, and cursor paging through `X-Next-Cursor`.
  */
 import { ApiRefusal, NetworkError } from "./errors.mjs";
+import { escapeControlChars, escapingReviver } from "./output.mjs";
 
 /** A management call that has not answered by then is reported as a network failure. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -74,7 +75,7 @@ export class Client {
     /** @type {unknown} */
     let body;
     try {
-      body = text === "" ? null : JSON.parse(text);
+      body = text === "" ? null : JSON.parse(text, escapingReviver);
     } catch {
       body = undefined;
     }
@@ -84,7 +85,11 @@ export class Client {
         const description = typeof error.error_description === "string" ? error.error_description : error.error;
         throw new ApiRefusal(res.status, error.error, description);
       }
-      throw new ApiRefusal(res.status, "", `${method} ${url.pathname} answered ${res.status} ${res.statusText}${snippet(text)}`);
+      throw new ApiRefusal(
+        res.status,
+        "",
+        `${method} ${url.pathname} answered ${res.status} ${escapeControlChars(res.statusText)}${snippet(text)}`,
+      );
     }
     if (body === undefined) {
       throw new NetworkError(
@@ -134,6 +139,6 @@ function describeFetchError(err) {
 
 /** @param {string} text */
 function snippet(text) {
-  const line = text.trim().split("\n")[0]?.slice(0, 120) ?? "";
+  const line = escapeControlChars(text.trim().split("\n")[0]?.slice(0, 120) ?? "");
   return line === "" ? "" : `: ${line}`;
 }

@@ -8,6 +8,33 @@
 
 const SECONDS_PER_DAY = 86_400;
 
+/** Control characters (Unicode Cc: C0, DEL, C1); the worker's src/lib/control-characters.ts (\p{Cc} is the same set), which the CLI does not ship with. */
+const CONTROL_CHARS = /\p{Cc}/gu;
+
+/**
+ * `text` with every control character written as `\u001b`: nothing the server sends (a key's name,
+ * an audit entry, an error) can move the cursor, retitle the window or clear an administrator's
+ * terminal, even text stored before keygate refused control characters.
+ * @param {string} text
+ */
+export function escapeControlChars(text) {
+  return text.replace(CONTROL_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
+ * JSON.parse reviver for the server's answers: every string and field name with its control
+ * characters escaped, so the rest of the CLI only ever holds printable text.
+ * @param {string} _key
+ * @param {unknown} value
+ */
+export function escapingReviver(_key, value) {
+  if (typeof value === "string") return escapeControlChars(value);
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControlChars(k), v]));
+  }
+  return value;
+}
+
 /** @typedef {(text: string) => string} Style */
 /** @typedef {{ bold: Style, dim: Style, red: Style, green: Style, yellow: Style, cyan: Style }} Palette */
 
@@ -106,7 +133,8 @@ export function renderPairs(pairs, p) {
 
 /** @param {unknown} value */
 export function toJson(value) {
-  return `${JSON.stringify(value, null, 2)}\n`;
+  // JSON.stringify escapes C0 but writes DEL and C1 (\u009b is a one-byte CSI to some terminals) as is.
+  return `${JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}\n`;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Env } from "./env";
 import { ApiError, toErrorResponse } from "./errors";
 import { decodeBody, readBodyBytes } from "./http/request-body";
 import { methodNotAllowed } from "./http/responses";
-import { parseOrRefuse } from "./http/validate";
+import { parseOrRefuse, refuseControlChars } from "./http/validate";
 import { verifyGitHubSignature } from "./leaks/github-signature";
 import { introspecting, managed } from "./routes/management";
 import { type AppContext, honoPath, pathMatcher, queryInput, type Route } from "./routes/spec";
@@ -32,13 +32,20 @@ export function isControlPlanePath(pathname: string): boolean {
  */
 async function parseInput(route: Route, c: AppContext, bytes?: Uint8Array) {
   const url = new URL(c.req.url);
-  const query = route.query ? parseOrRefuse(route.query, queryInput(route.query, url.searchParams)) : undefined;
+  let query: unknown;
+  if (route.query) {
+    const input = queryInput(route.query, url.searchParams);
+    refuseControlChars(input);
+    query = parseOrRefuse(route.query, input);
+  }
   let body: unknown;
   if (route.body) {
     const raw = decodeBody(bytes ?? (await readBodyBytes(c.req.raw, route.body.maxBytes)), c.req.header("content-type") ?? null, {
       optional: !route.body.required,
       mediaTypes: route.body.mediaTypes,
     });
+    // GitHub's batches are not refused for a finding's odd text: its live keys must still be revoked.
+    if (route.credential !== "github-signature") refuseControlChars(raw);
     body = raw === undefined ? undefined : parseOrRefuse(route.body.schema(scopeCatalog(c.env)), raw);
   }
   return { c, env: c.env, url, query, body };

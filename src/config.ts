@@ -282,6 +282,12 @@ export const usageConfig = perEnv((env): UsageConfig => {
   };
 });
 
+/** A year: long enough to answer "who did this?" about a key that lives the default 90 days, and then some. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 365;
+
+/** Days audit entries and refusal counts are kept before the cron prunes them. */
+export const auditRetentionDays = perEnv((env): number => positiveInt(env, "AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS, 1));
+
 export const DEFAULT_WEBHOOK_DNS_RESOLVER = "https://cloudflare-dns.com/dns-query";
 
 export const deliveryConfig = perEnv((env): DeliveryConfig => {

@@ -74,6 +74,8 @@ export interface Env {
   USAGE_RETENTION_MINUTE_DAYS?: string;
   USAGE_RETENTION_HOUR_DAYS?: string;
   USAGE_RETENTION_DAY_DAYS?: string;
+  /** Days audit entries (and the operator's refusal counts) are kept (default 365). */
+  AUDIT_RETENTION_DAYS?: string;
   /** "true" lets webhooks point to http://127.0.0.1 / localhost (set by `npm run dev`). */
   WEBHOOK_ALLOW_INSECURE_LOOPBACK?: string;
   /** DNS-over-HTTPS JSON endpoint used to check webhook hosts; "off" disables resolution. */

@@ -1,9 +1,10 @@
 /**
  * The cron (every 5 minutes): the edge-record reconciler, the time-driven detectors, webhook
- * deliveries a lost queue message stranded, and retention. Each task runs even if another fails.
+ * deliveries a lost queue message stranded, and retention (usage, then the audit log). Each task runs even if another fails.
  */
 import { detectScheduled } from "./alerts/scheduled";
-import { usageConfig } from "./config";
+import { pruneAudit } from "./audit/retention";
+import { auditRetentionDays, usageConfig } from "./config";
 import { database } from "./db/client";
 import type { Env } from "./env";
 import { reconcileEdgeRecords } from "./keys/reconcile";
@@ -32,6 +33,7 @@ export async function runScheduled(env: Env, now: number): Promise<void> {
     ],
     ["stranded webhook deliveries", async () => `${await resendStranded(env, now, STRANDED_DELIVERY_GRACE_SECONDS)} re-sent`],
     ["retention", async () => `${await pruneUsage(env.DB, usageConfig(env), now)} rows pruned`],
+    ["audit retention", async () => `${await pruneAudit(env.DB, auditRetentionDays(env), now)} rows pruned`],
   ];
   for (const [name, task] of tasks) {
     try {

@@ -8,6 +8,7 @@ import { Client } from "../client.mjs";
 import { configPath, normalizeBaseUrl, readConfig, removeConfig, writeConfig } from "../config.mjs";
 import { globalOptions, outFor, USER_AGENT } from "../context.mjs";
 import { ApiRefusal, UsageError } from "../errors.mjs";
+import { escapingReviver } from "../output.mjs";
 
 /** @typedef {import("commander").Command} Command */
 
@@ -81,7 +82,7 @@ export function tenantFromToken(token) {
   const payload = token.split(".")[1];
   if (payload === undefined) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"), escapingReviver);
     if (typeof claims.tenant === "string") return claims.tenant;
     if (Array.isArray(claims.tenants) && claims.tenants.length === 1 && typeof claims.tenants[0] === "string") return claims.tenants[0];
   } catch {

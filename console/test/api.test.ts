@@ -18,6 +18,11 @@ beforeAll(async () => {
       res.writeHead(200, { "content-type": "application/json", "x-next-cursor": "c2" });
       return res.end('[{"id":1}]');
     }
+    if (path === "/legacy") {
+      // A row stored before control characters were refused: ESC, BEL and a C1 CSI.
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify([{ name: "\u001b]0;owned\u0007x\u009b2J", metadata: { "k\u001b": "v" } }]));
+    }
     if (path === "/denied") {
       res.writeHead(403, { "content-type": "application/json" });
       return res.end('{"error":"access_denied","error_description":"This credential may not manage API keys of this tenant"}');
@@ -35,6 +40,13 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe("API client", () => {
+  it("escapes control characters in every string and field name it reads", async () => {
+    const api = new ApiClient({ token: () => "tok", base });
+    const page = await api.page<{ name: string }>("/legacy");
+    expect(page.items).toEqual([{ name: "\\u001b]0;owned\\u0007x\\u009b2J", metadata: { "k\\u001b": "v" } }]);
+    expect(await api.json("GET", "/legacy")).toEqual(page.items);
+  });
+
   it("sends the bearer and JSON body, skips empty query values, and reads the next cursor", async () => {
     const api = new ApiClient({ token: () => "tok-1", base });
     const page = await api.page<{ id: number }>("/ok", { limit: 5, cursor: null, status: "" });

@@ -1,5 +1,6 @@
 /**
- * Brute-force throttling: a client (by CF-Connecting-IP) that keeps presenting missing, malformed,
+ * Brute-force throttling: a client (by CF-Connecting-IP: an IPv4 address, or an IPv6 address's /64,
+ * see clientNetwork in src/lib/ip.ts) that keeps presenting missing, malformed,
  * forged, expired, revoked or unknown credentials, to the gateway or the management API, gets 429
  * once it has failed more than AUTH_FAILURE_LIMIT times in a 60 s window, before any signature work,
  * until the window ends.
@@ -13,6 +14,7 @@
  * Requests without CF-Connecting-IP (never the case behind Cloudflare) are not throttled.
  */
 import { isolateCache, setBounded } from "../lib/bounded-map";
+import { clientNetwork } from "../lib/ip";
 
 export const AUTH_FAILURE_WINDOW_MS = 60_000;
 const MAX_CLIENTS = 50_000;
@@ -44,7 +46,7 @@ function current(ip: string, nowMs: number): ClientFailures {
 /** Seconds until `ip` may fail again (0 when it is not throttled). Synchronous, no I/O. */
 export function throttledFor(ip: string | null, nowMs: number): number {
   if (ip === null) return 0;
-  const entry = clients.get(ip);
+  const entry = clients.get(clientNetwork(ip));
   if (entry === undefined || entry.throttledUntilMs <= nowMs) return 0;
   return Math.ceil((entry.throttledUntilMs - nowMs) / 1000);
 }
@@ -65,13 +67,14 @@ export function recordAuthFailure(
   nowMs: number,
 ): number {
   if (ip === null) return 0;
-  const entry = current(ip, nowMs);
+  const client = clientNetwork(ip);
+  const entry = current(client, nowMs);
   entry.failures++;
   if (binding !== undefined) {
     ctx.waitUntil(
-      binding.limit({ key: ip }).then(
+      binding.limit({ key: client }).then(
         ({ success }) => {
-          if (!success) throttle(current(ip, Date.now()), Date.now() + AUTH_FAILURE_WINDOW_MS);
+          if (!success) throttle(current(client, Date.now()), Date.now() + AUTH_FAILURE_WINDOW_MS);
         },
         (err) => console.error("AUTH_FAILURES rate-limit binding failed; counting in this isolate only", err),
       ),
@@ -84,7 +87,7 @@ export function recordAuthFailure(
 /** True once per throttled burst of `ip`: the caller records that burst (one audit row, not one per attempt). */
 export function firstOfBurst(ip: string | null, nowMs: number): boolean {
   if (ip === null) return true;
-  const entry = current(ip, nowMs);
+  const entry = current(clientNetwork(ip), nowMs);
   if (entry.burstRecorded) return false;
   entry.burstRecorded = true;
   return true;

@@ -7,6 +7,7 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import { d1Statement } from "../db/statements";
+import { newId } from "../lib/ids";
 import type { AlertType, KEY_EVENTS } from "./event-types";
 
 export { ALERT_TYPES, type AlertType, KEY_EVENTS, WEBHOOK_EVENTS, type WebhookEvent } from "./event-types";
@@ -58,7 +59,7 @@ export function keyEventSql(tenant: string, type: (typeof KEY_EVENTS)[number], d
  * a threshold, read after the roll-up wrote it).
  */
 export function alertSql(alert: NewAlert, condition?: SQL): SQL[] {
-  const id = `alert-${crypto.randomUUID()}`;
+  const id = newId("alert");
   const eventId = newEventId();
   const data = { id, type: alert.type, key_id: alert.keyId, created_at: alert.now, details: alert.details, acknowledged_at: null };
   return [

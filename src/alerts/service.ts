@@ -5,6 +5,7 @@ import type { Db } from "../db/client";
 import { type AlertRow, alerts } from "../db/schema";
 import { ApiError } from "../errors";
 import { jsonValue } from "../http/validate";
+import { ID_NOUNS } from "../lib/ids";
 import { ALERT_TYPES, type AlertType } from "./events";
 
 export const alertViewSchema = z
@@ -65,6 +66,6 @@ export async function acknowledgeAlert(db: Db, tenant: string, id: string, by: s
     .where(and(eq(alerts.tenantId, tenant), eq(alerts.id, id), isNull(alerts.acknowledgedAt)))
     .run();
   const row = await db.query.alerts.findFirst({ where: and(eq(alerts.tenantId, tenant), eq(alerts.id, id)) });
-  if (!row) throw new ApiError("not_found", "Alert not found");
+  if (!row) throw new ApiError("not_found", `${ID_NOUNS.alert} not found`);
   return view(row);
 }

@@ -5,6 +5,7 @@
  */
 import type { ManagementContext, Principal } from "../auth/principal";
 import type { NewAuditRow } from "../db/schema";
+import { escapeControlCharacters } from "../lib/escape-control-characters";
 
 export const AUDIT_ACTIONS = [
   "create",
@@ -105,6 +106,7 @@ export function leakReportEntry(
     error: null,
     ip: actor.ip,
     userAgent: actor.userAgent,
-    sourceUrl,
+    // GitHub's findings are not refused for control characters (src/app.ts): escape what is derived.
+    sourceUrl: sourceUrl === null ? null : escapeControlCharacters(sourceUrl),
   };
 }

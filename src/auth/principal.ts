@@ -28,6 +28,8 @@ export interface KeyPrincipal {
   exp: number | undefined;
   /** The key's own rate limits: it may not grant looser ones. */
   rateLimits: RateLimit[] | null;
+  /** The key's own allowlist (canonical CIDR texts): it may not grant a wider one. */
+  allowedIps: string[] | null;
 }
 
 export type Principal = UserPrincipal | KeyPrincipal;
@@ -46,8 +48,23 @@ export const MANAGEMENT_SCOPES = [KEYS_MANAGE_SCOPE, ADMIN_ALL_SCOPE] as const;
 /** API keys that may introspect keys of their tenant: keys:introspect, or any management key. */
 export const INTROSPECTION_KEY_SCOPES = [KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE] as const;
 
-function refuseKey(reason: ApiKeyRefusalReason): never {
-  throw new ApiError("invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" });
+/**
+ * A refusal of a genuine API key (signed by keygate and matching its row): revoked, expired, short
+ * of scope or used from outside its allowlist. It names the key, so the refusal is recorded as that
+ * key's, in its own tenant's audit log when that is the tenant in the path.
+ */
+export class KeyRefusal extends ApiError {
+  constructor(
+    readonly key: { keyId: string; tenant: string },
+    ...args: ConstructorParameters<typeof ApiError>
+  ) {
+    super(...args);
+  }
+}
+
+function refuseKey(reason: ApiKeyRefusalReason, key?: { keyId: string; tenant: string }): never {
+  const args = ["invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" }] as const;
+  throw key === undefined ? new ApiError(...args) : new KeyRefusal(key, ...args);
 }
 
 function refuseUserToken(reason: "expired" | "invalid"): never {
@@ -86,16 +103,17 @@ export async function authenticateManagement(
   const { claims } = result;
   const row = await findKey(database(env.DB), claims.tenant, claims.keyId);
   if (!row || row.jti !== claims.jti) refuseKey("invalid");
+  const key = { keyId: claims.keyId, tenant: claims.tenant };
   const status = keyStatus(row, now);
-  if (status !== "active") refuseKey(status);
+  if (status !== "active") refuseKey(status, key);
   if (!satisfies(claims.scopes, keyScopes)) {
-    throw new ApiError("insufficient_scope", "API key does not have required permissions", {
+    throw new KeyRefusal(key, "insufficient_scope", "API key does not have required permissions", {
       challenge: "bearer",
       scope: [...keyScopes, ADMIN_ALL_SCOPE].join(" "),
     });
   }
   if (row.allowedIps !== null && !allowlistAdmits(row.allowedIps, clientIp)) {
-    throw new ApiError("access_denied", "API key may not be used from this IP address");
+    throw new KeyRefusal(key, "access_denied", "API key may not be used from this IP address");
   }
   return {
     kind: "key",
@@ -105,6 +123,7 @@ export async function authenticateManagement(
     scopes: claims.scopes,
     exp: claims.exp,
     rateLimits: row.rateLimits,
+    allowedIps: row.allowedIps,
   };
 }
 

@@ -5,6 +5,7 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { UserTokenConfig } from "../config";
 import { ApiError } from "../errors";
+import { escapeControlCharacters } from "../lib/escape-control-characters";
 
 /** Asymmetric algorithms only: an HMAC "IdP key" would let anyone holding the JWKS mint tokens. */
 const USER_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519"];
@@ -91,7 +92,10 @@ export async function verifyUserToken(token: string, config: UserTokenConfig, no
       currentDate: now === undefined ? undefined : new Date(now * 1000),
     });
     if (typeof payload.sub !== "string" || payload.sub === "") return { ok: false, reason: "invalid" };
-    return { ok: true, principal: { kind: "user", sub: payload.sub, tenants: tenantsFrom(payload[config.tenantsClaim]) } };
+    return {
+      ok: true,
+      principal: { kind: "user", sub: escapeControlCharacters(payload.sub), tenants: tenantsFrom(payload[config.tenantsClaim]) },
+    };
   } catch (err) {
     if (err instanceof errors.JWTExpired) return { ok: false, reason: "expired" };
     if (err instanceof errors.JOSEError) return { ok: false, reason: "invalid" };

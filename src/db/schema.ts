@@ -68,11 +68,37 @@ export const auditLog = sqliteTable(
     /** Where a reported leak was found (migrations/0004); NULL for every other entry. */
     sourceUrl: text("source_url"),
   },
-  (t) => [index("audit_log_tenant_seq").on(t.tenantId, t.seq), index("audit_log_tenant_key").on(t.tenantId, t.targetKeyId, t.seq)],
+  (t) => [
+    index("audit_log_tenant_seq").on(t.tenantId, t.seq),
+    index("audit_log_tenant_key").on(t.tenantId, t.targetKeyId, t.seq),
+    // migrations/0006: audit retention finds old entries by time.
+    index("audit_log_at").on(t.at),
+  ],
 );
 
 export type AuditRow = typeof auditLog.$inferSelect;
 export type NewAuditRow = typeof auditLog.$inferInsert;
+
+/**
+ * Refused management attempts of callers outside the tenant in the path, counted per hour
+ * (migrations/0006); they never reach the tenant's audit log. `actor_id` is '' for anonymous.
+ */
+export const managementRefusals = sqliteTable(
+  "management_refusals",
+  {
+    hour: integer("hour").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    actorKind: text("actor_kind").notNull(),
+    actorId: text("actor_id").notNull(),
+    error: text("error").notNull(),
+    count: integer("count").notNull(),
+    firstAt: integer("first_at").notNull(),
+    lastAt: integer("last_at").notNull(),
+    lastIp: text("last_ip"),
+    lastUserAgent: text("last_user_agent"),
+  },
+  (t) => [primaryKey({ columns: [t.hour, t.tenantId, t.actorKind, t.actorId, t.error] })],
+);
 
 // Usage analytics, alerts and webhooks: migrations/0003_usage_alerts_webhooks.sql.
 

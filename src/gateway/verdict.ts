@@ -25,8 +25,16 @@ export const REFUSAL_REASONS = [
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
-/** Refusals that count as a failed authentication of the client (brute-force throttling). */
-export const AUTH_FAILURES: ReadonlySet<RefusalReason> = new Set(["missing", "malformed", "invalid", "expired", "revoked", "rotated"]);
+/** Refusals that count as a failed authentication of the client (brute-force throttling): 401s, and 403 for an address outside the allowlist. */
+export const AUTH_FAILURES: ReadonlySet<RefusalReason> = new Set([
+  "missing",
+  "malformed",
+  "invalid",
+  "expired",
+  "revoked",
+  "rotated",
+  "ip_denied",
+]);
 
 /** The RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11) for a limited key. */
 export interface RateLimitFields {

@@ -6,6 +6,7 @@
 // API cost ~100 KiB of the ~260 KiB bundle (cold start).
 import * as z from "zod/mini";
 import { ApiError } from "../errors";
+import { hasControlCharacters } from "../lib/control-characters";
 
 /** Any JSON value (recursive: the OpenAPI document names it once, as a component). */
 export const jsonValue = z.json().register(z.globalRegistry, { id: "JsonValue" });
@@ -68,4 +69,36 @@ export function parseOrRefuse<S extends z.ZodMiniType>(schema: S, value: unknown
   const result = schema.safeParse(value);
   if (!result.success) throw new ApiError("invalid_request", describeIssue(result.error));
   return result.data;
+}
+
+/** Deepest nesting walked for control characters; schemas refuse anything deeper anyway. */
+const CONTROL_CHECK_MAX_DEPTH = 32;
+
+/** The path of the first string (value or object key) in `value` holding a control character, or null. */
+function controlCharField(value: unknown, path: PropertyKey[], depth: number): string | null {
+  if (typeof value === "string") return hasControlCharacters(value) ? formatPath(path) || "the request body" : null;
+  if (value === null || typeof value !== "object" || depth > CONTROL_CHECK_MAX_DEPTH) return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = controlCharField(value[i], [...path, i], depth + 1);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    if (hasControlCharacters(key)) return `${formatPath(path) || "the request body"} (a field name)`;
+    const found = controlCharField(item, [...path, key], depth + 1);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/**
+ * A 400 naming the field when any string of a request's input (body or query, values and field
+ * names, however deep) holds a control character: nothing a client sends stores one
+ * (src/lib/control-characters.ts says why).
+ */
+export function refuseControlChars(input: unknown): void {
+  const field = controlCharField(input, [], 0);
+  if (field !== null) throw new ApiError("invalid_request", `${field} must not contain control characters`);
 }

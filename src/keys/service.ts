@@ -15,6 +15,8 @@ import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
+import { ID_NOUNS, newId } from "../lib/ids";
+import { type CidrRange, parseCidr, rangeContains } from "../lib/ip";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import {
@@ -43,7 +45,7 @@ export interface KeyServiceDeps {
 }
 
 function notFound(): never {
-  throw new ApiError("not_found", "API key not found");
+  throw new ApiError("not_found", `${ID_NOUNS.key} not found`);
 }
 
 function expiresAtFor(days: number, now: number): number | null {
@@ -86,6 +88,51 @@ function assertLimitsNoLooser(ctx: ManagementContext, limits: readonly RateLimit
       );
     }
   }
+}
+
+/**
+ * A management key with an allowlist may not hand out a wider one (DESIGN.md invariant 11): each
+ * entry of `requested` must lie within one of its own entries, and none at all (null: usable from
+ * anywhere) is wider than any. `requested` undefined: the field was omitted, nothing to check.
+ * Users are not limited here. A 400 naming the field, before anything is written.
+ */
+function assertAllowlistNoWider(ctx: ManagementContext, requested: readonly string[] | null | undefined): void {
+  const { principal } = ctx;
+  if (principal.kind !== "key" || principal.allowedIps === null || requested === undefined) return;
+  const own = principal.allowedIps.map(cidr);
+  const ownText = principal.allowedIps.join(", ");
+  if (requested === null) {
+    throw new ApiError(
+      "invalid_request",
+      `allowed_ips cannot be removed by a management key with an allowlist: give addresses within its own (${ownText})`,
+    );
+  }
+  requested.forEach((entry, i) => {
+    const range = cidr(entry);
+    if (!own.some((o) => rangeContains(o, range))) {
+      throw new ApiError(
+        "invalid_request",
+        `allowed_ips[${i}] ${JSON.stringify(entry)} is not within this management key's own allowlist (${ownText}); it cannot grant use from addresses it may not use itself`,
+      );
+    }
+  });
+}
+
+/** Whether a stored allowlist lies within the principal's own (always, for users and unpinned keys). */
+function allowlistWithinOwn(ctx: ManagementContext, list: readonly string[] | null): boolean {
+  try {
+    assertAllowlistNoWider(ctx, list);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A stored, canonical allowlist entry as a range. */
+function cidr(text: string): CidrRange {
+  const parsed = parseCidr(text);
+  if (!parsed.ok) throw new Error(`stored allowlist entry ${JSON.stringify(text)} ${parsed.reason}`);
+  return parsed.range;
 }
 
 /**
@@ -135,7 +182,7 @@ async function newKey(
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
   assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
   assertLimitsNoLooser(ctx, fields.rateLimits);
-  const id = `key-${crypto.randomUUID()}`;
+  const id = newId("key");
   const jti = crypto.randomUUID();
   const apiKey = await issueApiKey(deps.ring, deps.keyConfig, {
     keyId: id,
@@ -194,6 +241,17 @@ async function mirrorNew(
   if (edgeRecordOf(stored) !== null) await mirror(deps, stored, now);
 }
 
+/**
+ * The allowlist of a created key: as given (an empty list: none), checked against a management
+ * key's own; omitted, a pinned management key's own (a key it makes is usable where it is).
+ */
+function allowlistOfNewKey(ctx: ManagementContext, given: string[] | undefined): string[] | null {
+  if (given === undefined) return ctx.principal.kind === "key" ? ctx.principal.allowedIps : null;
+  const list = noneIfEmpty(given) ?? null;
+  assertAllowlistNoWider(ctx, list);
+  return list;
+}
+
 export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, input: CreateKeyInput): Promise<CreatedKeyView> {
   const { row, apiKey } = await newKey(deps, ctx, {
     name: input.name,
@@ -204,7 +262,7 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     metadata: null,
     rotatedFrom: null,
     rateLimits: noneIfEmpty(input.rate_limits) ?? null,
-    allowedIps: noneIfEmpty(input.allowed_ips) ?? null,
+    allowedIps: allowlistOfNewKey(ctx, input.allowed_ips),
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);
   const deliveries = await repo.insertKey(
@@ -305,6 +363,7 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
   const rateLimits = input.rate_limits === undefined ? undefined : (noneIfEmpty(input.rate_limits) ?? null);
   const allowedIps = input.allowed_ips === undefined ? undefined : (noneIfEmpty(input.allowed_ips) ?? null);
   if (rateLimits !== undefined) assertLimitsNoLooser(ctx, rateLimits);
+  assertAllowlistNoWider(ctx, allowedIps);
   const row = await repo.updateKey(
     deps.db,
     ctx.tenant,
@@ -315,6 +374,16 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
   if (!row) notFound();
   if (rateLimits !== undefined || allowedIps !== undefined) await mirror(deps, row, ctx.now);
   return keyView(row);
+}
+
+/**
+ * The allowlist of a rotated key's replacement: as given, checked as at creation; omitted, the old
+ * key's when it lies within a management key's own, else (the old key was wider) the management
+ * key's own: a rotation never widens what its caller may grant.
+ */
+function allowlistOfReplacement(ctx: ManagementContext, given: string[] | undefined, old: string[] | null): string[] | null {
+  if (given !== undefined) return allowlistOfNewKey(ctx, given);
+  return allowlistWithinOwn(ctx, old) ? old : allowlistOfNewKey(ctx, undefined);
 }
 
 export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: RotateKeyInput): Promise<CreatedKeyView> {
@@ -332,7 +401,7 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     rotatedFrom: old.id,
     // Limits and allowlist carry over unless the rotation sets new ones.
     rateLimits: input.rate_limits === undefined ? old.rateLimits : (noneIfEmpty(input.rate_limits) ?? null),
-    allowedIps: input.allowed_ips === undefined ? old.allowedIps : (noneIfEmpty(input.allowed_ips) ?? null),
+    allowedIps: allowlistOfReplacement(ctx, input.allowed_ips, old.allowedIps),
     self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);

@@ -57,11 +57,12 @@ export function parseIp(text: string): Uint8Array | null {
   return v6 && v6.length === 16 ? Uint8Array.from(v6) : null;
 }
 
-function isV4Mapped(bytes: Uint8Array): boolean {
+export function isV4Mapped(bytes: Uint8Array): boolean {
   return V4_MAPPED_PREFIX.every((b, i) => bytes[i] === b);
 }
 
-function formatIp(bytes: Uint8Array): string {
+/** The canonical text of a 16-byte address: dotted quad for IPv4(-mapped), RFC 5952 for IPv6. */
+export function formatIp(bytes: Uint8Array): string {
   if (isV4Mapped(bytes)) return [...bytes.subarray(12)].join(".");
   const words: number[] = [];
   for (let i = 0; i < 16; i += 2) words.push(((bytes[i] as number) << 8) | (bytes[i + 1] as number));
@@ -133,4 +134,29 @@ export function allowlistAdmits(allowlist: readonly (string | CidrRange)[], clie
     if (range && inRange(address, range)) return true;
   }
   return false;
+}
+
+/** Whether every address of `inner` lies in `outer` (a range contains itself). */
+export function rangeContains(outer: CidrRange, inner: CidrRange): boolean {
+  return inner.bits >= outer.bits && inRange(inner.bytes, outer);
+}
+
+/** Bits of an IPv6 client address that name its network: one customer's /64 (RFC 6177 §2: a site gets at least a /64). */
+export const IPV6_CLIENT_PREFIX_BITS = 64;
+
+/**
+ * Who a client is, for brute-force throttling: an IPv4 address as itself (also when written
+ * IPv4-mapped, `::ffff:203.0.113.7`), an IPv6 address by its /64, since one host holds a whole /64
+ * and can change addresses within it freely ("2001:db8:1:2::/64"). Text that is not an address is
+ * returned as is.
+ */
+export function clientNetwork(ip: string): string {
+  // The hot path (every gateway request): an IPv4 address as Cloudflare writes it is already canonical.
+  if (!ip.includes(":")) return ip;
+  const bytes = parseIp(ip);
+  if (bytes === null) return ip;
+  if (isV4Mapped(bytes)) return formatIp(bytes);
+  const network = Uint8Array.from(bytes);
+  network.fill(0, IPV6_CLIENT_PREFIX_BITS / 8);
+  return `${formatIp(network)}/${IPV6_CLIENT_PREFIX_BITS}`;
 }

@@ -8,7 +8,7 @@
 import * as z from "zod/mini";
 import type { ScopeCatalog } from "../config";
 import { ERROR_CODES, type ErrorCode, errorDocs, statusOf } from "../errors";
-import { CREDENTIALS, errorCodesOf, PATH_PARAMS, pathParams, type Route, SECURITY_SCHEMES } from "../routes/spec";
+import { CREDENTIALS, errorCodesOf, pathParamDoc, pathParams, type Route, SECURITY_SCHEMES } from "../routes/spec";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -83,7 +83,12 @@ function errorBodySchema(codes: readonly ErrorCode[]): JsonSchema {
 }
 
 function operation(route: Route, components: SchemaComponents, catalog: ScopeCatalog): JsonSchema {
-  const parameters: JsonSchema[] = pathParams(route.path).map((name) => ({ name, in: "path", required: true, ...PATH_PARAMS[name] }));
+  const parameters: JsonSchema[] = pathParams(route.path).map((name) => ({
+    name,
+    in: "path",
+    required: true,
+    ...pathParamDoc(route.path, name),
+  }));
   if (route.query) {
     const query = components.add(route.query, "input") as { properties?: Record<string, JsonSchema>; required?: string[] };
     for (const [name, { description, ...schema }] of Object.entries(query.properties ?? {})) {

@@ -8,11 +8,13 @@ import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
 import type { LeakReportActor } from "../audit/entry";
 import { abuseConfig } from "../config";
 import { ApiError } from "../errors";
+import { requestClient } from "../http/client";
 import { jsonResponse } from "../http/responses";
 import { tokenField, typeError } from "../http/validate";
 import { actOnLeakedKeys } from "../leaks/act";
 import { findLeakedKeys } from "../leaks/find";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
+import { clientNetwork } from "../lib/ip";
 import { serviceDeps } from "./deps";
 import { type AppContext, gitHubSignedRoute, publicRoute } from "./spec";
 
@@ -22,7 +24,6 @@ const GITHUB_MAX_TOKENS = 5000;
 /** The token type keygate registers with GitHub, answered when a finding names none. */
 export const GITHUB_TOKEN_TYPE = "keygate_api_key";
 const URL_MAX_LENGTH = 2048;
-const USER_AGENT_MAX_LENGTH = 512;
 
 const gitHubFinding = z.looseObject({
   token: z.string(typeError("token", "token must be a string")),
@@ -61,8 +62,7 @@ export const REPORT_RECEIVED = {
 function actorOf(c: AppContext, reporter: string, status: number, now: number): LeakReportActor {
   return {
     reporter,
-    ip: c.req.header("cf-connecting-ip") ?? null,
-    userAgent: c.req.header("user-agent")?.slice(0, USER_AGENT_MAX_LENGTH) ?? null,
+    ...requestClient(c.req.raw.headers),
     status,
     now,
   };
@@ -77,7 +77,7 @@ function actorOf(c: AppContext, reporter: string, status: number, now: number): 
 function throttleReport(c: AppContext, nowMs: number): void {
   const ip = c.req.header("cf-connecting-ip");
   if (ip === undefined) return;
-  const client = `report:${ip}`;
+  const client = `report:${clientNetwork(ip)}`;
   const retryAfter =
     throttledFor(client, nowMs) ||
     recordAuthFailure(client, abuseConfig(c.env).authFailureLimit, c.env.AUTH_FAILURES, c.executionCtx, nowMs);

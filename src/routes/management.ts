@@ -1,17 +1,24 @@
 /**
  * How every management route (and the introspection route, which has no tenant in its path) is
- * served: authenticate the bearer credential, check the tenant, then run the route. Order matters: credentials are checked before anything about the tenant is
- * revealed. Every refused attempt is written to the tenant's audit log, except that a client
- * throttled for failing to authenticate (src/abuse/auth-failures.ts) is recorded once per burst.
+ * served: authenticate the bearer credential, check the tenant, check the path id, then run the
+ * route. Order matters: credentials are checked before anything about the tenant is revealed.
+ *
+ * Where a refused attempt is recorded depends on who made it (DESIGN.md invariant 10): a member of
+ * the tenant (its user, or its own key) in the tenant's audit log; anyone else (no credential, a
+ * bad one, another tenant's) only in the operator's per-hour counts (src/audit/refusals.ts), so
+ * nobody outside a tenant can write its log. A client throttled for failing to authenticate
+ * (src/abuse/auth-failures.ts) is recorded once per burst.
  */
 
 import { firstOfBurst, recordAuthFailure, throttledFor } from "../abuse/auth-failures";
-import { auditEntry, outcomeOf } from "../audit/entry";
+import { actorOf, auditEntry, outcomeOf } from "../audit/entry";
+import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
 import {
   authenticateManagement,
   authorizeTenant,
   INTROSPECTION_KEY_SCOPES,
+  KeyRefusal,
   type ManagementContext,
   type Principal,
 } from "../auth/principal";
@@ -19,18 +26,20 @@ import { abuseConfig, lastUsedIntervalSeconds } from "../config";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
 import { recordUse } from "../gateway/usage";
-import { type AppContext, type ManagementRoute, TENANT_ID_PATTERN } from "./spec";
+import { requestClient } from "../http/client";
+import { ID_NOUNS, isId } from "../lib/ids";
+import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } from "./spec";
 
-const USER_AGENT_MAX_LENGTH = 512;
-/** Refusals of the credential itself: they count towards brute-force throttling of the client. */
-const AUTHENTICATION_FAILURES: ReadonlySet<string> = new Set(["invalid_token", "invalid_request"]);
+/**
+ * Refusals of the credential itself (401, a malformed header's 400) and of where it is used (403
+ * access_denied: another tenant, an address outside the key's allowlist): they count towards
+ * brute-force throttling of the client, so guessing tenants costs as much as guessing keys.
+ */
+const AUTHENTICATION_FAILURES: ReadonlySet<string> = new Set(["invalid_token", "invalid_request", "access_denied"]);
 
 function tooManyFailures(retryAfterS: number): ApiError {
   return new ApiError("rate_limited", "Too many failed authentication attempts", { headers: { "retry-after": String(retryAfterS) } });
 }
-/** Bounded: the id in an audit entry comes from the URL. */
-const KEY_ID_MAX_LENGTH = 128;
-
 /**
  * The bearer's principal (`keyScopes`: what an API key must hold), throttling a client that keeps
  * failing to authenticate: its failures count, and past the limit it gets 429 before any check.
@@ -42,12 +51,33 @@ async function authenticateThrottled(c: AppContext, ip: string | null, now: numb
   try {
     return await authenticateManagement(c.req.header("authorization") ?? null, c.env, now, ip, keyScopes);
   } catch (err) {
-    if (err instanceof ApiError && AUTHENTICATION_FAILURES.has(err.code)) {
-      const after = recordAuthFailure(ip, abuseConfig(c.env).authFailureLimit, c.env.AUTH_FAILURES, c.executionCtx, nowMs);
-      if (after > 0) throw tooManyFailures(after);
-    }
+    countFailure(c, ip, now, err);
     throw err;
   }
+}
+
+/** Counts `err` towards the client's throttling if it is a failure to authenticate; 429 past the limit. */
+function countFailure(c: AppContext, ip: string | null, now: number, err: unknown): void {
+  if (err instanceof ApiError && AUTHENTICATION_FAILURES.has(err.code)) {
+    const after = recordAuthFailure(ip, abuseConfig(c.env).authFailureLimit, c.env.AUTH_FAILURES, c.executionCtx, now * 1000);
+    if (after > 0) throw tooManyFailures(after);
+  }
+}
+
+/**
+ * Who was refused, and whether they are a member of `tenant` (its user, or one of its own keys,
+ * also when that key was refused for its state, scope or address: src/auth/principal.ts KeyRefusal).
+ */
+function refusedActor(
+  principal: Principal | undefined,
+  err: ApiError,
+  tenant: string,
+): { actor: ReturnType<typeof actorOf>; member: boolean } {
+  if (principal === undefined && err instanceof KeyRefusal) {
+    return { actor: { actorKind: "key", actorId: err.key.keyId }, member: err.key.tenant === tenant };
+  }
+  const member = principal !== undefined && (principal.kind === "user" ? principal.tenants.has(tenant) : principal.tenant === tenant);
+  return { actor: actorOf(principal), member };
 }
 
 /** A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot. */
@@ -69,44 +99,47 @@ export function introspecting(run: (c: AppContext, caller: Principal, now: numbe
   };
 }
 
-/** `run` gets the authenticated context and the `{id}` path parameter ("" on routes without one). */
+/**
+ * `run` gets the authenticated context and the `{id}` path parameter ("" on routes without one),
+ * which is a well-formed id of the kind the path names (src/lib/ids.ts): any other is a 404 before
+ * it is looked up or stored.
+ */
 export function managed(
-  route: Pick<ManagementRoute, "audit">,
+  route: Pick<ManagementRoute, "audit" | "path">,
   run: (c: AppContext, ctx: ManagementContext, keyId: string) => Promise<Response>,
 ) {
+  const idKind = pathIdKind(route.path);
   return async (c: AppContext): Promise<Response> => {
     const tenant = c.req.param("tenant") ?? "";
-    const keyId = c.req.param("id") ?? null;
-    const base = {
-      tenant,
-      now: Math.floor(Date.now() / 1000),
-      ip: c.req.header("cf-connecting-ip") ?? null,
-      userAgent: c.req.header("user-agent")?.slice(0, USER_AGENT_MAX_LENGTH) ?? null,
-    };
+    const rawId = idKind === undefined ? null : (c.req.param("id") ?? null);
+    const pathId = rawId !== null && idKind !== undefined && isId(idKind, rawId) ? rawId : null;
+    const base = { tenant, now: Math.floor(Date.now() / 1000), ...requestClient(c.req.raw.headers) };
     let principal: Principal | undefined;
     try {
       principal = await authenticateThrottled(c, base.ip, base.now);
       if (!TENANT_ID_PATTERN.test(tenant)) {
         throw new ApiError("invalid_request", "tenant must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
       }
-      authorizeTenant(principal, tenant);
+      try {
+        authorizeTenant(principal, tenant);
+      } catch (err) {
+        countFailure(c, base.ip, base.now, err);
+        throw err;
+      }
       recordKeyUse(c, principal, base.now);
-      return await run(c, { ...base, principal }, keyId ?? "");
+      if (rawId !== null && pathId === null && idKind !== undefined) throw new ApiError("not_found", `${ID_NOUNS[idKind]} not found`);
+      return await run(c, { ...base, principal }, pathId ?? "");
     } catch (err) {
-      // A throttled client's attempts are one audit row per burst, not one per attempt.
-      const audited = !(err instanceof ApiError) || err.code !== "rate_limited" || firstOfBurst(base.ip, base.now * 1000);
-      if (err instanceof ApiError && audited && TENANT_ID_PATTERN.test(tenant)) {
-        await recordRefusal(
-          database(c.env.DB),
-          auditEntry(
-            { ...base, principal },
-            route.audit,
-            keyId?.slice(0, KEY_ID_MAX_LENGTH) ?? null,
-            outcomeOf(err.status),
-            err.status,
-            err.code,
-          ),
-        );
+      // A throttled client's attempts are one record per burst, not one per attempt.
+      const recorded = !(err instanceof ApiError) || err.code !== "rate_limited" || firstOfBurst(base.ip, base.now * 1000);
+      if (err instanceof ApiError && recorded && TENANT_ID_PATTERN.test(tenant)) {
+        const db = database(c.env.DB);
+        const { actor, member } = refusedActor(principal, err, tenant);
+        if (member) {
+          await recordRefusal(db, { ...auditEntry(base, route.audit, pathId, outcomeOf(err.status), err.status, err.code), ...actor });
+        } else {
+          await recordForeignRefusal(db, { ...base, ...actor, error: err.code });
+        }
       }
       throw err;
     }

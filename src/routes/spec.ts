@@ -10,17 +10,29 @@ import type { ManagementContext, Principal } from "../auth/principal";
 import type { ScopeCatalog } from "../config";
 import type { Env } from "../env";
 import type { ErrorCode } from "../errors";
+import { type IdKind, idPattern } from "../lib/ids";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** Tenant ids: what fits in a URL segment, a log line and a header without escaping. */
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** The path parameters routes use, documented once. */
-export const PATH_PARAMS: Record<string, { description: string; schema: Record<string, unknown> }> = {
-  tenant: { description: "The tenant id.", schema: { type: "string", pattern: TENANT_ID_PATTERN.source } },
-  id: { description: "The key id (key-...).", schema: { type: "string" } },
-};
+/** What a path's `{id}` names, by the collection segment before it ("/api-keys/{id}": a key). */
+const PATH_ID_KINDS: Readonly<Record<string, IdKind>> = { "api-keys": "key", alerts: "alert", webhooks: "webhook" };
+
+/** The kind of id a route template's `{id}` names; undefined for a template without one. */
+export function pathIdKind(template: string): IdKind | undefined {
+  const collection = /\/([a-z-]+)\/\{id\}/.exec(template)?.[1];
+  return collection === undefined ? undefined : PATH_ID_KINDS[collection];
+}
+
+/** The path parameters of a route, documented once. */
+export function pathParamDoc(template: string, name: string): { description: string; schema: Record<string, unknown> } {
+  if (name === "tenant") return { description: "The tenant id.", schema: { type: "string", pattern: TENANT_ID_PATTERN.source } };
+  const kind = pathIdKind(template);
+  if (name === "id" && kind) return { description: `The ${kind} id.`, schema: { type: "string", pattern: idPattern(kind) } };
+  return { description: name, schema: { type: "string" } };
+}
 export type AppContext = Context<{ Bindings: Env }>;
 
 export interface ResponseDoc {

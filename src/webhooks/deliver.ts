@@ -8,6 +8,7 @@
 import { boundChunks, placeholders } from "../db/statements";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
+import { escapeControlCharacters } from "../lib/escape-control-characters";
 import { QUEUE_MAX_BATCH_MESSAGES } from "../lib/platform-limits";
 import { checkDestination, type DestinationPolicy } from "./destination";
 import { SIGNATURE_HEADER, signatureHeader } from "./signing";
@@ -123,7 +124,8 @@ export async function attemptDelivery(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, co
   const succeeded = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
   const retry = !succeeded && !final && attempt < config.maxAttempts;
   const delay = retry ? retryDelaySeconds(attempt, config.retryBaseSeconds) : 0;
-  const error = outcome.error?.slice(0, ERROR_MAX_LENGTH) ?? null;
+  // Derived from the receiver, the network and DNS answers: stored escaped (src/lib/escape-control-characters.ts).
+  const error = outcome.error === null ? null : escapeControlCharacters(outcome.error).slice(0, ERROR_MAX_LENGTH);
   await d1.batch([
     d1
       .prepare("INSERT INTO webhook_attempts (delivery_id, attempt, at, response_status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)")

@@ -10,6 +10,7 @@ import { webhookAttempts, webhookDeliveries, webhooks } from "../db/schema";
 import { boundChunks } from "../db/statements";
 import { ApiError } from "../errors";
 import { typeError } from "../http/validate";
+import { ID_NOUNS, newId } from "../lib/ids";
 import { checkDestination, type DestinationPolicy } from "./destination";
 import { newWebhookSecret } from "./signing";
 
@@ -85,7 +86,7 @@ export async function createWebhook(
     throw new ApiError("conflict", `A tenant may have at most ${MAX_WEBHOOKS_PER_TENANT} webhooks; delete one first`);
   }
   const row = {
-    id: `wh-${crypto.randomUUID()}`,
+    id: newId("webhook"),
     tenantId: tenant,
     url: url.href,
     events: [...new Set(input.events)],
@@ -104,7 +105,7 @@ export async function listWebhooks(db: Db, tenant: string): Promise<WebhookView[
 
 async function ownWebhook(db: Db, tenant: string, id: string) {
   const row = await db.query.webhooks.findFirst({ where: and(eq(webhooks.tenantId, tenant), eq(webhooks.id, id)) });
-  if (!row) throw new ApiError("not_found", "Webhook not found");
+  if (!row) throw new ApiError("not_found", `${ID_NOUNS.webhook} not found`);
   return row;
 }
 

@@ -516,3 +516,49 @@ describe("keygate: errors and where settings come from", () => {
     expect(closed.stderr).toBe(`keygate: cannot reach http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`);
   });
 });
+
+describe("keygate: what the server stored is printed, never interpreted by the terminal", () => {
+  // Rows stored before keygate refused control characters: a title change, a screen clear, a C1 CSI.
+  const ESC = "\u001b";
+  const hostile = `${ESC}]0;owned\u0007${ESC}[2J\u009b31m`;
+  const escaped = "\\u001b]0;owned\\u0007\\u001b[2J\\u009b31m";
+
+  it("keys list, keys get, audit and an error show control characters as \\u escapes", async () => {
+    const key = { ...KEY, id: "key-2", name: `deploy${hostile}`, metadata: { [`team${ESC}`]: hostile } };
+    answers[`GET ${T}/api-keys/list`] = { body: [key] };
+    answers[`GET ${T}/api-keys/key-2`] = { body: key };
+    answers[`GET ${T}/audit-log`] = {
+      body: [
+        {
+          id: "evt-1",
+          at: 1_767_225_600,
+          actor_kind: "user",
+          actor_id: `mallory${hostile}`,
+          action: "create",
+          key_id: "key-2",
+          outcome: "denied",
+          status: 403,
+          error: `access_denied${hostile}`,
+          ip: "192.0.2.1",
+          user_agent: hostile,
+        },
+      ],
+    };
+    answers[`POST ${T}/api-keys/key-2/revoke`] = { status: 403, body: { error: "access_denied", error_description: `no${hostile}` } };
+    const runs = [
+      await cli(["keys", "list"]),
+      await cli(["keys", "get", "key-2"]),
+      await cli(["audit"]),
+      await cli(["audit", "--json"]),
+      await cli(["keys", "revoke", "key-2"]),
+    ];
+    for (const run of runs) {
+      expect(run.stdout + run.stderr).not.toMatch(/[^\P{Cc}\n]/u); // no control character but the line ends
+    }
+    expect(runs[0]?.stdout).toContain(`deploy${escaped}`);
+    expect(runs[1]?.stdout).toContain(escaped);
+    expect(runs[2]?.stdout).toContain(`user:mallory${escaped}`);
+    expect(JSON.parse(runs[3]?.stdout ?? "")[0].user_agent).toBe(escaped);
+    expect(runs[4]?.stderr).toContain(`no${escaped}`);
+  });
+});

@@ -4,7 +4,18 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { auditRows, call, countKeys, createKey, expectError, freshTenant, originSaw, signApiKey, userToken } from "../helpers/worker";
+import {
+  auditRows,
+  call,
+  countKeys,
+  createKey,
+  expectError,
+  foreignRefusals,
+  freshTenant,
+  originSaw,
+  signApiKey,
+  userToken,
+} from "../helpers/worker";
 
 function uniquePath(): string {
   return `/api/v1/abuse/${crypto.randomUUID()}`;
@@ -149,7 +160,7 @@ describe("brute-force throttling", () => {
     expect(statuses.at(-1)).toBe(429);
   });
 
-  it("throttles the management API too, and audits one row per throttled burst", async () => {
+  it("throttles the management API too, and counts one refusal per throttled burst (outside the tenant's audit log)", async () => {
     const ip = freshIp();
     const tenant = freshTenant();
     const list = (headers: Record<string, string>) =>
@@ -165,14 +176,65 @@ describe("brute-force throttling", () => {
     const res = await list({ authorization: `Bearer ${await userToken({ tenants: [tenant] })}` });
     await expectError(res, 429, "rate_limited");
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
-    const rows = await auditRows(tenant);
-    expect(rows.map((r) => [r.outcome, r.status])).toEqual([
-      ["denied", 401],
-      ["denied", 401],
-      ["denied", 401],
-      ["throttled", 429],
+    // Nobody authenticated: the tenant's audit log holds nothing; the operator's counts hold one per burst.
+    expect(await auditRows(tenant)).toEqual([]);
+    expect((await foreignRefusals(tenant)).map((r) => [r.actor_kind, r.error, r.count, r.last_ip])).toEqual([
+      ["anonymous", "invalid_token", 3, ip],
+      ["anonymous", "rate_limited", 1, ip],
     ]);
-    expect(rows.at(-1)).toMatchObject({ action: "list", error: "rate_limited", ip });
+  });
+
+  it("counts 403 access_denied like 401: a credential probing other tenants is throttled", async () => {
+    const ip = freshIp();
+    const token = await userToken({ tenants: [freshTenant()] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await call("GET", `/api/v1/tenant/${freshTenant()}/api-keys/list`, {
+        token,
+        headers: { "cf-connecting-ip": ip },
+        env: { AUTH_FAILURE_LIMIT: "3" },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([403, 403, 403, 429, 429]);
+  });
+
+  it("counts a management key used from outside its allowlist like a 401, in its own tenant's audit log", async () => {
+    const ip = freshIp();
+    const tenant = freshTenant();
+    const manager = await createKey(tenant, { scopes: ["keys:manage"], allowed_ips: ["192.0.2.0/24"] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, {
+        token: manager.api_key,
+        headers: { "cf-connecting-ip": ip },
+        env: { AUTH_FAILURE_LIMIT: "2" },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([403, 403, 429, 429]);
+    // The tenant's own key: a member, so its refusals are the tenant's to see. The throttled burst
+    // was refused before any credential was read: nobody known, so it is the operator's count.
+    expect((await auditRows(tenant)).slice(1).map((r) => [r.actor_id, r.error])).toEqual([
+      [manager.id, "access_denied"],
+      [manager.id, "access_denied"],
+    ]);
+    expect((await foreignRefusals(tenant)).map((r) => [r.actor_kind, r.error, r.count])).toEqual([["anonymous", "rate_limited", 1]]);
+  });
+
+  it("counts an IPv6 client by its /64 and an IPv4-mapped client as its IPv4 address", async () => {
+    // A random /64: 2001:<two random words>:a::/64.
+    const prefix = `${Array.from(crypto.getRandomValues(new Uint16Array(2)), (w) => w.toString(16)).join(":")}:a`;
+    const v4 = freshIp();
+    const limits = { AUTH_FAILURE_LIMIT: "2" };
+    const get = (ip: string) => call("GET", uniquePath(), { token: "not-a-jwt", headers: { "cf-connecting-ip": ip }, env: limits });
+    // Three addresses of one /64 (written three ways) are one client.
+    const v6 = [`2001:${prefix}::1`, `2001:${prefix}:ffff:ffff:ffff:ffff`, `2001:${prefix.toUpperCase()}:0000::abcd`];
+    expect([(await get(v6[0]!)).status, (await get(v6[1]!)).status, (await get(v6[2]!)).status]).toEqual([401, 401, 429]);
+    // The next /64 is another client.
+    expect((await get(`2001:${prefix.slice(0, -1)}b::1`)).status).toBe(401);
+    // IPv4 and its IPv4-mapped IPv6 form are one client.
+    expect([(await get(v4)).status, (await get(`::ffff:${v4}`)).status, (await get(v4)).status]).toEqual([401, 401, 429]);
   });
 
   it("does not count a valid credential lacking a scope as a failure", async () => {

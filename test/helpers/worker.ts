@@ -5,7 +5,8 @@ import { Validator } from "@cfworker/json-schema";
 import { importJWK, SignJWT } from "jose";
 import { isControlPlanePath } from "../../src/app";
 import type { Env } from "../../src/env";
-import { pathMatcher } from "../../src/routes/spec";
+import type { IdKind } from "../../src/lib/ids";
+import { pathIdKind, pathMatcher } from "../../src/routes/spec";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
 import { eventually } from "./eventually";
 import worker from "./limited-entry";
@@ -128,13 +129,12 @@ export async function userToken(options: UserTokenOptions = {}): Promise<string>
 
 /**
  * A concrete path for a route template of the table. `{id}` is whatever the segment before it
- * names: a key (api-keys), an alert (alerts) or a webhook (webhooks); a string is used for all.
+ * names (src/routes/spec.ts pathIdKind): a key, an alert or a webhook; a string is used for all.
  */
 export function concretePath(template: string, tenant: string, ids: string | { key: string; alert?: string; webhook?: string }): string {
-  const byKind = typeof ids === "string" ? { key: ids, alert: ids, webhook: ids } : ids;
-  const kind = /\/(api-keys|alerts|webhooks)\/\{id\}/.exec(template)?.[1];
-  const id = kind === "alerts" ? byKind.alert : kind === "webhooks" ? byKind.webhook : byKind.key;
-  return template.replace("{tenant}", tenant).replace("{id}", id ?? byKind.key);
+  const byKind: Partial<Record<IdKind, string>> = typeof ids === "string" ? { key: ids, alert: ids, webhook: ids } : ids;
+  const kind = pathIdKind(template);
+  return template.replace("{tenant}", tenant).replace("{id}", (kind === undefined ? undefined : byKind[kind]) ?? byKind.key ?? "");
 }
 
 /** A unique tenant id per test, so tests never see each other's keys. */
@@ -173,6 +173,16 @@ export function decodeJwtPart(token: string, index: 0 | 1): Record<string, unkno
 export async function countKeys(tenant: string): Promise<number> {
   const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE tenant_id = ?").bind(tenant).first<{ n: number }>();
   return row?.n ?? 0;
+}
+
+/** The operator's counts of refusals of callers outside `tenant` (migrations/0006), straight from D1. */
+export async function foreignRefusals(tenant: string): Promise<Record<string, unknown>[]> {
+  const { results } = await env.DB.prepare(
+    "SELECT * FROM management_refusals WHERE tenant_id = ? ORDER BY hour, actor_kind, actor_id, error",
+  )
+    .bind(tenant)
+    .all();
+  return results;
 }
 
 /** Audit rows for a tenant, oldest first, straight from D1. */

@@ -39,10 +39,14 @@ describe("GET /api/v1/tenant/{tenant}/audit-log", () => {
     const tenant = freshTenant();
     const token = await userToken({ tenants: [tenant] });
     await call("POST", `/api/v1/tenant/${tenant}/api-keys/create`, { token, body: { name: "", scopes: [] } });
-    await call("POST", `/api/v1/tenant/${tenant}/api-keys/key-nope/revoke`, { token });
+    const unknown = `key-${crypto.randomUUID()}`;
+    await call("POST", `/api/v1/tenant/${tenant}/api-keys/${unknown}/revoke`, { token });
+    // Not an id keygate mints: 404, and the text is stored nowhere.
+    await expectError(await call("POST", `/api/v1/tenant/${tenant}/api-keys/key-%1B%5B2J/revoke`, { token }), 404, "not_found");
     const entries = await audit(tenant);
     expect(entries.map((e) => [e.action, e.outcome, e.status, e.error, e.key_id])).toEqual([
-      ["revoke", "not_found", 404, "not_found", "key-nope"],
+      ["revoke", "not_found", 404, "not_found", null],
+      ["revoke", "not_found", 404, "not_found", unknown],
       ["create", "invalid", 400, "invalid_request", null],
     ]);
   });

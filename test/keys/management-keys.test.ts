@@ -214,3 +214,88 @@ describe("a management key rotating itself", () => {
     expect((await call("POST", base, { token: manager.api_key, body: { expires_in_days: 29 } })).status).toBe(201);
   });
 });
+
+describe("a management key with an allowlist grants nothing wider (invariant 11)", () => {
+  const FROM = { "cf-connecting-ip": "192.0.2.10" };
+  const OWN = ["192.0.2.0/24", "2001:db8:1::/48"];
+
+  async function pinned() {
+    const tenant = freshTenant();
+    const manager = await createKey(tenant, { name: "pinned", scopes: ["keys:manage", "api:read"], expires_in_days: 0, allowed_ips: OWN });
+    const base = `/api/v1/tenant/${tenant}/api-keys`;
+    const as = (method: string, path: string, body?: unknown) =>
+      call(method, `${base}${path}`, { token: manager.api_key, body, headers: FROM });
+    const stored = async (id: string) =>
+      (await env.DB.prepare("SELECT allowed_ips FROM api_keys WHERE id = ?").bind(id).first<{ allowed_ips: string | null }>())?.allowed_ips;
+    return { tenant, manager, base, as, stored };
+  }
+
+  it("a child inherits the holder's allowlist when none is given, and may narrow it", async () => {
+    const { as } = await pinned();
+    const inherited = await as("POST", "/create", { name: "child", scopes: ["api:read"] });
+    expect(((await inherited.json()) as { allowed_ips: string[] }).allowed_ips).toEqual(OWN);
+    const narrower = await as("POST", "/create", {
+      name: "child",
+      scopes: ["api:read"],
+      allowed_ips: ["192.0.2.128/25", "2001:db8:1:2::7"],
+    });
+    expect(((await narrower.json()) as { allowed_ips: string[] }).allowed_ips).toEqual(["192.0.2.128/25", "2001:db8:1:2::7"]);
+  });
+
+  it("refuses a child allowlist outside its own, or none, with a 400 naming the field, and creates nothing", async () => {
+    const { tenant, as } = await pinned();
+    const cases: [unknown, RegExp][] = [
+      [["192.0.2.0/25", "198.51.100.0/24"], /^allowed_ips\[1\] "198.51.100.0\/24" is not within this management key's own allowlist/],
+      [["192.0.0.0/16"], /^allowed_ips\[0\] "192.0.0.0\/16" is not within/],
+      [["2001:db8::/32"], /^allowed_ips\[0\] "2001:db8::\/32" is not within/],
+      [["::ffff:192.0.3.1"], /^allowed_ips\[0\] "192.0.3.1" is not within/],
+      [[], /^allowed_ips cannot be removed by a management key with an allowlist/],
+    ];
+    for (const [allowed_ips, message] of cases) {
+      const err = await expectError(await as("POST", "/create", { name: "x", scopes: ["api:read"], allowed_ips }), 400, "invalid_request");
+      expect(err.error_description, JSON.stringify(allowed_ips)).toMatch(message);
+    }
+    const { results } = await env.DB.prepare("SELECT name FROM api_keys WHERE tenant_id = ?").bind(tenant).all();
+    expect(results).toEqual([{ name: "pinned" }]);
+  });
+
+  it("a pinned key cannot widen or clear its own allowlist; it may narrow it; a user may do anything", async () => {
+    const { tenant, manager, as, stored } = await pinned();
+    const before = await stored(manager.id);
+    for (const allowed_ips of [null, [], ["0.0.0.0/0"], [...OWN, "203.0.113.0/24"]]) {
+      const res = await as("PATCH", `/${manager.id}`, { allowed_ips });
+      const err = await expectError(res, 400, "invalid_request");
+      expect(err.error_description).toMatch(/^allowed_ips/);
+      expect(await stored(manager.id)).toBe(before);
+    }
+    expect((await as("PATCH", `/${manager.id}`, { allowed_ips: ["192.0.2.0/28"] })).status).toBe(200);
+    expect(JSON.parse((await stored(manager.id)) ?? "null")).toEqual(["192.0.2.0/28"]);
+    const user = await userToken({ tenants: [tenant] });
+    const cleared = await call("PATCH", `/api/v1/tenant/${tenant}/api-keys/${manager.id}`, { token: user, body: { allowed_ips: null } });
+    expect(cleared.status).toBe(200);
+    expect(await stored(manager.id)).toBeNull();
+  });
+
+  it("rotation: the replacement keeps an allowlist within the holder's, else takes the holder's; a wider one is refused", async () => {
+    const { tenant, manager, as, stored } = await pinned();
+    const open = await createKey(tenant, { name: "unpinned" });
+    const narrow = await createKey(tenant, { name: "narrow", allowed_ips: ["192.0.2.7"] });
+    const fromOpen = (await (await as("POST", `/${open.id}/rotate`, {})).json()) as { allowed_ips: string[] };
+    expect(fromOpen.allowed_ips).toEqual(OWN);
+    const fromNarrow = (await (await as("POST", `/${narrow.id}/rotate`, {})).json()) as { allowed_ips: string[] };
+    expect(fromNarrow.allowed_ips).toEqual(["192.0.2.7"]);
+    const other = await createKey(tenant, { name: "other" });
+    for (const allowed_ips of [[], ["10.0.0.0/8"]]) {
+      await expectError(await as("POST", `/${other.id}/rotate`, { allowed_ips }), 400, "invalid_request");
+    }
+    const self = await as("POST", `/${manager.id}/rotate`, { allowed_ips: ["198.51.100.1"] });
+    expect((await expectError(self, 400, "invalid_request")).error_description).toMatch(/^allowed_ips\[0\]/);
+    const row = await env.DB.prepare("SELECT replaced_by FROM api_keys WHERE id = ?").bind(other.id).first();
+    expect(row).toEqual({ replaced_by: null });
+    expect(await stored(manager.id)).toBe(JSON.stringify(OWN));
+    // A user rotating may drop the allowlist.
+    const user = await userToken({ tenants: [tenant] });
+    const byUser = await call("POST", `/api/v1/tenant/${tenant}/api-keys/${other.id}/rotate`, { token: user, body: { allowed_ips: [] } });
+    expect(((await byUser.json()) as { allowed_ips?: string[] }).allowed_ips).toBeUndefined();
+  });
+});

@@ -6,7 +6,17 @@ import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { ROUTES as TABLE } from "../../src/routes/table";
-import { auditRows, call, concretePath, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
+import {
+  auditRows,
+  call,
+  concretePath,
+  countKeys,
+  createKey,
+  expectError,
+  foreignRefusals,
+  freshTenant,
+  userToken,
+} from "../helpers/worker";
 
 /** Every management route of the table, with its example body: a new route is covered by being declared. */
 const ROUTES = TABLE.filter((r) => r.credential === "management").map((r) => ({
@@ -117,23 +127,78 @@ describe("management security suite", () => {
         it(`refuses ${what} (${status} ${error}) and changes nothing`, async () => {
           const tenant = freshTenant();
           const victim = await createKey(tenant, { name: "victim" });
-          const before = await snapshot(tenant);
           const h = await headers(tenant);
+          const before = await snapshot(tenant);
+          const auditBefore = await auditRows(tenant);
           const res = await call(route.method, route.path(tenant, victim.id), { headers: h, body: route.body });
           await expectError(res, status, error);
           if (challenge) expect(res.headers.get("www-authenticate")).toMatch(challenge);
           if (status === 401) expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="keygate"/);
-          const after = await snapshot(tenant);
-          // An API-key case creates one key up front: compare everything but that.
-          if (what.startsWith("an API key"))
-            expect(after.rows.filter((r) => r.name === "victim")).toEqual(before.rows.filter((r) => r.name === "victim"));
-          else expect(after).toEqual(before);
+          expect(await snapshot(tenant)).toEqual(before);
+          const added = (await auditRows(tenant)).slice(auditBefore.length);
+          if (what.startsWith("an API key")) {
+            // The tenant's own key: a member's refusal stays in the tenant's log.
+            expect(added).toMatchObject([{ actor_kind: "key", outcome: "denied", error }]);
+          } else {
+            // Nobody, or someone outside the tenant: nothing in its log, a count for the operator.
+            expect(added).toEqual([]);
+            expect(await foreignRefusals(tenant)).toMatchObject([{ error, count: 1 }]);
+          }
         });
       }
     });
   }
 
-  it("records refused attempts in the tenant's audit log, with actor, outcome and client", async () => {
+  for (const [index, route] of ROUTES.entries()) {
+    // One client per route: six refusals each stay under the brute-force limit.
+    const ip = `198.51.100.${index + 1}`;
+    it(`${route.method} ${route.path("{tenant}", "{id}")}: another tenant's user or management key writes nothing to the tenant's audit log`, async () => {
+      const tenant = freshTenant();
+      const other = freshTenant();
+      const victim = await createKey(tenant, { name: "victim" });
+      const otherKey = await createKey(other, { name: "manager", scopes: ["keys:manage"] });
+      const auditBefore = await auditRows(tenant);
+      for (const token of [await userToken({ tenants: [other], sub: "eve" }), otherKey.api_key]) {
+        for (let i = 0; i < 3; i++) {
+          const res = await call(route.method, route.path(tenant, victim.id), {
+            token,
+            body: route.body,
+            headers: { "cf-connecting-ip": ip },
+          });
+          await expectError(res, 403, "access_denied");
+        }
+      }
+      expect(await auditRows(tenant)).toEqual(auditBefore);
+      expect(await auditRows(other)).toHaveLength(1); // its own key's creation, nothing more
+      expect(await foreignRefusals(tenant)).toMatchObject([
+        { actor_kind: "key", actor_id: otherKey.id, error: "access_denied", count: 3, last_ip: ip },
+        { actor_kind: "user", actor_id: "eve", error: "access_denied", count: 3 },
+      ]);
+    });
+  }
+
+  it("records a member's refused attempts in the tenant's audit log, with actor, outcome and client", async () => {
+    const tenant = freshTenant();
+    await call("POST", `/api/v1/tenant/${tenant}/api-keys/create`, {
+      token: await userToken({ tenants: [tenant], sub: "alice" }),
+      body: {},
+      headers: { "user-agent": "curl/8.5.0", "cf-connecting-ip": "203.0.113.9" },
+    });
+    expect(await auditRows(tenant)).toMatchObject([
+      {
+        action: "create",
+        actor_kind: "user",
+        actor_id: "alice",
+        outcome: "invalid",
+        status: 400,
+        error: "invalid_request",
+        ip: "203.0.113.9",
+        user_agent: "curl/8.5.0",
+      },
+    ]);
+  });
+
+  it("counts refused attempts of callers outside the tenant for the operator, never in the tenant's audit log", async () => {
     const tenant = freshTenant();
     await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, {
       headers: { "user-agent": "curl/8.5.0", "cf-connecting-ip": "203.0.113.9" },
@@ -142,26 +207,20 @@ describe("management security suite", () => {
       token: await userToken({ tenants: ["other"], sub: "eve" }),
       body: {},
     });
-    const rows = await auditRows(tenant);
-    expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatchObject({
-      action: "list",
-      actor_kind: "anonymous",
-      actor_id: null,
-      outcome: "denied",
-      status: 401,
-      error: "invalid_token",
-      ip: "203.0.113.9",
-      user_agent: "curl/8.5.0",
-    });
-    expect(rows[1]).toMatchObject({
-      action: "create",
-      actor_kind: "user",
-      actor_id: "eve",
-      outcome: "denied",
-      status: 403,
-      error: "access_denied",
-    });
+    expect(await auditRows(tenant)).toEqual([]);
+    const hour = Math.floor(Date.now() / 1000 / 3600) * 3600;
+    expect(await foreignRefusals(tenant)).toMatchObject([
+      {
+        hour,
+        actor_kind: "anonymous",
+        actor_id: "",
+        error: "invalid_token",
+        count: 1,
+        last_ip: "203.0.113.9",
+        last_user_agent: "curl/8.5.0",
+      },
+      { hour, actor_kind: "user", actor_id: "eve", error: "access_denied", count: 1 },
+    ]);
   });
 });
 

@@ -1,8 +1,21 @@
 /**
  * The management API as the console calls it: same endpoints, bodies and bearer as curl. Every
  * failure becomes an ApiError carrying the API's own `error` and `error_description`, which the
- * pages show as they are.
+ * pages show as they are. Every string of every answer has its control characters escaped
+ * (`\u001b`) on the way in, so no page can show one, whatever was stored.
  */
+import { escapeControlCharacters } from "../../../src/lib/escape-control-characters";
+
+/** JSON text as a value whose strings and field names hold no control characters. */
+export function parseJson(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (typeof value === "string") return escapeControlCharacters(value);
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControlCharacters(k), v]));
+    }
+    return value;
+  });
+}
 
 export class ApiError extends Error {
   readonly status: number;
@@ -21,7 +34,7 @@ export class ApiError extends Error {
 export async function errorFromResponse(res: Response): Promise<ApiError> {
   const text = await res.text().catch(() => "");
   try {
-    const body = JSON.parse(text) as { error?: unknown; error_description?: unknown };
+    const body = parseJson(text) as { error?: unknown; error_description?: unknown };
     if (typeof body.error === "string") {
       const description = typeof body.error_description === "string" && body.error_description !== "" ? body.error_description : body.error;
       return new ApiError(res.status, body.error, description);
@@ -88,7 +101,7 @@ export class ApiClient {
   async json<T>(method: string, path: string, init: { query?: Query; body?: unknown } = {}): Promise<T> {
     const res = await this.send(method, path, init);
     try {
-      return (await res.json()) as T;
+      return parseJson(await res.text()) as T;
     } catch {
       throw new ApiError(res.status, "invalid_response", `The server's answer to ${method} ${path} is not JSON`);
     }
@@ -96,7 +109,7 @@ export class ApiClient {
 
   async page<T>(path: string, query: Query = {}): Promise<Page<T>> {
     const res = await this.send("GET", path, { query });
-    const items = (await res.json()) as T[];
+    const items = parseJson(await res.text()) as T[];
     if (!Array.isArray(items)) throw new ApiError(res.status, "invalid_response", `The server's answer to GET ${path} is not a list`);
     return { items, nextCursor: res.headers.get("x-next-cursor") };
   }
