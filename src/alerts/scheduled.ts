@@ -8,8 +8,12 @@ import { type AlertType, alertStatements, deliveryIdsOf } from "./events";
 import { DEFAULT_SETTINGS } from "./settings";
 
 const SECONDS_PER_DAY = 86_400;
-/** Keys handled per cron run and detector; the rest are found by the next run. */
-const BATCH_LIMIT = 200;
+/**
+ * Keys handled per cron run and detector; the rest are found by the next run. Each alert is two
+ * statements (the alert and its webhook deliveries) in one batch, so a run is at most 2 + 2 x 2 x 100 D1
+ * queries, which leaves the cron's other tasks room within the 1,000 queries of one invocation.
+ */
+const BATCH_LIMIT = 100;
 
 interface Candidate {
   id: string;

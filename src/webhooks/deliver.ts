@@ -131,21 +131,34 @@ export async function attemptDelivery(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, co
   if (retry) await enqueueDeliveries(env.WEBHOOK_QUEUE, [deliveryId], delay);
 }
 
+/** Stranded deliveries re-sent per cron run, and their ids per UPDATE (plus `now`: 100 parameters). */
+const STRANDED_PER_RUN = 500;
+const STRANDED_IDS_PER_STATEMENT = 99;
+
 /**
  * Pending deliveries whose next attempt is overdue by more than `graceSeconds` (their queue message
  * was lost, or they were created and the process died before enqueueing): sent again.
  */
 export async function resendStranded(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, now: number, graceSeconds: number): Promise<number> {
   const { results } = await env.DB.prepare(
-    "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT 500",
+    "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at < ? ORDER BY next_attempt_at LIMIT ?",
   )
-    .bind(now - graceSeconds)
+    .bind(now - graceSeconds, STRANDED_PER_RUN)
     .all<{ id: string }>();
   const ids = results.map((r) => r.id);
   if (ids.length > 0) {
-    await env.DB.prepare(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (${ids.map(() => "?").join(", ")})`)
-      .bind(now, ...ids)
-      .run();
+    // D1 binds at most 100 parameters per statement: `now` and up to 99 ids each, in one batch.
+    const updates = [];
+    for (let i = 0; i < ids.length; i += STRANDED_IDS_PER_STATEMENT) {
+      const chunk = ids.slice(i, i + STRANDED_IDS_PER_STATEMENT);
+      updates.push(
+        env.DB.prepare(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (${chunk.map(() => "?").join(", ")})`).bind(
+          now,
+          ...chunk,
+        ),
+      );
+    }
+    await env.DB.batch(updates);
     await enqueueDeliveries(env.WEBHOOK_QUEUE, ids);
   }
   return ids.length;

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deliveryConfig } from "../../src/config";
 import worker from "../../src/index";
-import { attemptDelivery, retryDelaySeconds } from "../../src/webhooks/deliver";
+import { attemptDelivery, type DeliveryMessage, resendStranded, retryDelaySeconds } from "../../src/webhooks/deliver";
 import { eventually } from "../helpers/eventually";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
@@ -229,5 +229,31 @@ describe("deliveries", { timeout: 30_000 }, () => {
       (list) => list.length >= 1,
     );
     expect(got[0]?.body).toBe('{"id":"evt-stranded"}');
+  });
+  it("re-sends more stranded deliveries than one statement may bind (D1: 100 parameters)", async () => {
+    const tenant = freshTenant();
+    const hook = await register(tenant, ["volume"]);
+    const now = Math.floor(Date.now() / 1000);
+    const ids = Array.from({ length: 150 }, () => `dlv-${crypto.randomUUID()}`);
+    await env.DB.batch(
+      ids.map((id) =>
+        env.DB.prepare(
+          `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+           VALUES (?, ?, ?, 'evt-stranded', 'volume', '{}', 'pending', 0, ?, ?, ?)`,
+        ).bind(id, hook.id, tenant, now - 600, now - 600, now - 600),
+      ),
+    );
+    const sent: string[] = [];
+    const queue = {
+      sendBatch: async (messages: Iterable<MessageSendRequest<{ delivery: string }>>) => {
+        for (const m of messages) sent.push(m.body.delivery);
+      },
+    } as unknown as Queue<DeliveryMessage>;
+    expect(await resendStranded({ DB: env.DB, WEBHOOK_QUEUE: queue }, now, 300)).toBeGreaterThanOrEqual(150);
+    expect(sent).toEqual(expect.arrayContaining(ids));
+    const { results } = await env.DB.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE tenant_id = ? AND next_attempt_at = ?")
+      .bind(tenant, now)
+      .all<{ n: number }>();
+    expect(results[0]?.n).toBe(150);
   });
 });
