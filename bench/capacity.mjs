@@ -134,6 +134,24 @@ async function main() {
     rows.push(row(`feed poll ${i} after 6,000 changes`, m, `${m.result.changes} changes, caught up: ${m.result.complete}`));
   }
 
+  // The usage roll-up: one queue batch (one consumer invocation) as traffic would fill it, from few to
+  // many distinct keys. Rows written per million requests and queries per invocation are what bind.
+  for (const [messages, events, keys, tenants] of [
+    [100, 400, 200, 20],
+    [20, 100, 2_000, 200],
+    [100, 100, 10_000, 200],
+  ]) {
+    const m = await call(url, `/rollup?messages=${messages}&events=${events}&keys=${keys}&tenants=${tenants}&now=${now}`);
+    const perMillion = Math.round((m.counts.rowsWritten / m.result.events) * 1e6);
+    rows.push(
+      row(
+        `roll-up: a batch of ${(messages * events).toLocaleString("en-US")} events, ${Math.min(keys, messages * events).toLocaleString("en-US")} keys`,
+        m,
+        `${perMillion.toLocaleString("en-US")} rows written per million requests; ${Math.round(m.result.events / (m.ms / 1000)).toLocaleString("en-US")} events/s in this invocation`,
+      ),
+    );
+  }
+
   const results = { at: new Date().toISOString(), keys, edgeRows, rows, plans };
   writeJson(path.join(OUT, "capacity-results.json"), results);
   console.log(

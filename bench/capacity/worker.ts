@@ -13,7 +13,9 @@ import type { Env } from "../../src/env";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
 import { edgeRecordOf, writeEdgeRecord } from "../../src/keys/edge-record";
 import { RECONCILE_BUDGET, reconcileEdgeRecords } from "../../src/keys/reconcile";
+import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { pruneUsage } from "../../src/usage/retention";
+import { rollUp } from "../../src/usage/rollup";
 
 interface Counts {
   /** Statements D1 ran (each statement of a batch counts: the 1,000-per-invocation limit does). */
@@ -170,6 +172,38 @@ async function seedEdgeRecords(env: Env, after: string, limit: number, now: numb
   return { written, last: results.at(-1)?.id ?? null };
 }
 
+const OUTCOMES = ["accepted", "accepted", "accepted", "accepted", "accepted", "accepted", "accepted", "rate_limited"] as const;
+
+/**
+ * A queue batch as the gateway sends it: `messages` messages of `events` events each, event i of the
+ * batch from key i mod `keys` (over `tenants` tenants, one client address per key), mostly accepted.
+ */
+function usageBatch(messages: number, events: number, keys: number, tenants: number, nowMs: number): UsageMessage[] {
+  const batch: UsageMessage[] = [];
+  for (let m = 0; m < messages; m++) {
+    const list: UsageEvent[] = [];
+    for (let e = 0; e < events; e++) {
+      const i = m * events + e;
+      const k = i % keys;
+      const outcome = OUTCOMES[i % OUTCOMES.length] ?? "accepted";
+      list.push([
+        nowMs + e,
+        `rollup-t${k % tenants}`,
+        `key-rollup-${k}`,
+        "GET",
+        "GET /api/v1/resources/**",
+        200,
+        outcome,
+        `198.51.100.${k % 250}`,
+        "DE",
+        2,
+      ]);
+    }
+    batch.push({ v: 1, id: `rollup-${crypto.randomUUID()}`, events: list });
+  }
+  return batch;
+}
+
 async function measured<T>(env: Env, task: (d1: D1Database, kv: KVNamespace) => Promise<T>) {
   const counts = newCounts();
   const started = Date.now();
@@ -217,6 +251,19 @@ export default {
           const before = { ...edgeFeedStats };
           await edgeFeedPollIfDue(d1, 10_000, now * 1000);
           return { changes: edgeFeedStats.changes - before.changes, complete: edgeFeedStats.polls > before.polls };
+        });
+      case "/rollup":
+        return measured(env, async (d1) => {
+          const keys = Number(q("keys") ?? 200);
+          const messages = usageBatch(
+            Number(q("messages") ?? 100),
+            Number(q("events") ?? 400),
+            keys,
+            Number(q("tenants") ?? 20),
+            now * 1000,
+          );
+          const result = await rollUp(d1, messages, now);
+          return { applied: result.applied, events: messages.reduce((n, m) => n + m.events.length, 0), keys };
         });
       case "/plan": {
         const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${q("sql")}`).all();

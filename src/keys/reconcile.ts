@@ -40,7 +40,7 @@ export interface ReconcileBudget {
   pageSize: number;
 }
 
-export const RECONCILE_BUDGET: ReconcileBudget = { kvOps: 500, d1Queries: 300, pageSize: 1000 };
+export const RECONCILE_BUDGET: ReconcileBudget = { kvOps: 400, d1Queries: 200, pageSize: 1000 };
 
 export interface ReconcileReport {
   /** D1 rows compared with KV (keys the edge must know something about). */

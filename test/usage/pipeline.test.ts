@@ -172,6 +172,52 @@ describe("the roll-up", () => {
     expect(ip).toEqual({ count: 2, country: "DE" });
   });
 
+  it("a batch of 3,000 distinct keys over 300 tenants is a few dozen D1 statements, every event counted", async () => {
+    const { rollUp } = await import("../../src/usage/rollup");
+    const run = crypto.randomUUID().slice(0, 8);
+    const now = Date.now();
+    const events: UsageEvent[] = Array.from({ length: 3_000 }, (_, i) => [
+      now,
+      `t-${run}-${i % 300}`,
+      `key-${run}-${i}`,
+      "GET",
+      "GET /x",
+      200,
+      "accepted",
+      `192.0.2.${i % 200}`,
+      "DE",
+      2,
+    ]);
+    let statements = 0;
+    const counted = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare") {
+          return (query: string) => {
+            statements++;
+            return target.prepare(query);
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const result = await rollUp(
+      counted,
+      [message(`batch-${run}-a`, events.slice(0, 1_500)), message(`batch-${run}-b`, events.slice(1_500))],
+      Math.floor(now / 1000),
+    );
+    expect(result.applied).toBe(2);
+    // It was about 2,000 (100 bound parameters per statement), over the 1,000 queries of one invocation.
+    // (Alerts are two statements each: a batch in which many keys raise one is still that many more.)
+    expect(statements).toBeLessThan(40);
+    const total = await env.DB.prepare("SELECT SUM(count) AS n FROM usage_counts WHERE granularity = 'minute' AND key_id LIKE ?")
+      .bind(`key-${run}-%`)
+      .first<{ n: number }>();
+    expect(total?.n).toBe(3_000);
+    const used = await env.DB.prepare("SELECT count(*) AS n FROM key_ips WHERE key_id LIKE ?").bind(`key-${run}-%`).first<{ n: number }>();
+    expect(used?.n).toBe(3_000);
+  });
+
   it("prunes each granularity after its retention, and old batch ids", async () => {
     const keyId = `key-${crypto.randomUUID()}`;
     const day = 86_400;
