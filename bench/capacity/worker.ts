@@ -172,20 +172,19 @@ async function seedEdgeRecords(env: Env, after: string, limit: number, now: numb
   return { written, last: results.at(-1)?.id ?? null };
 }
 
-const OUTCOMES = ["accepted", "accepted", "accepted", "accepted", "accepted", "accepted", "accepted", "rate_limited"] as const;
-
 /**
  * A queue batch as the gateway sends it: `messages` messages of `events` events each, event i of the
- * batch from key i mod `keys` (over `tenants` tenants, one client address per key), mostly accepted.
+ * batch from key i mod `keys` (over `tenants` tenants, one client address per key), accepted but for
+ * every `limitedEvery`-th event, rate limited (0: none), which raises a rate_limited alert per key.
  */
-function usageBatch(messages: number, events: number, keys: number, tenants: number, nowMs: number): UsageMessage[] {
+function usageBatch(messages: number, events: number, keys: number, tenants: number, limitedEvery: number, nowMs: number): UsageMessage[] {
   const batch: UsageMessage[] = [];
   for (let m = 0; m < messages; m++) {
     const list: UsageEvent[] = [];
     for (let e = 0; e < events; e++) {
       const i = m * events + e;
       const k = i % keys;
-      const outcome = OUTCOMES[i % OUTCOMES.length] ?? "accepted";
+      const outcome = limitedEvery > 0 && i % limitedEvery === limitedEvery - 1 ? "rate_limited" : "accepted";
       list.push([
         nowMs + e,
         `rollup-t${k % tenants}`,
@@ -260,6 +259,7 @@ export default {
             Number(q("events") ?? 400),
             keys,
             Number(q("tenants") ?? 20),
+            Number(q("limited_every") ?? 0),
             now * 1000,
           );
           const result = await rollUp(d1, messages, now);
