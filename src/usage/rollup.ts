@@ -10,7 +10,7 @@
  * and key '') and per client, and can raise no tenant's alert.
  */
 import { type SQL, sql } from "drizzle-orm";
-import { alertStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
+import { alertStatements, alertsStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
 import { type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
 import type { UsageEvent, UsageMessage } from "./events";
@@ -188,7 +188,12 @@ function detectorStatements(
   now: number,
 ): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
-  const raise = (alert: Omit<NewAlert, "now">, condition?: SQL) => statements.push(...alertStatements(d1, { ...alert, now }, condition));
+  // Alerts without a condition go out together, two statements however many (alertsStatements).
+  const unconditional: NewAlert[] = [];
+  const raise = (alert: Omit<NewAlert, "now">, condition?: SQL) => {
+    if (condition === undefined) unconditional.push({ ...alert, now });
+    else statements.push(...alertStatements(d1, { ...alert, now }, condition));
+  };
   // Each alert is gated in SQL on the counts inside the transaction; the estimate from `prior` only
   // skips statements that cannot fire and fills in the details.
   for (const { tenant, keyId, hour, n, outcomes } of agg.keyHours.values()) {
@@ -258,6 +263,7 @@ function detectorStatements(
       sql`NOT EXISTS (SELECT 1 FROM key_ips WHERE key_id = ${seen.keyId} AND ip = ${seen.ip})`,
     );
   }
+  statements.push(...alertsStatements(d1, unconditional));
   return statements;
 }
 
