@@ -337,6 +337,7 @@ async function main() {
     secrets,
     originUrl: origin.url,
     messages: argv.quick ? 40 : 200,
+    manyKeys: 10_000,
   });
 
   const summary = summarize(specs, rounds);
@@ -361,9 +362,11 @@ async function main() {
   for (const [id, p] of Object.entries(primed))
     console.log(`    (${id}) primed: ${p.requests} keys verified once in ${p.durationSec} s before round 1`);
   console.log(doCallsLine(specs, summary));
-  console.log(
-    `usage queue consumer: ${consumer.applied * consumer.eventsPerMessage} of ${consumer.events} events rolled up in ${consumer.seconds} s = ${consumer.eventsPerSecond} events/s (${consumer.messages} messages of ${consumer.eventsPerMessage}${consumer.complete ? "" : "; INCOMPLETE"})`,
-  );
+  for (const c of [consumer, consumer.manyKeysRun].filter(Boolean)) {
+    console.log(
+      `usage queue consumer, ${c.keys.toLocaleString("en-US")} keys: ${c.applied * c.eventsPerMessage} of ${c.events} events rolled up in ${c.seconds} s = ${c.eventsPerSecond} events/s, ${c.keyMessagesPerSecond} distinct keys per message per s (${c.messages} messages of ${c.eventsPerMessage}${c.complete ? "" : "; INCOMPLETE"})`,
+    );
+  }
   if (skipped.length) console.log(`not run: ${skipped.map((s) => `(${s.id}) ${s.name} [needs ${s.needs}]`).join("; ")}`);
   console.log("");
   console.log(targetTable(targets));

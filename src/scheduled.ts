@@ -20,7 +20,8 @@ export async function runScheduled(env: Env, now: number): Promise<void> {
       "reconciled edge records",
       async () => {
         const r = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now);
-        return `${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed`;
+        const pass = r.passCompleted ? "pass complete" : "pass continues next run";
+        return `${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed, ${pass} (${r.kvOps} KV operations, ${r.d1Queries} D1 queries)`;
       },
     ],
     [

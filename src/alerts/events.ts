@@ -83,6 +83,50 @@ export function alertStatements(d1: D1Database, alert: NewAlert, condition?: SQL
   return alertSql(alert, condition).map((query) => d1Statement(d1, query));
 }
 
+/** Alerts per multi-row statement: their rows travel as one JSON parameter (a D1 value may be 2 MB). */
+export const ALERTS_PER_STATEMENT = 500;
+
+/**
+ * Many unconditional alerts (each still once per dedupe key) and their webhook deliveries, as two
+ * statements per ALERTS_PER_STATEMENT alerts, for `d1.batch`: `alertStatements` is two statements
+ * per alert, so a storm (every key of a batch rate limited for the first time this hour) was over
+ * the 1,000 queries of one invocation. Same rows, same gate: deliveries only for alerts inserted.
+ */
+export function alertsStatements(d1: D1Database, alerts: readonly NewAlert[]): D1PreparedStatement[] {
+  const out: D1PreparedStatement[] = [];
+  const col = (i: number) => `json_extract(a.value, '$[${i}]')`;
+  for (let i = 0; i < alerts.length; i += ALERTS_PER_STATEMENT) {
+    const rows = alerts.slice(i, i + ALERTS_PER_STATEMENT).map((alert) => {
+      const id = `alert-${crypto.randomUUID()}`;
+      const eventId = newEventId();
+      const data = { id, type: alert.type, key_id: alert.keyId, created_at: alert.now, details: alert.details, acknowledged_at: null };
+      const payload = eventPayload(eventId, alert.type, alert.tenant, alert.now, data);
+      return [id, alert.tenant, alert.type, alert.keyId, alert.dedupeKey, alert.now, JSON.stringify(alert.details), eventId, payload];
+    });
+    const json = JSON.stringify(rows);
+    out.push(
+      d1
+        .prepare(
+          `INSERT INTO alerts (id, tenant_id, type, key_id, dedupe_key, created_at, details)
+           SELECT ${[0, 1, 2, 3, 4, 5, 6].map(col).join(", ")} FROM json_each(?) a WHERE true
+           ON CONFLICT (dedupe_key) DO NOTHING`,
+        )
+        .bind(json),
+      d1
+        .prepare(
+          `INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at)
+           SELECT 'dlv-' || lower(hex(randomblob(16))), w.id, w.tenant_id, ${col(7)}, ${col(2)}, ${col(8)}, 'pending', 0, ${col(5)}, ${col(5)}, ${col(5)}
+           FROM json_each(?) a JOIN webhooks w ON w.tenant_id = ${col(1)}
+           WHERE EXISTS (SELECT 1 FROM json_each(w.events) e WHERE e.value = ${col(2)})
+             AND EXISTS (SELECT 1 FROM alerts WHERE alerts.id = ${col(0)})
+           RETURNING id`,
+        )
+        .bind(json),
+    );
+  }
+  return out;
+}
+
 /** Delivery ids a batch's RETURNING statements produced. */
 export function deliveryIdsOf(results: readonly (D1Result | unknown[])[]): string[] {
   const ids: string[] = [];

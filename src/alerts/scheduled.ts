@@ -4,12 +4,15 @@
  * condition: once per key and expiry date, once per key and idle period.
  */
 import type { Db } from "../db/client";
-import { type AlertType, alertStatements, deliveryIdsOf } from "./events";
+import { type AlertType, alertsStatements, deliveryIdsOf, type NewAlert } from "./events";
 import { DEFAULT_SETTINGS } from "./settings";
 
 const SECONDS_PER_DAY = 86_400;
-/** Keys handled per cron run and detector; the rest are found by the next run. */
-const BATCH_LIMIT = 200;
+/**
+ * Keys handled per cron run and detector; the rest are found by the next run. The alerts and their
+ * webhook deliveries are two multi-row statements (alertsStatements): a run is 4 D1 queries.
+ */
+const BATCH_LIMIT = 100;
 
 interface Candidate {
   id: string;
@@ -48,17 +51,17 @@ export async function detectScheduled(db: Db, now: number): Promise<{ raised: nu
     )
     .bind(now, DEFAULT_SETTINGS.unused_days)
     .all<Candidate>();
-  const statements = [
-    ...expiring.results.flatMap((k) =>
-      raise(d1, k, "key_expiring", `key_expiring:${k.id}:${k.expires_at}`, now, {
+  const alerts = [
+    ...expiring.results.map((k) =>
+      alertOf(k, "key_expiring", `key_expiring:${k.id}:${k.expires_at}`, now, {
         name: k.name,
         expires_at: k.expires_at,
         days_left: Math.max(0, Math.floor(((k.expires_at ?? now) - now) / SECONDS_PER_DAY)),
         threshold_days: k.days,
       }),
     ),
-    ...unused.results.flatMap((k) =>
-      raise(d1, k, "key_unused", `key_unused:${k.id}:${k.last_used ?? "never"}`, now, {
+    ...unused.results.map((k) =>
+      alertOf(k, "key_unused", `key_unused:${k.id}:${k.last_used ?? "never"}`, now, {
         name: k.name,
         last_used: k.last_used,
         unused_days: Math.floor((now - (k.last_used ?? k.created_at)) / SECONDS_PER_DAY),
@@ -66,11 +69,11 @@ export async function detectScheduled(db: Db, now: number): Promise<{ raised: nu
       }),
     ),
   ];
-  if (statements.length === 0) return { raised: 0, deliveries: [] };
-  const results = await d1.batch(statements);
+  if (alerts.length === 0) return { raised: 0, deliveries: [] };
+  const results = await d1.batch(alertsStatements(d1, alerts));
   return { raised: expiring.results.length + unused.results.length, deliveries: deliveryIdsOf(results) };
 }
 
-function raise(d1: D1Database, key: Candidate, type: AlertType, dedupeKey: string, now: number, details: Record<string, unknown>) {
-  return alertStatements(d1, { tenant: key.tenant_id, type, keyId: key.id, dedupeKey, details, now });
+function alertOf(key: Candidate, type: AlertType, dedupeKey: string, now: number, details: Record<string, unknown>): NewAlert {
+  return { tenant: key.tenant_id, type, keyId: key.id, dedupeKey, details, now };
 }

@@ -219,21 +219,25 @@ const EDGE_RECORD_COLUMNS = {
 };
 
 /**
- * Keys the edge must know something about (revoked, rotated, rate-limited or allowlisted) and
- * that can still be presented (not past their own exp), in seq order from `afterSeq`.
+ * Keys the edge must know something about (revoked, rotated, rate-limited or allowlisted) and that
+ * can still be presented (not past their own exp), in id order: ids after `afterId` and up to
+ * `upToId` (inclusive; no upper bound when undefined), at most `limit`. The condition is written
+ * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0006): a
+ * bound parameter cannot prove a row is in a partial index.
  */
-export function edgeRecordKeys(db: Db, now: number, afterSeq: number, limit: number) {
+export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId: string | undefined, limit: number) {
   return db
-    .select({ seq: apiKeys.seq, ...EDGE_RECORD_COLUMNS })
+    .select(EDGE_RECORD_COLUMNS)
     .from(apiKeys)
     .where(
       and(
-        gt(apiKeys.seq, afterSeq),
-        or(eq(apiKeys.revoked, true), isNotNull(apiKeys.rotationCutoffAt), isNotNull(apiKeys.rateLimits), isNotNull(apiKeys.allowedIps)),
+        gt(apiKeys.id, afterId),
+        upToId === undefined ? undefined : lte(apiKeys.id, upToId),
+        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL)`,
         or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
       ),
     )
-    .orderBy(apiKeys.seq)
+    .orderBy(apiKeys.id)
     .limit(limit);
 }
 

@@ -31,7 +31,7 @@ export const apiKeys = sqliteTable(
     rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
     allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
   },
-  // The edge-record index is partial (see migrations/0002); drizzle only reads through it.
+  // The edge-record index is partial (see migrations/0006); drizzle only reads through it.
   (t) => [index("api_keys_tenant_seq").on(t.tenantId, t.seq)],
 );
 
@@ -48,6 +48,13 @@ export const edgeChanges = sqliteTable(
   (t) => [index("edge_changes_at").on(t.at)],
 );
 export type NewApiKeyRow = typeof apiKeys.$inferInsert;
+
+/** Where each cron task that walks all keys resumes (migrations/0006). */
+export const cronCursors = sqliteTable("cron_cursors", {
+  name: text("name").primaryKey(),
+  cursor: text("cursor").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
 
 export const auditLog = sqliteTable(
   "audit_log",

@@ -62,6 +62,8 @@ export const KV_CACHE_TTL_SECONDS = 30;
 export const KV_PROPAGATION_SECONDS = 60;
 /** KV refuses expirations closer than 60 s. */
 const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
+/** Added to that floor: the write's own latency and clock skew between the isolate and KV. */
+const KV_EXPIRATION_MARGIN_SECONDS = 10;
 /** Bound on the per-isolate cache; the oldest entries go first. */
 const ISOLATE_CACHE_MAX_ENTRIES = 20_000;
 /** How old a KV read's answer may be: its edge cache plus global propagation. */
@@ -323,7 +325,10 @@ export async function writeEdgeRecord(
     }
     if (keyExpiresAt !== null && keyExpiresAt <= now) return true; // expired keys are refused anyway
     const options: KVNamespacePutOptions = { metadata: { v: fingerprintOf(record) } };
-    if (keyExpiresAt !== null) options.expiration = Math.max(keyExpiresAt, now + KV_MIN_EXPIRATION_TTL_SECONDS);
+    // KV counts the 60 s from when the write reaches it, not from `now` (the cron's scheduled time, a
+    // pass that began seconds ago): a key expiring within the minute got its write refused.
+    const floor = Math.ceil(nowMs / 1000) + KV_MIN_EXPIRATION_TTL_SECONDS + KV_EXPIRATION_MARGIN_SECONDS;
+    if (keyExpiresAt !== null) options.expiration = Math.max(keyExpiresAt, floor);
     await kv.put(edgeRecordKey(keyId), JSON.stringify(record), options);
     return true;
   } catch (err) {

@@ -10,10 +10,9 @@
  * and key '') and per client, and can raise no tenant's alert.
  */
 import { type SQL, sql } from "drizzle-orm";
-import { alertStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
-import { type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
+import { ALERTS_PER_STATEMENT, alertStatements, alertsStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
+import { TENANTS_PER_QUERY, type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
-import { boundChunks, boundStatements, placeholders } from "../db/statements";
 import type { UsageEvent, UsageMessage } from "./events";
 
 export const GRANULARITIES = { minute: 60, hour: 3600, day: 86_400 } as const;
@@ -23,14 +22,40 @@ function floorTo(seconds: number, step: number): number {
   return seconds - (seconds % step);
 }
 
-/** Multi-row INSERT ... VALUES statements of `width` parameters per row, under D1's parameter limit. */
+/**
+ * Rows per multi-row statement. The rows travel as one JSON parameter (json_each), not as bound
+ * parameters: D1 binds at most 100 per statement, which made a batch of 2,000 distinct keys about
+ * 1,300 statements, over the 1,000 queries of one invocation. A value may be 2 MB; a row here is
+ * under 200 bytes.
+ */
+const ROWS_PER_STATEMENT = 2_000;
+
+/** `SELECT json_extract(value, '$[0]') AS column1, ...`: the columns VALUES would name. */
+function jsonColumns(width: number): string {
+  return Array.from({ length: width }, (_, i) => `json_extract(value, '$[${i}]') AS column${i + 1}`).join(", ");
+}
+
+/**
+ * Multi-row statements: `head` SELECT <the rows' columns> FROM json_each(?) WHERE true `tail`, where
+ * a VALUES list would go (an INSERT's rows, or a FROM (...) subquery); WHERE true keeps an INSERT's
+ * ON CONFLICT unambiguous. One statement per ROWS_PER_STATEMENT rows, one bound parameter each.
+ */
 function multiRow(d1: D1Database, head: string, tail: string, rows: unknown[][]): D1PreparedStatement[] {
   if (rows.length === 0) return [];
-  const width = rows[0]?.length ?? 1;
-  const placeholder = `(${placeholders(width)})`;
-  return boundChunks(rows, width).map((chunk) =>
-    d1.prepare(`${head} VALUES ${chunk.map(() => placeholder).join(", ")} ${tail}`).bind(...chunk.flat()),
-  );
+  const columns = jsonColumns(rows[0]?.length ?? 1);
+  const out: D1PreparedStatement[] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+    const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
+    out.push(d1.prepare(`${head} SELECT ${columns} FROM json_each(?) WHERE true ${tail}`).bind(JSON.stringify(chunk)));
+  }
+  return out;
+}
+
+/** Chunks of ROWS_PER_STATEMENT, each as the one JSON parameter of an `IN (SELECT ... FROM json_each(?))`. */
+function jsonChunks(values: unknown[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < values.length; i += ROWS_PER_STATEMENT) out.push(JSON.stringify(values.slice(i, i + ROWS_PER_STATEMENT)));
+  return out;
 }
 
 function add<K>(map: Map<K, number>, key: K, n = 1): void {
@@ -92,11 +117,10 @@ async function newIps(d1: D1Database, ips: Map<string, SeenIp>): Promise<SeenIp[
   for (const seen of ips.values()) byKey.set(seen.keyId, [...(byKey.get(seen.keyId) ?? []), seen]);
   if (byKey.size === 0) return [];
   const known = new Map<string, Set<string>>();
-  const keyIds = [...byKey.keys()];
-  for (const chunk of boundChunks(keyIds)) {
+  for (const chunk of jsonChunks([...byKey.keys()])) {
     const { results } = await d1
-      .prepare(`SELECT key_id, ip FROM key_ips WHERE key_id IN (${placeholders(chunk.length)})`)
-      .bind(...chunk)
+      .prepare("SELECT key_id, ip FROM key_ips WHERE key_id IN (SELECT value FROM json_each(?))")
+      .bind(chunk)
       .all<{ key_id: string; ip: string }>();
     for (const row of results) known.set(row.key_id, (known.get(row.key_id) ?? new Set()).add(row.ip));
   }
@@ -116,34 +140,32 @@ async function priorHourCounts(d1: D1Database, agg: ReturnType<typeof aggregate>
   const tenants = new Map<string, number>();
   const clients = new Map<string, number>();
   const queries: D1PreparedStatement[] = [];
-  const keyHours = [...agg.keyHours.values()];
-  for (const chunk of boundChunks(keyHours, 2)) {
+  for (const chunk of jsonChunks([...agg.keyHours.values()].map((k) => [k.keyId, k.hour]))) {
     queries.push(
       d1
         .prepare(
-          `SELECT key_id || '|' || bucket AS k, SUM(count) AS n FROM usage_counts WHERE granularity = 'hour' AND (key_id, bucket) IN (VALUES ${chunk.map(() => "(?, ?)").join(", ")}) GROUP BY key_id, bucket`,
+          `SELECT key_id || '|' || bucket AS k, SUM(count) AS n FROM usage_counts WHERE granularity = 'hour' AND (key_id, bucket) IN (SELECT ${jsonColumns(2)} FROM json_each(?)) GROUP BY key_id, bucket`,
         )
-        .bind(...chunk.flatMap((k) => [k.keyId, k.hour])),
+        .bind(chunk),
     );
   }
-  const tenantHours = [...agg.tenantHours.keys()].map((k) => k.split("|") as [string, string]);
-  for (const chunk of boundChunks(tenantHours, 2)) {
+  for (const chunk of jsonChunks([...agg.tenantHours.keys()].map((k) => k.split("|")).map(([t, h]) => [t, Number(h)]))) {
     queries.push(
       d1
         .prepare(
-          `SELECT 't|' || tenant_id || '|' || bucket AS k, SUM(count) AS n FROM usage_counts WHERE granularity = 'hour' AND outcome <> 'accepted' AND (tenant_id, bucket) IN (VALUES ${chunk.map(() => "(?, ?)").join(", ")}) GROUP BY tenant_id, bucket`,
+          `SELECT 't|' || tenant_id || '|' || bucket AS k, SUM(count) AS n FROM usage_counts WHERE granularity = 'hour' AND outcome <> 'accepted' AND (tenant_id, bucket) IN (SELECT ${jsonColumns(2)} FROM json_each(?)) GROUP BY tenant_id, bucket`,
         )
-        .bind(...chunk.flatMap(([t, h]) => [t, Number(h)])),
+        .bind(chunk),
     );
   }
   const clientHours = [...agg.clients.keys()].map((k) => k.split("|") as [string, string, string]).filter(([, t]) => t !== "");
-  for (const chunk of boundChunks(clientHours, 3)) {
+  for (const chunk of jsonChunks(clientHours.map(([h, t, ip]) => [Number(h), t, ip]))) {
     queries.push(
       d1
         .prepare(
-          `SELECT 'c|' || hour || '|' || tenant_id || '|' || ip AS k, count AS n FROM client_refusals WHERE (hour, tenant_id, ip) IN (VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")})`,
+          `SELECT 'c|' || hour || '|' || tenant_id || '|' || ip AS k, count AS n FROM client_refusals WHERE (hour, tenant_id, ip) IN (SELECT ${jsonColumns(3)} FROM json_each(?))`,
         )
-        .bind(...chunk.flatMap(([h, t, ip]) => [Number(h), t, ip])),
+        .bind(chunk),
     );
   }
   if (queries.length === 0) return { keys, tenants, clients };
@@ -166,7 +188,12 @@ function detectorStatements(
   now: number,
 ): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
-  const raise = (alert: Omit<NewAlert, "now">, condition?: SQL) => statements.push(...alertStatements(d1, { ...alert, now }, condition));
+  // Alerts without a condition go out together, two statements however many (alertsStatements).
+  const unconditional: NewAlert[] = [];
+  const raise = (alert: Omit<NewAlert, "now">, condition?: SQL) => {
+    if (condition === undefined) unconditional.push({ ...alert, now });
+    else statements.push(...alertStatements(d1, { ...alert, now }, condition));
+  };
   // Each alert is gated in SQL on the counts inside the transaction; the estimate from `prior` only
   // skips statements that cannot fire and fills in the details.
   for (const { tenant, keyId, hour, n, outcomes } of agg.keyHours.values()) {
@@ -236,37 +263,53 @@ function detectorStatements(
       sql`NOT EXISTS (SELECT 1 FROM key_ips WHERE key_id = ${seen.keyId} AND ip = ${seen.ip})`,
     );
   }
+  statements.push(...alertsStatements(d1, unconditional));
   return statements;
 }
 
+/** Statements for `n` rows in chunks of `per` (one JSON parameter each). */
+function statementsFor(n: number, per = ROWS_PER_STATEMENT): number {
+  return Math.ceil(n / per);
+}
+
 /**
- * The most D1 queries rollUp makes for these messages applied together (its reads, its multi-row
- * writes, two statements per alert it may raise), so a consumer can stay inside D1's queries per
- * invocation. Not counted: the one-by-one retry after a concurrent redelivery (rare).
+ * The most D1 queries rollUp could make for these messages applied together, known before any
+ * read: its reads, its multi-row writes, two statements per alert with a condition (every one the
+ * batch could raise: whether it fires depends on counts not read yet) and two per ALERTS_PER_STATEMENT
+ * of the others. Not counted: the one-by-one retry after a concurrent redelivery (rare). An upper
+ * bound for splitting a batch that rollUp refused as too big (RollupTooBig).
  */
 export function rollupQueries(messages: readonly UsageMessage[]): number {
   const agg = aggregate(messages.flatMap((m) => m.events));
   const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
   const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
-  let alerts = agg.tenantHours.size + agg.clients.size + agg.ips.size;
-  for (const { outcomes } of agg.keyHours.values()) {
-    alerts += 1 + ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
-  }
+  let unconditional = 0;
+  for (const { outcomes } of agg.keyHours.values())
+    unconditional += ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
+  const conditional = agg.keyHours.size + agg.tenantHours.size + agg.clients.size + agg.ips.size;
   const reads =
-    boundStatements(messages.length) +
-    boundStatements(tenants) +
-    boundStatements(keysWithIps) +
-    boundStatements(agg.keyHours.size, 2) +
-    boundStatements(agg.tenantHours.size, 2) +
-    boundStatements(agg.clients.size, 3);
+    statementsFor(messages.length) +
+    statementsFor(tenants, TENANTS_PER_QUERY) +
+    statementsFor(keysWithIps) +
+    statementsFor(agg.keyHours.size) +
+    statementsFor(agg.tenantHours.size) +
+    statementsFor(agg.clients.size);
   const writes =
-    boundStatements(messages.length, 2) +
-    boundStatements(agg.counts.size, 6) +
-    boundStatements(agg.clients.size, 4) +
-    boundStatements(agg.lastUsed.size, 2) +
-    boundStatements(agg.ips.size, 7) +
-    2 * alerts;
+    statementsFor(messages.length) +
+    statementsFor(agg.counts.size) +
+    statementsFor(agg.clients.size) +
+    statementsFor(agg.lastUsed.size) +
+    statementsFor(agg.ips.size) +
+    2 * conditional +
+    2 * statementsFor(unconditional, ALERTS_PER_STATEMENT);
   return reads + writes;
+}
+
+/** rollUp would make more D1 queries than it was allowed: nothing was written. */
+export class RollupTooBig extends Error {
+  constructor(readonly queries: number) {
+    super(`the roll-up needs ${queries} D1 queries`);
+  }
 }
 
 /** How many of the messages, from the first, rollUp can apply together within `maxQueries`. */
@@ -309,13 +352,18 @@ export interface RollupResult {
  * out to have been applied concurrently (a redelivery racing its first delivery), the transaction
  * fails on its id and changes nothing, and the messages are applied one by one instead.
  */
-export async function rollUp(d1: D1Database, messages: readonly UsageMessage[], now: number): Promise<RollupResult> {
+export async function rollUp(
+  d1: D1Database,
+  messages: readonly UsageMessage[],
+  now: number,
+  maxQueries = Number.POSITIVE_INFINITY,
+): Promise<RollupResult> {
   const ids = [...new Set(messages.map((m) => m.id))];
   const applied = new Set<string>();
-  for (const chunk of boundChunks(ids)) {
+  for (const chunk of jsonChunks(ids)) {
     const { results } = await d1
-      .prepare(`SELECT id FROM usage_batches WHERE id IN (${placeholders(chunk.length)})`)
-      .bind(...chunk)
+      .prepare("SELECT id FROM usage_batches WHERE id IN (SELECT value FROM json_each(?))")
+      .bind(chunk)
       .all<{ id: string }>();
     for (const row of results) applied.add(row.id);
   }
@@ -323,13 +371,13 @@ export async function rollUp(d1: D1Database, messages: readonly UsageMessage[], 
   for (const m of messages) if (!applied.has(m.id)) fresh.set(m.id, m);
   if (fresh.size === 0) return { applied: 0, deliveries: [] };
   try {
-    return await applyTogether(d1, [...fresh.values()], now);
+    return await applyTogether(d1, [...fresh.values()], now, maxQueries);
   } catch (err) {
     if (!isDuplicateBatch(err)) throw err;
     if (fresh.size === 1) return { applied: 0, deliveries: [] };
     const result: RollupResult = { applied: 0, deliveries: [] };
     for (const m of fresh.values()) {
-      const one = await rollUp(d1, [m], now);
+      const one = await rollUp(d1, [m], now, maxQueries);
       result.applied += one.applied;
       result.deliveries.push(...one.deliveries);
     }
@@ -341,11 +389,12 @@ function isDuplicateBatch(err: unknown): boolean {
   return String(err).includes("UNIQUE constraint failed: usage_batches.id");
 }
 
-async function applyTogether(d1: D1Database, messages: UsageMessage[], now: number): Promise<RollupResult> {
+async function applyTogether(d1: D1Database, messages: UsageMessage[], now: number, maxQueries: number): Promise<RollupResult> {
   const agg = aggregate(messages.flatMap((m) => m.events));
   const db = database(d1);
   const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant));
-  const settings = await tenantSettingsOfMany(db, [...tenants]);
+  const settings = new Map<string, TenantSettings>();
+  for (const [tenant, s] of await tenantSettingsOfMany(db, [...tenants])) settings.set(tenant, s);
   const fresh = await newIps(d1, agg.ips);
   const prior = await priorHourCounts(d1, agg);
 
@@ -393,6 +442,16 @@ async function applyTogether(d1: D1Database, messages: UsageMessage[], now: numb
       [...agg.ips.values()].map((s) => [s.tenant, s.keyId, s.ip, s.first, s.last, s.count, s.country]),
     ),
   ];
+  // The reads so far (batch ids, settings, key_ips, prior counts) and the writes: within the budget,
+  // or nothing is written and the caller splits the batch.
+  const reads =
+    statementsFor(messages.length) +
+    statementsFor(tenants.size, TENANTS_PER_QUERY) +
+    statementsFor(new Set([...agg.ips.values()].map((s) => s.keyId)).size) +
+    statementsFor(agg.keyHours.size) +
+    statementsFor(agg.tenantHours.size) +
+    statementsFor(agg.clients.size);
+  if (reads + statements.length > maxQueries) throw new RollupTooBig(reads + statements.length);
   const results = await d1.batch(statements);
   return { applied: messages.length, deliveries: deliveryIdsOf(results) };
 }

@@ -68,4 +68,11 @@ describe("edge records", () => {
     expect(await env.EDGE_RECORDS.get(`key-state:${keyId}`)).toBeNull();
     expect(cachedEdgeView(keyId, Date.now())).toBeNull();
   });
+  it("a key expiring within the minute, written by a cron run that began seconds ago, is still accepted by KV", async () => {
+    const keyId = `key-${crypto.randomUUID()}`;
+    const started = Math.floor(Date.now() / 1000) - 20; // the cron's scheduled time
+    expect(await writeEdgeRecord(env.EDGE_RECORDS, keyId, { state: "revoked", at: started }, started + 30, started)).toBe(true);
+    const listed = await env.EDGE_RECORDS.list({ prefix: `key-state:${keyId}` });
+    expect(listed.keys[0]?.expiration).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) + 60);
+  });
 });

@@ -2,6 +2,7 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { clearEdgeCache } from "../../src/keys/edge-record";
+import { RECONCILE_BUDGET, type ReconcileBudget, type ReconcileReport, reconcileEdgeRecords } from "../../src/keys/reconcile";
 import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
@@ -65,7 +66,6 @@ describe("the scheduled reconciler", () => {
     const tenant = freshTenant();
     const key = await createKey(tenant);
     await call("POST", `/api/v1/tenant/${tenant}/api-keys/${key.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
-    const { reconcileEdgeRecords } = await import("../../src/keys/reconcile");
     await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, Math.floor(Date.now() / 1000));
     const second = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, Math.floor(Date.now() / 1000));
     expect(second.repaired).toBe(0);
@@ -93,5 +93,115 @@ describe("the scheduled reconciler", () => {
     clearEdgeCache();
     const res = await call("GET", `/api/v1/resources`, { token: cleared.api_key, headers: { "cf-connecting-ip": "198.51.100.1" } });
     expect(res.status).toBe(200);
+  });
+});
+
+/** A key row written straight to D1, revoked (its KV write "lost"): only the columns D1 requires. */
+async function insertRevokedKey(tenant: string, id: string, now: number): Promise<void> {
+  await env.DB.prepare(
+    `INSERT INTO api_keys (id, tenant_id, name, scopes, created_at, expires_in_days, created_by, subject, jti, kid, updated_at, revoked, revoked_at)
+     VALUES (?1, ?2, 'capacity', '["api:read"]', ?3, 0, 'user:test', 'sub', ?1, 'kid', ?3, 1, ?3)`,
+  )
+    .bind(id, tenant, now)
+    .run();
+}
+
+/** EDGE_RECORDS, counting the writes and deletes per entry name. */
+function countingKv() {
+  const writes = new Map<string, number>();
+  const count = (name: string) => writes.set(name, (writes.get(name) ?? 0) + 1);
+  const kv = {
+    list: (options?: KVNamespaceListOptions) => env.EDGE_RECORDS.list(options),
+    get: (name: string) => env.EDGE_RECORDS.get(name),
+    put: (name: string, value: string, options?: KVNamespacePutOptions) => {
+      count(name);
+      return env.EDGE_RECORDS.put(name, value, options);
+    },
+    delete: (name: string) => {
+      count(name);
+      return env.EDGE_RECORDS.delete(name);
+    },
+  } as unknown as KVNamespace;
+  return { kv, writes };
+}
+
+async function edgeRowsInD1(now: number): Promise<number> {
+  const row = await env.DB.prepare(
+    `SELECT count(*) AS n FROM api_keys WHERE (revoked = 1 OR rotation_cutoff_at IS NOT NULL OR rate_limits IS NOT NULL OR allowed_ips IS NOT NULL)
+       AND (expires_at IS NULL OR expires_at > ?)`,
+  )
+    .bind(now)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+describe("the reconciler across cron runs (a pass resumes from a cursor)", () => {
+  const SMALL: ReconcileBudget = { kvOps: 6, d1Queries: 8, pageSize: 4 };
+
+  /** Runs until a pass completes (at most `maxRuns`); the reports of each run. */
+  async function pass(kv: KVNamespace, budget: ReconcileBudget, now: number, maxRuns = 200): Promise<ReconcileReport[]> {
+    const reports: ReconcileReport[] = [];
+    while (reports.length < maxRuns) {
+      const r = await reconcileEdgeRecords(env.DB, kv, now, budget);
+      reports.push(r);
+      if (r.passCompleted) return reports;
+    }
+    throw new Error(`no complete pass in ${maxRuns} runs`);
+  }
+
+  it("a small budget per run: every key is checked once per pass across several runs, and the next pass starts over", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await pass(env.EDGE_RECORDS, RECONCILE_BUDGET, now); // start at a pass boundary, KV in line with D1
+    const tenant = freshTenant();
+    const lost = Array.from({ length: 30 }, () => `key-${crypto.randomUUID()}`);
+    for (const id of lost) await insertRevokedKey(tenant, id, now);
+    // Entries D1 never asked for (their deletes were lost): interleaved with the others in id order.
+    const stale = Array.from({ length: 10 }, () => `key-${crypto.randomUUID()}`);
+    for (const id of stale) await env.EDGE_RECORDS.put(`key-state:${id}`, JSON.stringify({ allowed_ips: ["192.0.2.1"] }));
+
+    const { kv, writes } = countingKv();
+    const first = await pass(kv, SMALL, now);
+    expect(first.length).toBeGreaterThan(5);
+    for (const r of first) {
+      expect(r.kvOps).toBeLessThanOrEqual(SMALL.kvOps);
+      expect(r.d1Queries).toBeLessThanOrEqual(SMALL.d1Queries);
+    }
+    // Never re-done, never skipped: each D1 row checked once, each lost write and stale entry fixed once.
+    expect(first.reduce((n, r) => n + r.checked, 0)).toBe(await edgeRowsInD1(now));
+    for (const id of [...lost, ...stale]) expect(writes.get(`key-state:${id}`)).toBe(1);
+    expect(writes.size).toBe(lost.length + stale.length);
+    for (const id of lost) expect(await env.EDGE_RECORDS.get(`key-state:${id}`, "json")).toMatchObject({ state: "revoked" });
+    for (const id of stale) expect(await env.EDGE_RECORDS.get(`key-state:${id}`)).toBeNull();
+
+    // The next pass starts from the first key again, finds nothing to repair, and checks the same keys.
+    writes.clear();
+    const second = await pass(kv, SMALL, now);
+    expect(second.reduce((n, r) => n + r.checked, 0)).toBe(await edgeRowsInD1(now));
+    expect(second.reduce((n, r) => n + r.repaired, 0)).toBe(0);
+    expect(writes.size).toBe(0);
+  });
+
+  it("a revocation whose KV write is lost behind the cursor is repaired by the next pass: within two passes", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await pass(env.EDGE_RECORDS, RECONCILE_BUDGET, now);
+    const runsPerPass = (await pass(env.EDGE_RECORDS, SMALL, now)).length;
+    // Half a pass, then a key that sorts before everything is revoked with its KV write lost.
+    for (let i = 0; i < Math.floor(runsPerPass / 2); i++) await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now, SMALL);
+    const behind = `key-00000000-${crypto.randomUUID().slice(9)}`;
+    await insertRevokedKey(freshTenant(), behind, now);
+
+    let runs = 0;
+    let repairedInFirstPass = false;
+    let passes = 0;
+    while ((await env.EDGE_RECORDS.get(`key-state:${behind}`)) === null) {
+      const r = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now, SMALL);
+      runs++;
+      if (r.passCompleted) passes++;
+      expect(runs).toBeLessThanOrEqual(2 * (runsPerPass + 1));
+    }
+    if (passes === 0) repairedInFirstPass = true;
+    expect(repairedInFirstPass).toBe(false); // the cursor had passed it: the pass in progress did not
+    expect(passes).toBe(1); // ... the next one did
+    expect(await env.EDGE_RECORDS.get(`key-state:${behind}`, "json")).toMatchObject({ state: "revoked" });
   });
 });

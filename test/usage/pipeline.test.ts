@@ -174,6 +174,116 @@ describe("the roll-up", () => {
     expect(ip).toEqual({ count: 2, country: "DE" });
   });
 
+  it("a batch of 3,000 distinct keys over 300 tenants is a few dozen D1 statements, every event counted", async () => {
+    const { rollUp } = await import("../../src/usage/rollup");
+    const run = crypto.randomUUID().slice(0, 8);
+    const now = Date.now();
+    const events: UsageEvent[] = Array.from({ length: 3_000 }, (_, i) => [
+      now,
+      `t-${run}-${i % 300}`,
+      `key-${run}-${i}`,
+      "GET",
+      "GET /x",
+      200,
+      "accepted",
+      `192.0.2.${i % 200}`,
+      "DE",
+      2,
+    ]);
+    let statements = 0;
+    const counted = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare") {
+          return (query: string) => {
+            statements++;
+            return target.prepare(query);
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const result = await rollUp(
+      counted,
+      [message(`batch-${run}-a`, events.slice(0, 1_500)), message(`batch-${run}-b`, events.slice(1_500))],
+      Math.floor(now / 1000),
+    );
+    expect(result.applied).toBe(2);
+    // It was about 2,000 (100 bound parameters per statement), over the 1,000 queries of one invocation.
+    // (Alerts are two statements each: a batch in which many keys raise one is still that many more.)
+    expect(statements).toBeLessThan(40);
+    const total = await env.DB.prepare("SELECT SUM(count) AS n FROM usage_counts WHERE granularity = 'minute' AND key_id LIKE ?")
+      .bind(`key-${run}-%`)
+      .first<{ n: number }>();
+    expect(total?.n).toBe(3_000);
+    const used = await env.DB.prepare("SELECT count(*) AS n FROM key_ips WHERE key_id LIKE ?").bind(`key-${run}-%`).first<{ n: number }>();
+    expect(used?.n).toBe(3_000);
+  });
+
+  it("an alert storm (600 keys rate limited for the first time this hour) is a few statements, each alert and delivery once", async () => {
+    const { rollUp } = await import("../../src/usage/rollup");
+    const tenant = freshTenant();
+    const run = crypto.randomUUID().slice(0, 8);
+    const now = Date.now();
+    const hook = `wh-${crypto.randomUUID()}`;
+    await env.DB.prepare(
+      "INSERT INTO webhooks (id, tenant_id, url, events, secret, created_at, created_by) VALUES (?, ?, 'https://hooks.example.com/x', '[\"rate_limited\"]', 'whsec_x', ?, 'user:test')",
+    )
+      .bind(hook, tenant, Math.floor(now / 1000))
+      .run();
+    const events: UsageEvent[] = Array.from({ length: 600 }, (_, i) => [
+      now,
+      tenant,
+      `key-${run}-${i}`,
+      "GET",
+      "GET /x",
+      429,
+      "rate_limited",
+      "192.0.2.1",
+      "DE",
+      -1,
+    ]);
+    let statements = 0;
+    const counted = new Proxy(env.DB, {
+      get(target, prop) {
+        if (prop === "prepare") {
+          return (query: string) => {
+            statements++;
+            return target.prepare(query);
+          };
+        }
+        const value = Reflect.get(target, prop);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const result = await rollUp(counted, [message(`batch-${run}`, events)], Math.floor(now / 1000));
+    expect(statements).toBeLessThan(30); // it was 1,200 for the alerts alone
+    expect(result.deliveries).toHaveLength(600);
+    // (and two refusal_burst alerts: 600 refusals from one client, which the webhook does not subscribe to)
+    const alerts = await env.DB.prepare("SELECT id, key_id, type, details FROM alerts WHERE tenant_id = ? AND type = 'rate_limited'")
+      .bind(tenant)
+      .all<{
+        id: string;
+        key_id: string;
+        type: string;
+        details: string;
+      }>();
+    expect(alerts.results).toHaveLength(600);
+    expect(new Set(alerts.results.map((a) => a.key_id)).size).toBe(600);
+    const delivery = await env.DB.prepare("SELECT event_type, payload, status, webhook_id FROM webhook_deliveries WHERE id = ?")
+      .bind(result.deliveries[0])
+      .first<{ event_type: string; payload: string; status: string; webhook_id: string }>();
+    expect(delivery).toMatchObject({ event_type: "rate_limited", status: "pending", webhook_id: hook });
+    const payload = JSON.parse(delivery?.payload ?? "{}");
+    expect(payload).toMatchObject({ type: "rate_limited", tenant, data: { type: "rate_limited", acknowledged_at: null } });
+    expect(alerts.results.map((a) => a.id)).toContain(payload.data.id);
+    // The same hour again: deduplicated, no new alert and no delivery.
+    const again = await rollUp(env.DB, [message(`batch-${run}-2`, events)], Math.floor(now / 1000));
+    expect(again.deliveries).toHaveLength(0);
+    const total = await env.DB.prepare("SELECT count(*) AS n FROM alerts WHERE tenant_id = ?").bind(tenant).first<{ n: number }>();
+    expect(total?.n).toBe(602);
+  });
+
   it("prunes each granularity after its retention, and old batch ids", async () => {
     const keyId = `key-${crypto.randomUUID()}`;
     const day = 86_400;
