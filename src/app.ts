@@ -9,7 +9,7 @@ import type { Env } from "./env";
 import { ApiError, toErrorResponse } from "./errors";
 import { decodeBody, readBodyBytes } from "./http/request-body";
 import { methodNotAllowed } from "./http/responses";
-import { parseOrRefuse, refuseControlChars } from "./http/validate";
+import { parseOrRefuse, refuseBadInput } from "./http/validate";
 import { verifyGitHubSignature } from "./leaks/github-signature";
 import { introspecting, managed } from "./routes/management";
 import { type AppContext, honoPath, pathMatcher, queryInput, type Route } from "./routes/spec";
@@ -35,7 +35,7 @@ async function parseInput(route: Route, c: AppContext, bytes?: Uint8Array) {
   let query: unknown;
   if (route.query) {
     const input = queryInput(route.query, url.searchParams);
-    refuseControlChars(input);
+    refuseBadInput(input);
     query = parseOrRefuse(route.query, input);
   }
   let body: unknown;
@@ -45,7 +45,7 @@ async function parseInput(route: Route, c: AppContext, bytes?: Uint8Array) {
       mediaTypes: route.body.mediaTypes,
     });
     // GitHub's batches are not refused for a finding's odd text: its live keys must still be revoked.
-    if (route.credential !== "github-signature") refuseControlChars(raw);
+    refuseBadInput(raw, { controlChars: route.credential !== "github-signature" });
     body = raw === undefined ? undefined : parseOrRefuse(route.body.schema(scopeCatalog(c.env)), raw);
   }
   return { c, env: c.env, url, query, body };

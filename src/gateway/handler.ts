@@ -26,7 +26,7 @@ import { usageSink } from "../usage/sink";
 import { assertionsEnabled, identityAssertion } from "./assertion";
 import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 import { judgePath } from "./path-contract";
-import { matchPolicy, type Requirement, UNMATCHED_RULE } from "./policy";
+import { type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
 import { forward, originFailure, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
 import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
@@ -53,6 +53,10 @@ const NO_ROUTE: Refused = refused("no_route", UNMATCHED_RULE);
 let decisionsFor: GatewayConfig | undefined;
 const decisions = isolateCache<string, RouteDecision>("route-decisions", MAX_ROUTE_DECISIONS);
 
+/** Why a path whose letter case picks a different rule than its folded form is refused. */
+const CASE_AMBIGUOUS =
+  "The request path's letter case selects a different route rule than its lower-case form; send it in the case the API uses";
+
 /**
  * What the route policy asks of `method path`, cached per isolate for the config in force. A path
  * the path contract refuses is refused here, before any key work, and is not cached (a client
@@ -68,7 +72,9 @@ function routeDecision(config: GatewayConfig, method: string, path: string): Rou
   if (decision === undefined) {
     const judged = judgePath(path, config.pathNormalization);
     if (typeof judged === "string") return refused("bad_path", UNMATCHED_RULE, { detail: judged });
-    const requirement = matchPolicy(config.policy, method, judged.segments) ?? (config.unmatched === "deny" ? null : AUTHENTICATED);
+    const rule = routeRule(config.policy, method, judged);
+    if (rule === "case-ambiguous") return refused("bad_path", UNMATCHED_RULE, { detail: CASE_AMBIGUOUS });
+    const requirement = rule ?? (config.unmatched === "deny" ? null : AUTHENTICATED);
     decision = requirement === null ? NO_ROUTE : { ok: true, requirement, path: judged.forward };
     setBounded(decisions, cacheKey, decision, MAX_ROUTE_DECISIONS);
   }

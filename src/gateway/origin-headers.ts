@@ -35,6 +35,13 @@ export const CLIENT_ADDRESS_HEADERS: ReadonlySet<string> = new Set([
   "true-client-ip",
   "x-client-ip",
   "x-cluster-client-ip",
+  // PHP's HTTP_CLIENT_IP (which many "real IP" snippets read first), and other vendors' spellings.
+  "client-ip",
+  "x-originating-ip",
+  "x-remote-ip",
+  "x-remote-addr",
+  "fastly-client-ip",
+  "cf-connecting-ipv6",
   RUNTIME_CLIENT_IP_HEADER,
 ]);
 

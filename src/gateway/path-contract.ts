@@ -19,12 +19,13 @@
  * | empty segments (//)                     | 400     | merged                            |
  * | %-encoded unreserved (%61, %7E)         | matched decoded, forwarded raw | decoded (§6.2.2.2) |
  * | other %-encodings (%20, %C3%A9)         | matched decoded, forwarded raw | hex upper-cased (§6.2.2.1) |
- * | letter case                             | matched case-insensitively, forwarded as sent (both)        |
+ * | letter case (A-Z only)                  | matched folded and as sent: 400 if they pick different rules, else forwarded as sent (both) |
  * | trailing slash                          | matched as if absent, forwarded as sent (both)              |
  *
- * Matching is on fully decoded, lower-cased segments: the forms a decoding, case-insensitive
- * framework (Werkzeug decodes, Express folds case) would route, and once %2F, %5C, %25XX and
- * controls are refused, decoding can no longer create or hide a separator. The common path (plain
+ * Matching is on fully decoded segments, once with A-Z folded (as Express, case-insensitive by
+ * default, routes) and once as sent (as Werkzeug, case-sensitive, routes): when the two pick
+ * different rules, no one rule covers what every origin may run, and the path is refused. Once
+ * %2F, %5C, %25XX and controls are refused, decoding can no longer create or hide a separator. The common path (plain
  * ASCII segments) is one test of a regex compiled once.
  */
 
@@ -33,8 +34,10 @@ export type PathMode = (typeof PATH_MODES)[number];
 
 /** A path the route policy may judge. */
 export interface JudgedPath {
-  /** Segments for rule matching: percent-decoded, lower-cased, without the trailing empty one. */
+  /** Segments for rule matching: percent-decoded, ASCII letters lower-cased, without the trailing empty one. */
   segments: string[];
+  /** The same segments in the case they were sent: `segments` itself when it holds no upper-case letter. */
+  asSent: string[];
   /** The path the origin receives: the raw path ("reject"), or its normalized form ("normalize"). */
   forward: string;
 }
@@ -68,18 +71,34 @@ function normalizeEncoding(segment: string): string {
  */
 export function judgePath(raw: string, mode: PathMode): JudgedPath | string {
   if (PLAIN_PATH.test(raw)) {
-    const segments = raw.toLowerCase().split("/");
-    segments.shift();
-    if (segments[segments.length - 1] === "") segments.pop();
-    return { segments, forward: raw };
+    const segments = segmentsOf(raw);
+    // A plain path is ASCII: toLowerCase folds A-Z only.
+    const folded = raw.toLowerCase();
+    return { segments: folded === raw ? segments : segmentsOf(folded), asSent: segments, forward: raw };
   }
   return judgeUnusualPath(raw, mode);
+}
+
+function segmentsOf(path: string): string[] {
+  const segments = path.split("/");
+  segments.shift();
+  if (segments[segments.length - 1] === "") segments.pop();
+  return segments;
+}
+
+/**
+ * A-Z to a-z, nothing else: a Unicode lower-casing maps the Kelvin sign (U+212A) to "k" and "İ" to
+ * "i̇", which no ASCII-routing origin does, so a rule could match what the origin routes elsewhere.
+ */
+export function foldAscii(segment: string): string {
+  return /[A-Z]/.test(segment) ? segment.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) | 0x20)) : segment;
 }
 
 /** The byte-by-byte judgment of a path the regex did not pass. */
 function judgeUnusualPath(raw: string, mode: PathMode): JudgedPath | string {
   if (raw.charCodeAt(0) !== 47) return "The request path must start with '/'";
   const segments: string[] = [];
+  const asSent: string[] = [];
   const forwarded: string[] = [];
   let start = 1;
   let encoded = false;
@@ -111,13 +130,15 @@ function judgeUnusualPath(raw: string, mode: PathMode): JudgedPath | string {
         if (mode === "reject") return "The request path has a '.' or '..' segment";
         if (decoded === ".." && segments.length > 0) {
           segments.pop();
+          asSent.pop();
           forwarded.pop();
         }
         // RFC 3986 §5.2.4: a final dot segment leaves a trailing slash.
         if (last) trailingSlash = segments.length > 0;
         continue;
       }
-      segments.push(decoded.toLowerCase());
+      segments.push(foldAscii(decoded));
+      asSent.push(decoded);
       if (mode === "normalize") forwarded.push(rawSegment.includes("%") ? normalizeEncoding(rawSegment) : rawSegment);
       continue;
     }
@@ -141,7 +162,8 @@ function judgeUnusualPath(raw: string, mode: PathMode): JudgedPath | string {
     // Space and bytes outside ASCII: the runtime percent-encodes them, so they never arrive raw.
     if (code === 0x20 || code > 0x7e) return "The request path has a character that must be percent-encoded";
   }
-  if (mode === "reject") return { segments, forward: raw };
+  const sent = asSent.every((segment, i) => segment === segments[i]) ? segments : asSent;
+  if (mode === "reject") return { segments, asSent: sent, forward: raw };
   const forward = `/${forwarded.join("/")}${trailingSlash && forwarded.length > 0 ? "/" : ""}`;
-  return { segments, forward };
+  return { segments, asSent: sent, forward };
 }

@@ -1,11 +1,14 @@
 /**
  * The declarative route policy: method + path pattern -> what a request needs.
  *
- * Rules are matched against the segments of src/gateway/path-contract.ts: percent-decoded and
- * lower-cased, of a path that has already been refused if an origin could read it another way. So
- * `/api/v1/%72esources` and `/API/v1/Resources` meet the rule of `/api/v1/resources`, as a
- * decoding (Werkzeug) or case-insensitive (Express) origin would route them.
+ * Rules are matched against the segments of src/gateway/path-contract.ts: percent-decoded, of a path
+ * that has already been refused if an origin could read it another way. So `/api/v1/%72esources`
+ * meets the rule of `/api/v1/resources`, as a decoding origin (Werkzeug) would route it. Letter case
+ * is matched twice (routeRule): folded, as a case-insensitive origin (Express) routes, and as sent,
+ * as a case-sensitive one (Werkzeug) does; a path for which the two pick different rules is refused.
  */
+
+import { foldAscii } from "./path-contract";
 
 export type UnmatchedRoutes = "authenticate" | "deny";
 
@@ -21,12 +24,15 @@ export const UNMATCHED_RULE = "(unmatched)";
 
 interface CompiledRule {
   methods: ReadonlySet<string> | null; // null = any method
-  segments: readonly string[]; // literal, "*" (one segment) or "**" (the rest, last only)
+  segments: readonly string[]; // literal (A-Z folded), "*" (one segment) or "**" (the rest, last only)
+  asWritten: readonly string[]; // the same, literals in the case the rule has them
   requirement: Requirement;
 }
 
 export interface CompiledPolicy {
   rules: readonly CompiledRule[];
+  /** Some literal of some rule has an upper-case letter (so even a lower-case path is matched twice). */
+  upperCaseLiterals: boolean;
   /** Every scope some rule requires (checked against the scope catalog at load). */
   scopes: ReadonlySet<string>;
 }
@@ -57,8 +63,8 @@ function parsePath(value: unknown, where: string): string[] {
     if (segment === "**" && i !== segments.length - 1) throw new Error(`${where}.path: "**" may only be the last segment`);
     if (segment.includes("*") && segment !== "*" && segment !== "**") throw new Error(`${where}.path: "*" must be a whole segment`);
   });
-  // ":name" is a readable alias for "*". Literals match case-insensitively (path-contract.ts).
-  return segments.map((s) => (s.startsWith(":") ? "*" : s.toLowerCase()));
+  // ":name" is a readable alias for "*".
+  return segments.map((s) => (s.startsWith(":") ? "*" : s));
 }
 
 export function compilePolicy(raw: unknown): CompiledPolicy {
@@ -84,9 +90,10 @@ export function compilePolicy(raw: unknown): CompiledPolicy {
       if (list.length > 0) requirement = { kind: "scopes", scopes: list, challenge: list.join(" "), rule };
     }
     if (r.public === true) requirement = { kind: "public", rule };
-    return { methods, segments: parsePath(r.path, where), requirement };
+    const asWritten = parsePath(r.path, where);
+    return { methods, segments: asWritten.map(foldAscii), asWritten, requirement };
   });
-  return { rules, scopes };
+  return { rules, scopes, upperCaseLiterals: rules.some((r) => r.asWritten.some((s) => /[A-Z]/.test(s))) };
 }
 
 function segmentsMatch(pattern: readonly string[], path: readonly string[]): boolean {
@@ -99,11 +106,25 @@ function segmentsMatch(pattern: readonly string[], path: readonly string[]): boo
   return pattern.length === path.length;
 }
 
-/** First matching rule's requirement, or null when no rule matches. */
-export function matchPolicy(policy: CompiledPolicy, method: string, path: readonly string[]): Requirement | null {
+/**
+ * First matching rule's requirement, or null when no rule matches: the folded path against the
+ * folded rules, or with `asSent`, the path as sent against the rules as written.
+ */
+export function matchPolicy(policy: CompiledPolicy, method: string, path: readonly string[], asSent = false): Requirement | null {
   for (const rule of policy.rules) {
     if (rule.methods !== null && !rule.methods.has(method)) continue;
-    if (segmentsMatch(rule.segments, path)) return rule.requirement;
+    if (segmentsMatch(asSent ? rule.asWritten : rule.segments, path)) return rule.requirement;
   }
   return null;
+}
+
+/** The rule's requirement matched both ways; "case-ambiguous" when they differ (the path is refused). */
+export function routeRule(
+  policy: CompiledPolicy,
+  method: string,
+  path: { segments: readonly string[]; asSent: readonly string[] },
+): Requirement | null | "case-ambiguous" {
+  const folded = matchPolicy(policy, method, path.segments);
+  if (path.asSent === path.segments && !policy.upperCaseLiterals) return folded;
+  return matchPolicy(policy, method, path.asSent, true) === folded ? folded : "case-ambiguous";
 }

@@ -71,34 +71,42 @@ export function parseOrRefuse<S extends z.ZodMiniType>(schema: S, value: unknown
   return result.data;
 }
 
-/** Deepest nesting walked for control characters; schemas refuse anything deeper anyway. */
-const CONTROL_CHECK_MAX_DEPTH = 32;
+/**
+ * Deepest nesting a request's input may have. JSON fields such as `metadata` accept any depth in
+ * their schema, so without this a deep enough value would pass the control-character walk below
+ * unread and overflow the schema's recursion (a 500) further on.
+ */
+export const INPUT_MAX_DEPTH = 32;
 
-/** The path of the first string (value or object key) in `value` holding a control character, or null. */
-function controlCharField(value: unknown, path: PropertyKey[], depth: number): string | null {
-  if (typeof value === "string") return hasControlCharacters(value) ? formatPath(path) || "the request body" : null;
-  if (value === null || typeof value !== "object" || depth > CONTROL_CHECK_MAX_DEPTH) return null;
+/** What is wrong with `value` at `path` (too deep, or a control character), or null. */
+function inputProblem(value: unknown, path: PropertyKey[], depth: number, controlChars: boolean): string | null {
+  const where = () => formatPath(path) || "the request body";
+  if (typeof value === "string")
+    return controlChars && hasControlCharacters(value) ? `${where()} must not contain control characters` : null;
+  if (value === null || typeof value !== "object") return null;
+  if (depth >= INPUT_MAX_DEPTH) return `${where()} is nested too deeply (at most ${INPUT_MAX_DEPTH} levels)`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = controlCharField(value[i], [...path, i], depth + 1);
+      const found = inputProblem(value[i], [...path, i], depth + 1, controlChars);
       if (found !== null) return found;
     }
     return null;
   }
   for (const [key, item] of Object.entries(value)) {
-    if (hasControlCharacters(key)) return `${formatPath(path) || "the request body"} (a field name)`;
-    const found = controlCharField(item, [...path, key], depth + 1);
+    if (controlChars && hasControlCharacters(key)) return `${where()} (a field name) must not contain control characters`;
+    const found = inputProblem(item, [...path, key], depth + 1, controlChars);
     if (found !== null) return found;
   }
   return null;
 }
 
 /**
- * A 400 naming the field when any string of a request's input (body or query, values and field
- * names, however deep) holds a control character: nothing a client sends stores one
- * (src/lib/control-characters.ts says why).
+ * A 400 naming the field when a request's input (body or query) is nested deeper than
+ * INPUT_MAX_DEPTH or, with `controlChars`, when any string of it (values and field names, however
+ * deep) holds a control character: nothing a client sends stores one (src/lib/control-characters.ts
+ * says why).
  */
-export function refuseControlChars(input: unknown): void {
-  const field = controlCharField(input, [], 0);
-  if (field !== null) throw new ApiError("invalid_request", `${field} must not contain control characters`);
+export function refuseBadInput(input: unknown, { controlChars = true } = {}): void {
+  const problem = inputProblem(input, [], 0, controlChars);
+  if (problem !== null) throw new ApiError("invalid_request", problem);
 }

@@ -109,10 +109,21 @@ export function parseCidr(input: string): CidrParse {
   if (hasHostBits(bytes, bits)) {
     const network = Uint8Array.from(bytes);
     for (let bit = bits; bit < 128; bit++) network[bit >> 3] = (network[bit >> 3] as number) & ~(1 << (7 - (bit & 7)));
-    return { ok: false, reason: `has host bits set; did you mean ${formatIp(network)}/${prefix}?` };
+    return { ok: false, reason: `has host bits set; did you mean ${rangeText(network, bits)}?` };
   }
-  const canonical = formatIp(bytes);
-  return { ok: true, range: { bytes, bits, text: prefix === maxPrefix ? canonical : `${canonical}/${prefix}` } };
+  return { ok: true, range: { bytes, bits, text: rangeText(bytes, bits) } };
+}
+
+/**
+ * A range as text that parseCidr reads back as the same range: an IPv4-mapped range in IPv4 form
+ * ("::ffff:1.2.3.0/120" is "1.2.3.0/24"; formatIp writes a mapped address as IPv4, so an IPv6
+ * prefix length beside it would not parse), any other in IPv6 form; no "/bits" for one address.
+ */
+function rangeText(bytes: Uint8Array, bits: number): string {
+  const address = formatIp(bytes);
+  if (bits === 128) return address;
+  // A mapped range with fewer than 96 bits has host bits in ffff, so it never gets here.
+  return isV4Mapped(bytes) && bits >= 96 ? `${address}/${bits - 96}` : `${address}/${bits}`;
 }
 
 /** Whether `address` (16 bytes) lies in `range`. */

@@ -217,10 +217,11 @@ describe("gateway: refusals never reach the origin", () => {
 
   it("percent-encoding, case or dot segments cannot dodge a scope rule; doubled slashes are refused", async () => {
     const key = await createKey(freshTenant(), { scopes: ["deploy:staging"] });
-    for (const path of ["/api/v1/%72esources", "/API/V1/Resources", "/api/v1/x/%2e%2e/resources"]) {
+    // (The runtime's URL parser resolves "x/%2e%2e" itself before keygate sees the path.)
+    for (const path of ["/api/v1/%72esources", "/api/v1/x/%2e%2e/resources"]) {
       await expectError(await call("GET", path, { token: key.api_key }), 403, "insufficient_scope");
     }
-    for (const path of ["/api/v1/%E0%A4%A", "//api/v1/resources/"]) {
+    for (const path of ["/API/V1/Resources", "/api/v1/%E0%A4%A", "//api/v1/resources/"]) {
       await expectError(await call("GET", path, { token: key.api_key }), 400, "invalid_request");
     }
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { judgePath, type PathMode } from "../../src/gateway/path-contract";
+import { compilePolicy, routeRule } from "../../src/gateway/policy";
 
 /** [raw path, reject mode's result, normalize mode's result]: segments + forwarded path, or the refusal's text. */
 type Row = [string, Expect, Expect];
@@ -15,8 +16,15 @@ const TABLE: Row[] = [
   ["/a.b/...", ok(["a.b", "..."], "/a.b/..."), ok(["a.b", "..."], "/a.b/...")],
   ["/v1/x:y@z!$&'()*+,=", ok(["v1", "x:y@z!$&'()*+,="], "/v1/x:y@z!$&'()*+,="), ok(["v1", "x:y@z!$&'()*+,="], "/v1/x:y@z!$&'()*+,=")],
   ["/a|b/[c]", ok(["a|b", "[c]"], "/a|b/[c]"), ok(["a|b", "[c]"], "/a|b/[c]")],
-  // Case: matched folded, forwarded as sent.
+  // Case: matched folded (A-Z only) and as sent, forwarded as sent.
   ["/API/v1/Admin", ok(["api", "v1", "admin"], "/API/v1/Admin"), ok(["api", "v1", "admin"], "/API/v1/Admin")],
+  // Unicode lower-casing would fold the Kelvin sign (U+212A) to "k" and "İ" to "i̇": ASCII folding does not.
+  [
+    "/api/v1/resources/%E2%84%AApis",
+    ok(["api", "v1", "resources", "\u212apis"], "/api/v1/resources/%E2%84%AApis"),
+    ok(["api", "v1", "resources", "\u212apis"], "/api/v1/resources/%E2%84%AApis"),
+  ],
+  ["/%C4%B0", ok(["\u0130"], "/%C4%B0"), ok(["\u0130"], "/%C4%B0")],
   // Trailing slash: matched as if absent, forwarded as sent.
   ["/api/v1/resources/", ok(["api", "v1", "resources"], "/api/v1/resources/"), ok(["api", "v1", "resources"], "/api/v1/resources/")],
   // Encoded separators, double encoding, controls, ';', raw '\': refused in both modes.
@@ -70,7 +78,7 @@ function check(raw: string, mode: PathMode, want: Expect) {
   if (want instanceof RegExp) {
     expect(typeof got, `${mode} ${JSON.stringify(raw)}`).toBe("string");
     expect(got, `${mode} ${JSON.stringify(raw)}`).toMatch(want);
-  } else expect(got, `${mode} ${JSON.stringify(raw)}`).toEqual(want);
+  } else expect(got, `${mode} ${JSON.stringify(raw)}`).toMatchObject(want);
 }
 
 describe("the path contract", () => {
@@ -88,5 +96,41 @@ describe("the path contract", () => {
       expect(judgePath(once.forward, "normalize"), raw).toEqual(once);
       expect(judgePath(once.forward, "reject"), raw).toEqual(once);
     }
+  });
+});
+
+describe("letter case and the route policy", () => {
+  const policy = compilePolicy([
+    { method: "GET", path: "/api/v1/resources/kpis", public: true },
+    { method: "GET", path: "/api/v1/resources/**", scopes: ["api:read"] },
+    { method: "GET", path: "/api/v1/Reports", scopes: ["reports:read"] },
+  ]);
+  const route = (raw: string) => {
+    const judged = judgePath(raw, "reject");
+    if (typeof judged === "string") throw new Error(judged);
+    return routeRule(policy, "GET", judged);
+  };
+
+  it("keeps the segments as sent beside the folded ones, the same array when nothing was folded", () => {
+    const lower = judgePath("/api/v1/x", "reject");
+    expect(typeof lower !== "string" && lower.asSent === lower.segments).toBe(true);
+    expect(judgePath("/API/v1/%41b", "reject")).toMatchObject({ segments: ["api", "v1", "ab"], asSent: ["API", "v1", "Ab"] });
+  });
+
+  it("refuses a path whose case picks another rule than its folded form (a case-sensitive origin would run the other one)", () => {
+    // Folded, /KPIS is the public literal; as sent (Flask, case-sensitive) it is the api:read wildcard's <id>.
+    expect(route("/api/v1/resources/KPIS")).toBe("case-ambiguous");
+    // Folded it is the resources rule; as sent (a case-sensitive origin) no rule covers it.
+    expect(route("/API/v1/resources/7")).toBe("case-ambiguous");
+    // A rule written with capitals: the lower-case path is ambiguous, the path as written is not.
+    expect(route("/api/v1/reports")).toBe("case-ambiguous");
+    expect(route("/api/v1/Reports")).toMatchObject({ kind: "scopes", scopes: ["reports:read"] });
+  });
+
+  it("judges a path the same both ways when its case picks the same rule", () => {
+    expect(route("/api/v1/resources/kpis")).toMatchObject({ kind: "public" });
+    expect(route("/api/v1/resources/Item-7")).toMatchObject({ kind: "scopes", scopes: ["api:read"] });
+    // The Kelvin sign is not "k": the wildcard's rule, as a case-sensitive or ASCII-folding origin routes it.
+    expect(route("/api/v1/resources/%E2%84%AApis")).toMatchObject({ kind: "scopes", scopes: ["api:read"] });
   });
 });

@@ -4,6 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { INPUT_MAX_DEPTH } from "../../src/http/validate";
 import { hasControlCharacters } from "../../src/lib/control-characters";
 import { escapeControlCharacters } from "../../src/lib/escape-control-characters";
 import { auditRows, call, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
@@ -64,6 +65,29 @@ describe("control characters", () => {
     expect((await expectError(query, 400, "invalid_request")).error_description).toBe("key_id must not contain control characters");
     const report = await call("POST", "/api/v1/leaks/report", { body: { token: key.api_key, url: `https://gist.example/${ESC}` } });
     expect((await expectError(report, 400, "invalid_request")).error_description).toBe("url must not contain control characters");
+  });
+
+  it("refuses input nested deeper than INPUT_MAX_DEPTH with a 400, so nothing below it goes unread or overflows a schema", async () => {
+    const tenant = freshTenant();
+    const token = await userToken({ tenants: [tenant] });
+    const key = await createKey(tenant);
+    const patch = (metadata: unknown) => call("PATCH", `/api/v1/tenant/${tenant}/api-keys/${key.id}`, { token, body: { metadata } });
+    // A control character 33 objects down (248 bytes): the walk used to stop at 32 and let it through.
+    let deep: unknown = `${ESC}]0;pwned\u0007${ESC}[2J`;
+    for (let i = 0; i < 33; i++) deep = { a: deep };
+    const tooDeep = await expectError(await patch({ m: deep }), 400, "invalid_request");
+    expect(tooDeep.error_description).toBe(
+      `metadata.m${".a".repeat(INPUT_MAX_DEPTH - 2)} is nested too deeply (at most ${INPUT_MAX_DEPTH} levels)`,
+    );
+    // 3,000 nested arrays (about 6 KB): zod's recursion used to overflow the stack, a 500.
+    const arrays = await patch({ m: JSON.parse(`${"[".repeat(3000)}${"]".repeat(3000)}`) });
+    expect((await expectError(arrays, 400, "invalid_request")).error_description).toMatch(/^metadata\.m(\[0\])+ is nested too deeply/);
+    const row = await env.DB.prepare("SELECT metadata FROM api_keys WHERE id = ?").bind(key.id).first();
+    expect(row).toEqual({ metadata: null });
+    // Within the depth, metadata is stored as sent.
+    let ok: unknown = "fine";
+    for (let i = 0; i < INPUT_MAX_DEPTH - 3; i++) ok = { a: ok };
+    expect((await patch({ m: ok })).status).toBe(200);
   });
 
   it("stores the User-Agent and an identity provider's subject escaped", async () => {

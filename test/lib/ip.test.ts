@@ -111,7 +111,12 @@ describe("parseCidr", () => {
     ["0.0.0.0/0", "0.0.0.0/0"],
     ["2001:0DB8:0000::/32", "2001:db8::/32"],
     ["::/0", "::/0"],
-    ["::ffff:10.0.0.0/104", "10.0.0.0/104"],
+    // An IPv4-mapped range in IPv6 notation is written back as IPv4, with an IPv4 prefix length.
+    ["::ffff:10.0.0.0/104", "10.0.0.0/8"],
+    ["::ffff:1.2.3.0/120", "1.2.3.0/24"],
+    ["::ffff:0:0/96", "0.0.0.0/0"],
+    ["::ffff:1.2.3.4/128", "1.2.3.4"],
+    ["::ffff:1.2.3.4/120", /did you mean 1\.2\.3\.0\/24\?/],
     ["  10.0.0.0/8 ", "10.0.0.0/8"],
     ["10.0.0.1/8", /host bits set; did you mean 10.0.0.0\/8\?/],
     ["2001:db8::1/32", /did you mean 2001:db8::\/32\?/],
@@ -134,6 +139,17 @@ describe("parseCidr", () => {
       fc.property(address16, fc.nat(128), (bytes, bits) => {
         const network = fromBig(toBig(bytes) & mask(bits));
         const r = range(cidrText(network, bits));
+        expect(range(r.text)).toEqual(r);
+      }),
+    );
+  });
+
+  it("canonical text of an IPv4-mapped range written in IPv6 notation parses to the same range", () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(255), { minLength: 4, maxLength: 4 }), fc.nat(32), (v4, prefix) => {
+        const bits = 96 + prefix;
+        const network = fromBig(toBig(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...v4])) & mask(bits));
+        const r = range(`::ffff:${[...network.subarray(12)].join(".")}/${bits}`);
         expect(range(r.text)).toEqual(r);
       }),
     );
