@@ -8,13 +8,20 @@
 
 const SECONDS_PER_DAY = 86_400;
 
-/** Control characters (Unicode Cc: C0, DEL, C1); the worker's src/lib/control-characters.ts (\p{Cc} is the same set), which the CLI does not ship with. */
-const CONTROL_CHARS = /\p{Cc}/gu;
+/**
+ * Control characters (Unicode Cc: C0, DEL, C1; the worker's src/lib/control-characters.ts, \p{Cc}
+ * is the same set, which the CLI does not ship with), and the bidirectional formatting characters
+ * (LRM, RLM, ALM, the embeddings and overrides U+202A-U+202E, the isolates U+2066-U+2069): in a
+ * bidi-capable terminal those reorder the rest of a table row, so a name could make a row read as
+ * another key's or another outcome.
+ */
+const CONTROL_CHARS = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
 
 /**
- * `text` with every control character written as `\u001b`: nothing the server sends (a key's name,
- * an audit entry, an error) can move the cursor, retitle the window or clear an administrator's
- * terminal, even text stored before keygate refused control characters.
+ * `text` with every control character and bidi formatting character written as `\u001b`: nothing
+ * the server sends (a key's name, an audit entry, an error) can move the cursor, retitle the window,
+ * clear an administrator's terminal or reorder what it shows, even text stored before keygate
+ * refused control characters.
  * @param {string} text
  */
 export function escapeControlChars(text) {

@@ -2,7 +2,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiClient, ApiError, errorFromResponse, tenantPath } from "../src/lib/api";
+import { ApiClient, ApiError, errorFromResponse, parseJson, tenantPath } from "../src/lib/api";
 
 let server: Server;
 let base: string;
@@ -45,6 +45,15 @@ describe("API client", () => {
     const page = await api.page<{ name: string }>("/legacy");
     expect(page.items).toEqual([{ name: "\\u001b]0;owned\\u0007x\\u009b2J", metadata: { "k\\u001b": "v" } }]);
     expect(await api.json("GET", "/legacy")).toEqual(page.items);
+  });
+
+  it("escapes bidi formatting characters, which would reorder a table row", () => {
+    const spoof = "invoice\u202Egpj.exe \u2066a\u2069 \u200E\u200F\u061C \u202A\u202B\u202C\u202D \u2067\u2068";
+    expect(parseJson(JSON.stringify({ [`n\u202E`]: spoof }))).toEqual({
+      "n\\u202e": "invoice\\u202egpj.exe \\u2066a\\u2069 \\u200e\\u200f\\u061c \\u202a\\u202b\\u202c\\u202d \\u2067\\u2068",
+    });
+    // Other text of right-to-left scripts, and joiners, are left as they are.
+    expect(parseJson('"\u05e9\u05dc\u05d5\u05dd \u200d \u200b"')).toBe("\u05e9\u05dc\u05d5\u05dd \u200d \u200b");
   });
 
   it("sends the bearer and JSON body, skips empty query values, and reads the next cursor", async () => {

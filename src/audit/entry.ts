@@ -5,7 +5,6 @@
  */
 import type { ManagementContext, Principal } from "../auth/principal";
 import type { NewAuditRow } from "../db/schema";
-import { escapeControlCharacters } from "../lib/escape-control-characters";
 
 export const AUDIT_ACTIONS = [
   "create",
@@ -106,7 +105,8 @@ export function leakReportEntry(
     error: null,
     ip: actor.ip,
     userAgent: actor.userAgent,
-    // GitHub's findings are not refused for control characters (src/app.ts): escape what is derived.
-    sourceUrl: sourceUrl === null ? null : escapeControlCharacters(sourceUrl),
+    // Free of control characters: a public report's url is refused with one, GitHub's is escaped
+    // where its findings are read (src/routes/leaks.ts).
+    sourceUrl,
   };
 }

@@ -49,13 +49,16 @@ export const MANAGEMENT_SCOPES = [KEYS_MANAGE_SCOPE, ADMIN_ALL_SCOPE] as const;
 export const INTROSPECTION_KEY_SCOPES = [KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE] as const;
 
 /**
- * A refusal of a genuine API key (signed by keygate and matching its row): revoked, expired, short
- * of scope or used from outside its allowlist. It names the key, so the refusal is recorded as that
- * key's, in its own tenant's audit log when that is the tenant in the path.
+ * A refusal of a genuine API key (signed by keygate and matching its row): revoked, expired or
+ * rotated past its grace (`live: false`), or live but short of scope or used from outside its
+ * allowlist (`live: true`). It names the key, so the refusal is recorded as that key's: in its own
+ * tenant's audit log when it is live and that is the tenant in the path, else as an outsider's
+ * (a dead key may be public: a key revoked because it leaked is, by definition).
  */
 export class KeyRefusal extends ApiError {
   constructor(
     readonly key: { keyId: string; tenant: string },
+    readonly live: boolean,
     ...args: ConstructorParameters<typeof ApiError>
   ) {
     super(...args);
@@ -64,7 +67,7 @@ export class KeyRefusal extends ApiError {
 
 function refuseKey(reason: ApiKeyRefusalReason, key?: { keyId: string; tenant: string }): never {
   const args = ["invalid_token", API_KEY_REFUSALS[reason], { challenge: "bearer" }] as const;
-  throw key === undefined ? new ApiError(...args) : new KeyRefusal(key, ...args);
+  throw key === undefined ? new ApiError(...args) : new KeyRefusal(key, false, ...args);
 }
 
 function refuseUserToken(reason: "expired" | "invalid"): never {
@@ -107,13 +110,13 @@ export async function authenticateManagement(
   const status = keyStatus(row, now);
   if (status !== "active") refuseKey(status, key);
   if (!satisfies(claims.scopes, keyScopes)) {
-    throw new KeyRefusal(key, "insufficient_scope", "API key does not have required permissions", {
+    throw new KeyRefusal(key, true, "insufficient_scope", "API key does not have required permissions", {
       challenge: "bearer",
       scope: [...keyScopes, ADMIN_ALL_SCOPE].join(" "),
     });
   }
   if (row.allowedIps !== null && !allowlistAdmits(row.allowedIps, clientIp)) {
-    throw new KeyRefusal(key, "access_denied", "API key may not be used from this IP address");
+    throw new KeyRefusal(key, true, "access_denied", "API key may not be used from this IP address");
   }
   return {
     kind: "key",

@@ -103,8 +103,13 @@ export const managementRefusals = sqliteTable(
     lastAt: integer("last_at").notNull(),
     lastIp: text("last_ip"),
     lastUserAgent: text("last_user_agent"),
+    /** migrations/0007: the client network that started the row (src/audit/refusals.ts bounds rows per network). */
+    network: text("network"),
   },
-  (t) => [primaryKey({ columns: [t.hour, t.tenantId, t.actorKind, t.actorId, t.error] })],
+  (t) => [
+    primaryKey({ columns: [t.hour, t.tenantId, t.actorKind, t.actorId, t.error] }),
+    index("management_refusals_network").on(t.hour, t.network),
+  ],
 );
 
 // Usage analytics, alerts and webhooks: migrations/0003_usage_alerts_webhooks.sql.

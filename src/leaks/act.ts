@@ -19,7 +19,7 @@ const LEAK_ACTION_CONCURRENCY = 8;
 
 export interface LeakedKey {
   row: ApiKeyRow;
-  /** Where it was found (GitHub's url, or the reporter's); null when not given. */
+  /** Where it was found (GitHub's url, or the reporter's), free of control characters; null when not given. */
   url: string | null;
 }
 

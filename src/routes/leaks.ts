@@ -14,6 +14,7 @@ import { tokenField, typeError } from "../http/validate";
 import { actOnLeakedKeys } from "../leaks/act";
 import { findLeakedKeys } from "../leaks/find";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
+import { escapeControlCharacters } from "../lib/escape-control-characters";
 import { clientNetwork } from "../lib/ip";
 import { serviceDeps } from "./deps";
 import { type AppContext, gitHubSignedRoute, publicRoute } from "./spec";
@@ -131,7 +132,11 @@ export const leakRoutes = [
       );
       const live = body.flatMap((f) => {
         const found = findings.get(f.token);
-        return found?.kind === "live" ? [{ row: found.row, url: f.url?.slice(0, URL_MAX_LENGTH) ?? null }] : [];
+        // GitHub's findings are not refused for control characters (refusing would leave the keys
+        // live): the url is escaped once, here, for everything it reaches (the revocation reason,
+        // the audit entry, the key.leaked alert and its webhooks).
+        const url = f.url === undefined ? null : escapeControlCharacters(f.url).slice(0, URL_MAX_LENGTH);
+        return found?.kind === "live" ? [{ row: found.row, url }] : [];
       });
       await actOnLeakedKeys(deps, actorOf(c, "github", 200, now), live);
       return jsonResponse(

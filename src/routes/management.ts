@@ -4,8 +4,8 @@
  * route. Order matters: credentials are checked before anything about the tenant is revealed.
  *
  * Where a refused attempt is recorded depends on who made it (DESIGN.md invariant 10): a member of
- * the tenant (its user, or its own key) in the tenant's audit log; anyone else (no credential, a
- * bad one, another tenant's) only in the operator's per-hour counts (src/audit/refusals.ts), so
+ * the tenant (its user, or its own live key) in the tenant's audit log; anyone else (no credential,
+ * a bad, revoked, expired or rotated one, another tenant's) only in the operator's per-hour counts (src/audit/refusals.ts), so
  * nobody outside a tenant can write its log. A client throttled for failing to authenticate
  * (src/abuse/auth-failures.ts) is recorded once per burst.
  */
@@ -36,6 +36,13 @@ import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } 
  * brute-force throttling of the client, so guessing tenants costs as much as guessing keys.
  */
 const AUTHENTICATION_FAILURES: ReadonlySet<string> = new Set(["invalid_token", "invalid_request", "access_denied"]);
+/**
+ * On a tenant's management routes a key short of a scope counts too: each such refusal of a live
+ * key is a row in its tenant's audit log, and a low-scope key is the kind that leaks (a data-plane
+ * key in a client app), so unthrottled it could write the log without limit. (Introspection, which
+ * writes no audit log, and the gateway do not count it: it is not a guess.)
+ */
+const MANAGEMENT_FAILURES: ReadonlySet<string> = new Set([...AUTHENTICATION_FAILURES, "insufficient_scope"]);
 
 function tooManyFailures(retryAfterS: number): ApiError {
   return new ApiError("rate_limited", "Too many failed authentication attempts", { headers: { "retry-after": String(retryAfterS) } });
@@ -44,29 +51,36 @@ function tooManyFailures(retryAfterS: number): ApiError {
  * The bearer's principal (`keyScopes`: what an API key must hold), throttling a client that keeps
  * failing to authenticate: its failures count, and past the limit it gets 429 before any check.
  */
-async function authenticateThrottled(c: AppContext, ip: string | null, now: number, keyScopes?: readonly string[]): Promise<Principal> {
+async function authenticateThrottled(
+  c: AppContext,
+  ip: string | null,
+  now: number,
+  failures: ReadonlySet<string>,
+  keyScopes?: readonly string[],
+): Promise<Principal> {
   const nowMs = now * 1000;
   const throttled = throttledFor(ip, nowMs);
   if (throttled > 0) throw tooManyFailures(throttled);
   try {
     return await authenticateManagement(c.req.header("authorization") ?? null, c.env, now, ip, keyScopes);
   } catch (err) {
-    countFailure(c, ip, now, err);
+    countFailure(c, ip, now, err, failures);
     throw err;
   }
 }
 
-/** Counts `err` towards the client's throttling if it is a failure to authenticate; 429 past the limit. */
-function countFailure(c: AppContext, ip: string | null, now: number, err: unknown): void {
-  if (err instanceof ApiError && AUTHENTICATION_FAILURES.has(err.code)) {
+/** Counts `err` towards the client's throttling if it is one of `failures`; 429 past the limit. */
+function countFailure(c: AppContext, ip: string | null, now: number, err: unknown, failures: ReadonlySet<string>): void {
+  if (err instanceof ApiError && failures.has(err.code)) {
     const after = recordAuthFailure(ip, abuseConfig(c.env).authFailureLimit, c.env.AUTH_FAILURES, c.executionCtx, now * 1000);
     if (after > 0) throw tooManyFailures(after);
   }
 }
 
 /**
- * Who was refused, and whether they are a member of `tenant` (its user, or one of its own keys,
- * also when that key was refused for its state, scope or address: src/auth/principal.ts KeyRefusal).
+ * Who was refused, and whether they are a member of `tenant`: its user, or one of its own live keys
+ * (also when refused for its scope or address). A revoked, expired or rotated key is named as the
+ * actor but is an outsider: it may be public (src/auth/principal.ts KeyRefusal).
  */
 function refusedActor(
   principal: Principal | undefined,
@@ -74,7 +88,7 @@ function refusedActor(
   tenant: string,
 ): { actor: ReturnType<typeof actorOf>; member: boolean } {
   if (principal === undefined && err instanceof KeyRefusal) {
-    return { actor: { actorKind: "key", actorId: err.key.keyId }, member: err.key.tenant === tenant };
+    return { actor: { actorKind: "key", actorId: err.key.keyId }, member: err.live && err.key.tenant === tenant };
   }
   const member = principal !== undefined && (principal.kind === "user" ? principal.tenants.has(tenant) : principal.tenant === tenant);
   return { actor: actorOf(principal), member };
@@ -93,7 +107,13 @@ function recordKeyUse(c: AppContext, principal: Principal, now: number): void {
 export function introspecting(run: (c: AppContext, caller: Principal, now: number) => Promise<Response>) {
   return async (c: AppContext): Promise<Response> => {
     const now = Math.floor(Date.now() / 1000);
-    const caller = await authenticateThrottled(c, c.req.header("cf-connecting-ip") ?? null, now, INTROSPECTION_KEY_SCOPES);
+    const caller = await authenticateThrottled(
+      c,
+      c.req.header("cf-connecting-ip") ?? null,
+      now,
+      AUTHENTICATION_FAILURES,
+      INTROSPECTION_KEY_SCOPES,
+    );
     recordKeyUse(c, caller, now);
     return run(c, caller, now);
   };
@@ -116,14 +136,14 @@ export function managed(
     const base = { tenant, now: Math.floor(Date.now() / 1000), ...requestClient(c.req.raw.headers) };
     let principal: Principal | undefined;
     try {
-      principal = await authenticateThrottled(c, base.ip, base.now);
+      principal = await authenticateThrottled(c, base.ip, base.now, MANAGEMENT_FAILURES);
       if (!TENANT_ID_PATTERN.test(tenant)) {
         throw new ApiError("invalid_request", "tenant must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
       }
       try {
         authorizeTenant(principal, tenant);
       } catch (err) {
-        countFailure(c, base.ip, base.now, err);
+        countFailure(c, base.ip, base.now, err, MANAGEMENT_FAILURES);
         throw err;
       }
       recordKeyUse(c, principal, base.now);

@@ -561,4 +561,31 @@ describe("keygate: what the server stored is printed, never interpreted by the t
     expect(JSON.parse(runs[3]?.stdout ?? "")[0].user_agent).toBe(escaped);
     expect(runs[4]?.stderr).toContain(`no${escaped}`);
   });
+
+  it("keys list and audit show bidi formatting characters as \\u escapes: a name cannot reorder its row", async () => {
+    const bidi = "invoice\u202Egpj.exe\u2066x\u2069\u200E\u200F\u061C\u202A\u202D\u2067\u2068";
+    const shown = "invoice\\u202egpj.exe\\u2066x\\u2069\\u200e\\u200f\\u061c\\u202a\\u202d\\u2067\\u2068";
+    answers[`GET ${T}/api-keys/list`] = { body: [{ ...KEY, id: "key-3", name: bidi }] };
+    answers[`GET ${T}/audit-log`] = {
+      body: [
+        {
+          id: "evt-2",
+          at: 1_767_225_600,
+          actor_kind: "user",
+          actor_id: bidi,
+          action: "revoke",
+          key_id: "key-3",
+          outcome: "success",
+          status: 200,
+          error: null,
+          ip: "192.0.2.1",
+          user_agent: bidi,
+        },
+      ],
+    };
+    const runs = [await cli(["keys", "list"]), await cli(["audit"])];
+    for (const run of runs) expect(run.stdout + run.stderr).not.toMatch(/[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u);
+    expect(runs[0]?.stdout).toContain(shown);
+    expect(runs[1]?.stdout).toContain(`user:${shown}`);
+  });
 });

@@ -222,6 +222,55 @@ describe("brute-force throttling", () => {
     expect((await foreignRefusals(tenant)).map((r) => [r.actor_kind, r.error, r.count])).toEqual([["anonymous", "rate_limited", 1]]);
   });
 
+  it("counts a tenant's own low-scope key on its management routes: it cannot write the tenant's audit log without limit", async () => {
+    const ip = freshIp();
+    const tenant = freshTenant();
+    const reader = await createKey(tenant, { scopes: ["api:read"] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, {
+        token: reader.api_key,
+        headers: { "cf-connecting-ip": ip, "user-agent": `spam-${i}` },
+        env: { AUTH_FAILURE_LIMIT: "2" },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([403, 403, 429, 429, 429, 429]);
+    // Its creation, then two refusals: the rest of the burst is one operator count.
+    expect((await auditRows(tenant)).slice(1).map((r) => [r.actor_id, r.error])).toEqual([
+      [reader.id, "insufficient_scope"],
+      [reader.id, "insufficient_scope"],
+    ]);
+    expect((await foreignRefusals(tenant)).map((r) => [r.actor_kind, r.error, r.count])).toEqual([["anonymous", "rate_limited", 1]]);
+  });
+
+  it("a revoked or expired key of the tenant is an outsider: its refusals are the operator's count, not the tenant's log", async () => {
+    const tenant = freshTenant();
+    const revoked = await createKey(tenant, { scopes: ["keys:manage"] });
+    const expired = await createKey(tenant, { scopes: ["keys:manage"] });
+    const admin = await userToken({ tenants: [tenant] });
+    await call("POST", `/api/v1/tenant/${tenant}/api-keys/${revoked.id}/revoke`, { token: admin });
+    // Expired by its row (the token's own exp is a signature-level refusal that names no key).
+    await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?")
+      .bind(Math.floor(Date.now() / 1000) - 10, expired.id)
+      .run();
+    const before = await auditRows(tenant);
+    for (const key of [revoked, revoked, expired]) {
+      const res = await call("GET", `/api/v1/tenant/${tenant}/api-keys/list`, {
+        token: key.api_key,
+        headers: { "cf-connecting-ip": freshIp() },
+      });
+      await expectError(res, 401, "invalid_token");
+    }
+    expect(await auditRows(tenant)).toEqual(before);
+    expect((await foreignRefusals(tenant)).map((r) => [r.actor_kind, r.actor_id, r.error, r.count]).sort()).toEqual(
+      [
+        ["key", revoked.id, "invalid_token", 2],
+        ["key", expired.id, "invalid_token", 1],
+      ].sort(),
+    );
+  });
+
   it("counts an IPv6 client by its /64 and an IPv4-mapped client as its IPv4 address", async () => {
     // A random /64: 2001:<two random words>:a::/64.
     const prefix = `${Array.from(crypto.getRandomValues(new Uint16Array(2)), (w) => w.toString(16)).join(":")}:a`;

@@ -108,6 +108,20 @@ describe("POST /api/v1/leaks/github", () => {
     expect(entries[1]).not.toHaveProperty("source_url");
   });
 
+  it("stores a finding's url with its control characters escaped, wherever it goes: revocation reason, audit entry, alert", async () => {
+    const tenant = freshTenant();
+    const key = await createKey(tenant);
+    const url = "https://github.com/octo/repo/blob/x/.env\u001b]0;owned\u0007\r\nforged: line\u009b2J";
+    const escaped = "https://github.com/octo/repo/blob/x/.env\\u001b]0;owned\\u0007\\u000d\\u000aforged: line\\u009b2J";
+    expect((await report([finding(key.api_key, url)])).status).toBe(200);
+    expect(await stateOf(key.id)).toMatchObject({ revoke_reason: `leaked: reported by GitHub secret scanning (found at ${escaped})` });
+    expect((await auditRows(tenant)).at(-1)).toMatchObject({ action: "revoke", source_url: escaped });
+    const alert = await env.DB.prepare("SELECT details FROM alerts WHERE tenant_id = ? AND type = 'key.leaked'")
+      .bind(tenant)
+      .first<{ details: string }>();
+    expect(JSON.parse(alert?.details ?? "{}")).toMatchObject({ url: escaped });
+  });
+
   it("only records the report when the tenant's leak_action is notify", async () => {
     const tenant = freshTenant();
     await notifyOnly(tenant);

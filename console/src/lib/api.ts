@@ -1,17 +1,29 @@
 /**
  * The management API as the console calls it: same endpoints, bodies and bearer as curl. Every
  * failure becomes an ApiError carrying the API's own `error` and `error_description`, which the
- * pages show as they are. Every string of every answer has its control characters escaped
- * (`\u001b`) on the way in, so no page can show one, whatever was stored.
+ * pages show as they are. Every string of every answer has its control characters and bidi
+ * formatting characters escaped (`\u001b`, `\u202e`) on the way in, so no page can show one,
+ * whatever was stored.
  */
 import { escapeControlCharacters } from "../../../src/lib/escape-control-characters";
 
-/** JSON text as a value whose strings and field names hold no control characters. */
+/**
+ * Bidirectional formatting characters (ALM, LRM, RLM, the embeddings and overrides, the isolates):
+ * HTML escaping leaves them, and they reorder what follows them in a table cell or line.
+ */
+const BIDI_FORMATTING = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/** `text` as a page may show it: control and bidi formatting characters written as `\u202e`. */
+export function escapeForDisplay(text: string): string {
+  return escapeControlCharacters(text).replace(BIDI_FORMATTING, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** JSON text as a value whose strings and field names hold no control or bidi formatting characters. */
 export function parseJson(text: string): unknown {
   return JSON.parse(text, (_key, value: unknown) => {
-    if (typeof value === "string") return escapeControlCharacters(value);
+    if (typeof value === "string") return escapeForDisplay(value);
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeControlCharacters(k), v]));
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [escapeForDisplay(k), v]));
     }
     return value;
   });
