@@ -49,7 +49,7 @@ describe("API client", () => {
 
   it("escapes bidi formatting characters, which would reorder a table row", () => {
     const spoof = "invoice\u202Egpj.exe \u2066a\u2069 \u200E\u200F\u061C \u202A\u202B\u202C\u202D \u2067\u2068";
-    expect(parseJson(JSON.stringify({ [`n\u202E`]: spoof }))).toEqual({
+    expect(parseJson(JSON.stringify({ "n\u202E": spoof }))).toEqual({
       "n\\u202e": "invoice\\u202egpj.exe \\u2066a\\u2069 \\u200e\\u200f\\u061c \\u202a\\u202b\\u202c\\u202d \\u2067\\u2068",
     });
     // Other text of right-to-left scripts, and joiners, are left as they are.
