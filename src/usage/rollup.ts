@@ -272,6 +272,20 @@ function statementsFor(n: number, per = ROWS_PER_STATEMENT): number {
   return Math.ceil(n / per);
 }
 
+/** The D1 queries rollUp reads with: batch ids, tenant settings, known IPs, prior hour counts. */
+function readQueries(messages: number, agg: ReturnType<typeof aggregate>): number {
+  const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
+  const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
+  return (
+    statementsFor(messages) +
+    statementsFor(tenants, TENANTS_PER_QUERY) +
+    statementsFor(keysWithIps) +
+    statementsFor(agg.keyHours.size) +
+    statementsFor(agg.tenantHours.size) +
+    statementsFor(agg.clients.size)
+  );
+}
+
 /**
  * The most D1 queries rollUp could make for these messages applied together, known before any
  * read: its reads, its multi-row writes, two statements per alert with a condition (every one the
@@ -281,19 +295,11 @@ function statementsFor(n: number, per = ROWS_PER_STATEMENT): number {
  */
 export function rollupQueries(messages: readonly UsageMessage[]): number {
   const agg = aggregate(messages.flatMap((m) => m.events));
-  const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
-  const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
   let unconditional = 0;
   for (const { outcomes } of agg.keyHours.values())
     unconditional += ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
   const conditional = agg.keyHours.size + agg.tenantHours.size + agg.clients.size + agg.ips.size;
-  const reads =
-    statementsFor(messages.length) +
-    statementsFor(tenants, TENANTS_PER_QUERY) +
-    statementsFor(keysWithIps) +
-    statementsFor(agg.keyHours.size) +
-    statementsFor(agg.tenantHours.size) +
-    statementsFor(agg.clients.size);
+  const reads = readQueries(messages.length, agg);
   const writes =
     statementsFor(messages.length) +
     statementsFor(agg.counts.size) +
@@ -444,13 +450,7 @@ async function applyTogether(d1: D1Database, messages: UsageMessage[], now: numb
   ];
   // The reads so far (batch ids, settings, key_ips, prior counts) and the writes: within the budget,
   // or nothing is written and the caller splits the batch.
-  const reads =
-    statementsFor(messages.length) +
-    statementsFor(tenants.size, TENANTS_PER_QUERY) +
-    statementsFor(new Set([...agg.ips.values()].map((s) => s.keyId)).size) +
-    statementsFor(agg.keyHours.size) +
-    statementsFor(agg.tenantHours.size) +
-    statementsFor(agg.clients.size);
+  const reads = readQueries(messages.length, agg);
   if (reads + statements.length > maxQueries) throw new RollupTooBig(reads + statements.length);
   const results = await d1.batch(statements);
   return { applied: messages.length, deliveries: deliveryIdsOf(results) };
