@@ -7,12 +7,14 @@ import { Hono } from "hono";
 import { scopeCatalog } from "./config";
 import type { Env } from "./env";
 import { ApiError, toErrorResponse } from "./errors";
+import { honoPath, pathMatcher } from "./http/path-templates";
+import { queryInput } from "./http/query";
 import { decodeBody, readBodyBytes } from "./http/request-body";
 import { methodNotAllowed } from "./http/responses";
 import { parseOrRefuse, refuseBadInput } from "./http/validate";
 import { verifyGitHubSignature } from "./leaks/github-signature";
 import { introspecting, managed } from "./routes/management";
-import { type AppContext, honoPath, pathMatcher, queryInput, type Route } from "./routes/spec";
+import type { AppContext, Route } from "./routes/spec";
 import { ROUTES } from "./routes/table";
 
 const CONTROL_PLANE_PATH = pathMatcher(ROUTES.map((r) => r.path));

@@ -4,7 +4,8 @@
  * the default; routes that speak OAuth (introspection, RFC 7662) also take form-encoded bodies.
  */
 import { ApiError } from "../errors";
-import type { BodyMediaType } from "../routes/spec";
+
+export type BodyMediaType = "application/json" | "application/x-www-form-urlencoded";
 
 /** Management bodies are a few hundred bytes; anything near this is not a key request. */
 export const MAX_JSON_BODY_BYTES = 16 * 1024;

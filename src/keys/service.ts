@@ -10,15 +10,15 @@ import { auditEntry } from "../audit/entry";
 import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import { ADMIN_ALL_SCOPE, type KeyConfig, type ScopeLifetimePolicy } from "../config";
+import type { KeyConfig, ScopeLifetimePolicy } from "../config";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
-import { type CidrRange, parseCidr, rangeContains } from "../lib/ip";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
+import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
 import {
   type CreateKeyInput,
   DEFAULT_EXPIRES_IN_DAYS,
@@ -28,7 +28,6 @@ import {
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./schemas";
-import { satisfies } from "./scopes";
 import type { KeyStatus } from "./status";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
@@ -50,116 +49,6 @@ function notFound(): never {
 
 function expiresAtFor(days: number, now: number): number | null {
   return days === 0 ? null : now + days * SECONDS_PER_DAY;
-}
-
-/**
- * SCOPE_MAX_LIFETIME_DAYS: a key holding a limited scope must expire within that scope's maximum.
- * A key satisfying the scope through admin:all is a key holding it (it passes the same route
- * rules), so the limit applies to it too. With several limits the strictest is named.
- */
-function assertLifetimeAllowed(policy: ScopeLifetimePolicy, scopes: readonly string[], expiresInDays: number): void {
-  let strictest: [string, number] | undefined;
-  for (const [scope, maxDays] of policy) {
-    if (satisfies(scopes, [scope]) && (strictest === undefined || maxDays < strictest[1])) strictest = [scope, maxDays];
-  }
-  if (strictest === undefined) return;
-  const [scope, maxDays] = strictest;
-  if (expiresInDays === 0 || expiresInDays > maxDays) {
-    const via = scopes.includes(scope) ? "" : ` (through ${ADMIN_ALL_SCOPE})`;
-    throw new ApiError(
-      "invalid_request",
-      `expires_in_days must be 1 to ${maxDays}: a key holding ${scope}${via} may live at most ${maxDays} days (SCOPE_MAX_LIFETIME_DAYS), and cannot be non-expiring`,
-    );
-  }
-}
-
-/**
- * A management key with rate limits may not hand out looser ones: for each of its limits the new key
- * needs one over the same window with no larger `limit` (so no limits at all is looser than any).
- */
-function assertLimitsNoLooser(ctx: ManagementContext, limits: readonly RateLimit[] | null): void {
-  const { principal } = ctx;
-  if (principal.kind !== "key") return;
-  for (const own of principal.rateLimits ?? []) {
-    if (!limits?.some((l) => l.window_seconds === own.window_seconds && l.limit <= own.limit)) {
-      throw new ApiError(
-        "access_denied",
-        `A management key with rate limits cannot grant looser ones: rate_limits needs a limit of at most ${own.limit} per ${own.window_seconds} s (as its own "${own.name}")`,
-      );
-    }
-  }
-}
-
-/**
- * A management key with an allowlist may not hand out a wider one (DESIGN.md invariant 11): each
- * entry of `requested` must lie within one of its own entries, and none at all (null: usable from
- * anywhere) is wider than any. `requested` undefined: the field was omitted, nothing to check.
- * Users are not limited here. A 400 naming the field, before anything is written.
- */
-function assertAllowlistNoWider(ctx: ManagementContext, requested: readonly string[] | null | undefined): void {
-  const { principal } = ctx;
-  if (principal.kind !== "key" || principal.allowedIps === null || requested === undefined) return;
-  const own = principal.allowedIps.map(cidr);
-  const ownText = principal.allowedIps.join(", ");
-  if (requested === null) {
-    throw new ApiError(
-      "invalid_request",
-      `allowed_ips cannot be removed by a management key with an allowlist: give addresses within its own (${ownText})`,
-    );
-  }
-  requested.forEach((entry, i) => {
-    const range = cidr(entry);
-    if (!own.some((o) => rangeContains(o, range))) {
-      throw new ApiError(
-        "invalid_request",
-        `allowed_ips[${i}] ${JSON.stringify(entry)} is not within this management key's own allowlist (${ownText}); it cannot grant use from addresses it may not use itself`,
-      );
-    }
-  });
-}
-
-/** Whether a stored allowlist lies within the principal's own (always, for users and unpinned keys). */
-function allowlistWithinOwn(ctx: ManagementContext, list: readonly string[] | null): boolean {
-  try {
-    assertAllowlistNoWider(ctx, list);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A stored, canonical allowlist entry as a range. */
-function cidr(text: string): CidrRange {
-  const parsed = parseCidr(text);
-  if (!parsed.ok) throw new Error(`stored allowlist entry ${JSON.stringify(text)} ${parsed.reason}`);
-  return parsed.range;
-}
-
-/**
- * No escalation through management keys: a key may only hand out scopes it holds (admin:all
- * holds every scope) and lifetimes that end no later than its own. Users are not limited here.
- * A management key rotating itself may give its replacement a lifetime as long as its own (the
- * unattended rotation the seed recommends for the rotation job's own key), never longer.
- */
-function assertMayGrant(ctx: ManagementContext, scopes: readonly string[], expiresAt: number | null, self?: ApiKeyRow): void {
-  const { principal } = ctx;
-  if (principal.kind !== "key") return;
-  if (!principal.scopes.includes(ADMIN_ALL_SCOPE)) {
-    const missing = scopes.filter((s) => !principal.scopes.includes(s));
-    if (missing.length > 0) {
-      throw new ApiError("access_denied", `A management key cannot grant scopes it does not hold: ${missing.join(", ")}`);
-    }
-  }
-  if (principal.exp === undefined) return;
-  const latest = self?.expiresAt != null ? ctx.now + (self.expiresAt - self.createdAt) : principal.exp;
-  if (expiresAt === null || expiresAt > latest) {
-    throw new ApiError(
-      "access_denied",
-      self
-        ? `A management key rotating itself cannot lengthen its lifetime: expires_at must be at most ${latest}`
-        : `A management key cannot create a key that outlives itself: expires_at must be at most ${latest}`,
-    );
-  }
 }
 
 async function newKey(

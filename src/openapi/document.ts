@@ -8,7 +8,8 @@
 import * as z from "zod/mini";
 import type { ScopeCatalog } from "../config";
 import { ERROR_CODES, type ErrorCode, errorDocs, statusOf } from "../errors";
-import { CREDENTIALS, errorCodesOf, pathParamDoc, pathParams, type Route, SECURITY_SCHEMES } from "../routes/spec";
+import { pathParams } from "../http/path-templates";
+import { CREDENTIALS, errorCodesOf, pathParamDoc, type Route, SECURITY_SCHEMES } from "../routes/spec";
 
 type JsonSchema = Record<string, unknown>;
 

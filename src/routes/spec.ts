@@ -10,6 +10,7 @@ import type { ManagementContext, Principal } from "../auth/principal";
 import type { ScopeCatalog } from "../config";
 import type { Env } from "../env";
 import type { ErrorCode } from "../errors";
+import type { BodyMediaType } from "../http/request-body";
 import { type IdKind, idPattern } from "../lib/ids";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -45,8 +46,6 @@ export interface ResponseDoc {
   /** Response header name -> description. */
   headers?: Record<string, string>;
 }
-
-export type BodyMediaType = "application/json" | "application/x-www-form-urlencoded";
 
 export interface BodySpec<B> {
   /** Built per scope catalog: scope fields are checked against the deployment's catalog. */
@@ -194,52 +193,4 @@ export function errorCodesOf(route: Route): ErrorCode[] {
   if (route.path.includes("{id}")) codes.add("not_found");
   for (const code of route.errors ?? []) codes.add(code);
   return [...codes];
-}
-
-/** "/a/{x}/b" -> "/a/:x/b" */
-export function honoPath(template: string): string {
-  return template.replace(/\{(\w+)\}/g, ":$1");
-}
-
-/** Names of the path parameters of a template, in order. */
-export function pathParams(template: string): string[] {
-  return [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string);
-}
-
-/** One regular expression matching any of the templates (a parameter is one non-empty segment; a trailing slash is allowed). */
-export function pathMatcher(templates: readonly string[]): RegExp {
-  const alternatives = [...new Set(templates)].map((t) =>
-    t
-      .split(/\{\w+\}/)
-      .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
-      .join("[^/]+"),
-  );
-  return new RegExp(`^(?:${alternatives.join("|")})/?$`);
-}
-
-function isIntegerSchema(schema: z.ZodMiniType): boolean {
-  let def = schema._zod.def as { type: string; innerType?: z.ZodMiniType };
-  while ((def.type === "optional" || def.type === "default") && def.innerType) def = def.innerType._zod.def as typeof def;
-  return def.type === "number";
-}
-
-const integerFields = new WeakMap<z.ZodMiniType, ReadonlySet<string>>();
-
-/**
- * The query object for `schema`: empty parameters count as absent, integer fields are read from
- * decimal digits (anything else stays a string, so the schema's own message names the field).
- */
-export function queryInput(schema: z.ZodMiniType, params: URLSearchParams): Record<string, unknown> {
-  let numeric = integerFields.get(schema);
-  if (!numeric) {
-    const shape = (schema._zod.def as { shape?: Record<string, z.ZodMiniType> }).shape ?? {};
-    numeric = new Set(Object.keys(shape).filter((k) => isIntegerSchema(shape[k] as z.ZodMiniType)));
-    integerFields.set(schema, numeric);
-  }
-  const input: Record<string, unknown> = {};
-  for (const [name, value] of params) {
-    if (value === "" || name in input) continue;
-    input[name] = numeric.has(name) && /^\d{1,16}$/.test(value) ? Number(value) : value;
-  }
-  return input;
 }

@@ -5,7 +5,7 @@
 import * as z from "zod/mini";
 import { ApiError } from "../errors";
 import { boundedInt, oneOf } from "../http/validate";
-import { GRANULARITIES, type Granularity } from "./rollup";
+import { GRANULARITIES, type Granularity } from "./aggregate";
 
 const DAY = 86_400;
 /** The longest range a query may span per granularity (about 1,500 buckets at most). */

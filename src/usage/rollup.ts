@@ -9,280 +9,25 @@
  * (forged or garbage tokens, missing keys, public routes) is counted for the deployment (tenant ''
  * and key '') and per client, and can raise no tenant's alert.
  */
-import { type SQL, sql } from "drizzle-orm";
-import { ALERTS_PER_STATEMENT, alertStatements, alertsStatements, deliveryIdsOf, type NewAlert } from "../alerts/events";
+import { ALERTS_PER_STATEMENT, deliveryIdsOf } from "../alerts/events";
 import { TENANTS_PER_QUERY, type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
-import type { UsageEvent, UsageMessage } from "./events";
-
-export const GRANULARITIES = { minute: 60, hour: 3600, day: 86_400 } as const;
-export type Granularity = keyof typeof GRANULARITIES;
-
-function floorTo(seconds: number, step: number): number {
-  return seconds - (seconds % step);
-}
-
-/**
- * Rows per multi-row statement. The rows travel as one JSON parameter (json_each), not as bound
- * parameters: D1 binds at most 100 per statement, which made a batch of 2,000 distinct keys about
- * 1,300 statements, over the 1,000 queries of one invocation. A value may be 2 MB; a row here is
- * under 200 bytes.
- */
-const ROWS_PER_STATEMENT = 2_000;
-
-/** `SELECT json_extract(value, '$[0]') AS column1, ...`: the columns VALUES would name. */
-function jsonColumns(width: number): string {
-  return Array.from({ length: width }, (_, i) => `json_extract(value, '$[${i}]') AS column${i + 1}`).join(", ");
-}
-
-/**
- * Multi-row statements: `head` SELECT <the rows' columns> FROM json_each(?) WHERE true `tail`, where
- * a VALUES list would go (an INSERT's rows, or a FROM (...) subquery); WHERE true keeps an INSERT's
- * ON CONFLICT unambiguous. One statement per ROWS_PER_STATEMENT rows, one bound parameter each.
- */
-function multiRow(d1: D1Database, head: string, tail: string, rows: unknown[][]): D1PreparedStatement[] {
-  if (rows.length === 0) return [];
-  const columns = jsonColumns(rows[0]?.length ?? 1);
-  const out: D1PreparedStatement[] = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-    const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-    out.push(d1.prepare(`${head} SELECT ${columns} FROM json_each(?) WHERE true ${tail}`).bind(JSON.stringify(chunk)));
-  }
-  return out;
-}
-
-/** Chunks of ROWS_PER_STATEMENT, each as the one JSON parameter of an `IN (SELECT ... FROM json_each(?))`. */
-function jsonChunks(values: unknown[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < values.length; i += ROWS_PER_STATEMENT) out.push(JSON.stringify(values.slice(i, i + ROWS_PER_STATEMENT)));
-  return out;
-}
-
-function add<K>(map: Map<K, number>, key: K, n = 1): void {
-  map.set(key, (map.get(key) ?? 0) + n);
-}
-
-interface SeenIp {
-  tenant: string;
-  keyId: string;
-  ip: string;
-  first: number;
-  last: number;
-  count: number;
-  country: string | null;
-}
-
-/** What one batch adds, aggregated in memory before it becomes statements. */
-function aggregate(events: readonly UsageEvent[]) {
-  const counts = new Map<string, number>(); // granularity|tenant|key|bucket|outcome
-  const clients = new Map<string, number>(); // hour|tenant|ip (refusals)
-  const ips = new Map<string, SeenIp>(); // key|ip
-  const lastUsed = new Map<string, number>(); // key -> its latest accepted request
-  const keyHours = new Map<string, { tenant: string; keyId: string; hour: number; n: number; outcomes: Set<string> }>();
-  const tenantHours = new Map<string, number>(); // tenant|hour -> refusals
-  for (const [atMs, tenant, keyId, , , , outcome, ip, country] of events) {
-    const at = Math.floor(atMs / 1000);
-    const t = tenant ?? "";
-    const k = keyId ?? "";
-    for (const [granularity, step] of Object.entries(GRANULARITIES))
-      add(counts, `${granularity}|${t}|${k}|${floorTo(at, step)}|${outcome}`);
-    const hour = floorTo(at, GRANULARITIES.hour);
-    const refused = outcome !== "accepted";
-    if (refused && ip !== null) add(clients, `${hour}|${t}|${ip}`);
-    if (tenant === null || keyId === null) continue;
-    if (refused) add(tenantHours, `${tenant}|${hour}`);
-    else if (at > (lastUsed.get(keyId) ?? 0)) lastUsed.set(keyId, at);
-    const kh = `${keyId}|${hour}`;
-    const entry = keyHours.get(kh) ?? { tenant, keyId, hour, n: 0, outcomes: new Set<string>() };
-    entry.n++;
-    entry.outcomes.add(outcome);
-    keyHours.set(kh, entry);
-    if (ip === null) continue;
-    const seen = ips.get(`${keyId}|${ip}`);
-    if (seen) {
-      seen.first = Math.min(seen.first, at);
-      if (at >= seen.last) {
-        seen.last = at;
-        seen.country = country ?? seen.country;
-      }
-      seen.count++;
-    } else ips.set(`${keyId}|${ip}`, { tenant, keyId, ip, first: at, last: at, count: 1, country });
-  }
-  return { counts, clients, ips, keyHours, tenantHours, lastUsed };
-}
-
-/** Client IPs the batch shows for keys that already had others (a key's first IP is its baseline). */
-async function newIps(d1: D1Database, ips: Map<string, SeenIp>): Promise<SeenIp[]> {
-  const byKey = new Map<string, SeenIp[]>();
-  for (const seen of ips.values()) byKey.set(seen.keyId, [...(byKey.get(seen.keyId) ?? []), seen]);
-  if (byKey.size === 0) return [];
-  const known = new Map<string, Set<string>>();
-  for (const chunk of jsonChunks([...byKey.keys()])) {
-    const { results } = await d1
-      .prepare("SELECT key_id, ip FROM key_ips WHERE key_id IN (SELECT value FROM json_each(?))")
-      .bind(chunk)
-      .all<{ key_id: string; ip: string }>();
-    for (const row of results) known.set(row.key_id, (known.get(row.key_id) ?? new Set()).add(row.ip));
-  }
-  const fresh: SeenIp[] = [];
-  for (const [keyId, seen] of byKey) {
-    const had = known.get(keyId);
-    const unseen = seen.filter((s) => !had?.has(s.ip)).sort((a, b) => a.first - b.first);
-    // With no known IP yet, the earliest IP of this batch is the baseline.
-    fresh.push(...(had && had.size > 0 ? unseen : unseen.slice(1)));
-  }
-  return fresh;
-}
-
-/** The hour counts the detectors compare, as they stand before this batch (keyed like `aggregate`'s maps). */
-async function priorHourCounts(d1: D1Database, agg: ReturnType<typeof aggregate>) {
-  const keys = new Map<string, number>();
-  const tenants = new Map<string, number>();
-  const clients = new Map<string, number>();
-  const queries: D1PreparedStatement[] = [];
-  for (const chunk of jsonChunks([...agg.keyHours.values()].map((k) => [k.keyId, k.hour]))) {
-    queries.push(
-      d1
-        .prepare(
-          `SELECT key_id || '|' || bucket AS k, SUM(count) AS n FROM usage_counts WHERE granularity = 'hour' AND (key_id, bucket) IN (SELECT ${jsonColumns(2)} FROM json_each(?)) GROUP BY key_id, bucket`,
-        )
-        .bind(chunk),
-    );
-  }
-  for (const chunk of jsonChunks([...agg.tenantHours.keys()].map((k) => k.split("|")).map(([t, h]) => [t, Number(h)]))) {
-    queries.push(
-      d1
-        .prepare(
-          `SELECT 't|' || tenant_id || '|' || bucket AS k, SUM(count) AS n FROM usage_counts WHERE granularity = 'hour' AND outcome <> 'accepted' AND (tenant_id, bucket) IN (SELECT ${jsonColumns(2)} FROM json_each(?)) GROUP BY tenant_id, bucket`,
-        )
-        .bind(chunk),
-    );
-  }
-  const clientHours = [...agg.clients.keys()].map((k) => k.split("|") as [string, string, string]).filter(([, t]) => t !== "");
-  for (const chunk of jsonChunks(clientHours.map(([h, t, ip]) => [Number(h), t, ip]))) {
-    queries.push(
-      d1
-        .prepare(
-          `SELECT 'c|' || hour || '|' || tenant_id || '|' || ip AS k, count AS n FROM client_refusals WHERE (hour, tenant_id, ip) IN (SELECT ${jsonColumns(3)} FROM json_each(?))`,
-        )
-        .bind(chunk),
-    );
-  }
-  if (queries.length === 0) return { keys, tenants, clients };
-  for (const result of await d1.batch<{ k: string; n: number }>(queries)) {
-    for (const { k, n } of result.results) {
-      if (k.startsWith("t|")) tenants.set(k.slice(2), n);
-      else if (k.startsWith("c|")) clients.set(k.slice(2), n);
-      else keys.set(k, n);
-    }
-  }
-  return { keys, tenants, clients };
-}
-
-function detectorStatements(
-  d1: D1Database,
-  agg: ReturnType<typeof aggregate>,
-  prior: Awaited<ReturnType<typeof priorHourCounts>>,
-  fresh: SeenIp[],
-  settings: Map<string, TenantSettings>,
-  now: number,
-): D1PreparedStatement[] {
-  const statements: D1PreparedStatement[] = [];
-  // Alerts without a condition go out together, two statements however many (alertsStatements).
-  const unconditional: NewAlert[] = [];
-  const raise = (alert: Omit<NewAlert, "now">, condition?: SQL) => {
-    if (condition === undefined) unconditional.push({ ...alert, now });
-    else statements.push(...alertStatements(d1, { ...alert, now }, condition));
-  };
-  // Each alert is gated in SQL on the counts inside the transaction; the estimate from `prior` only
-  // skips statements that cannot fire and fills in the details.
-  for (const { tenant, keyId, hour, n, outcomes } of agg.keyHours.values()) {
-    const s = settings.get(tenant);
-    if (!s) continue;
-    const requests = (prior.keys.get(`${keyId}|${hour}`) ?? 0) + n;
-    if (requests > s.volume_per_hour) {
-      raise(
-        { tenant, type: "volume", keyId, dedupeKey: `volume:${keyId}:${hour}`, details: { requests, threshold: s.volume_per_hour, hour } },
-        sql`(SELECT COALESCE(SUM(count), 0) FROM usage_counts WHERE granularity = 'hour' AND tenant_id = ${tenant} AND key_id = ${keyId} AND bucket = ${hour}) > ${s.volume_per_hour}`,
-      );
-    }
-    for (const state of ["revoked", "rotated"] as const) {
-      if (outcomes.has(state)) {
-        raise({ tenant, type: "revoked_key_used", keyId, dedupeKey: `revoked_key_used:${keyId}:${hour}`, details: { state, hour } });
-      }
-    }
-    if (outcomes.has("rate_limited")) {
-      raise({ tenant, type: "rate_limited", keyId, dedupeKey: `rate_limited:${keyId}:${hour}`, details: { hour } });
-    }
-  }
-  for (const [key, n] of agg.tenantHours) {
-    const [tenant, hourText] = key.split("|") as [string, string];
-    const hour = Number(hourText);
-    const s = settings.get(tenant);
-    const refusals = (prior.tenants.get(key) ?? 0) + n;
-    if (!s || refusals <= s.refusals_per_hour) continue;
-    raise(
-      {
-        tenant,
-        type: "refusal_burst",
-        keyId: null,
-        dedupeKey: `refusal_burst:${tenant}:${hour}`,
-        details: { refusals, threshold: s.refusals_per_hour, hour },
-      },
-      sql`(SELECT COALESCE(SUM(count), 0) FROM usage_counts WHERE granularity = 'hour' AND tenant_id = ${tenant} AND bucket = ${hour} AND outcome <> 'accepted') > ${s.refusals_per_hour}`,
-    );
-  }
-  for (const [key, n] of agg.clients) {
-    const [hourText, tenant, ip] = key.split("|") as [string, string, string];
-    const s = settings.get(tenant);
-    const refusals = (prior.clients.get(key) ?? 0) + n;
-    if (tenant === "" || !s || refusals <= s.refusals_per_hour) continue;
-    const hour = Number(hourText);
-    raise(
-      {
-        tenant,
-        type: "refusal_burst",
-        keyId: null,
-        dedupeKey: `refusal_burst:${tenant}:${ip}:${hour}`,
-        details: { refusals, threshold: s.refusals_per_hour, hour, client_ip: ip },
-      },
-      sql`(SELECT count FROM client_refusals WHERE hour = ${hour} AND tenant_id = ${tenant} AND ip = ${ip}) > ${s.refusals_per_hour}`,
-    );
-  }
-  for (const seen of fresh) {
-    if (!settings.get(seen.tenant)?.new_ip) continue;
-    raise(
-      {
-        tenant: seen.tenant,
-        type: "new_ip",
-        keyId: seen.keyId,
-        dedupeKey: `new_ip:${seen.keyId}:${seen.ip}`,
-        details: { ip: seen.ip, country: seen.country, first_seen: seen.first },
-      },
-      // Another consumer may have recorded this IP since we looked.
-      sql`NOT EXISTS (SELECT 1 FROM key_ips WHERE key_id = ${seen.keyId} AND ip = ${seen.ip})`,
-    );
-  }
-  statements.push(...alertsStatements(d1, unconditional));
-  return statements;
-}
-
-/** Statements for `n` rows in chunks of `per` (one JSON parameter each). */
-function statementsFor(n: number, per = ROWS_PER_STATEMENT): number {
-  return Math.ceil(n / per);
-}
+import { jsonChunks, jsonStatements, multiRow } from "../db/statements";
+import { type Aggregate, aggregate } from "./aggregate";
+import { detectorStatements, newIps, priorHourCounts } from "./detectors";
+import type { UsageMessage } from "./events";
 
 /** The D1 queries rollUp reads with: batch ids, tenant settings, known IPs, prior hour counts. */
-function readQueries(messages: number, agg: ReturnType<typeof aggregate>): number {
+function readQueries(messages: number, agg: Aggregate): number {
   const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
   const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
   return (
-    statementsFor(messages) +
-    statementsFor(tenants, TENANTS_PER_QUERY) +
-    statementsFor(keysWithIps) +
-    statementsFor(agg.keyHours.size) +
-    statementsFor(agg.tenantHours.size) +
-    statementsFor(agg.clients.size)
+    jsonStatements(messages) +
+    jsonStatements(tenants, TENANTS_PER_QUERY) +
+    jsonStatements(keysWithIps) +
+    jsonStatements(agg.keyHours.size) +
+    jsonStatements(agg.tenantHours.size) +
+    jsonStatements(agg.clients.size)
   );
 }
 
@@ -301,13 +46,13 @@ export function rollupQueries(messages: readonly UsageMessage[]): number {
   const conditional = agg.keyHours.size + agg.tenantHours.size + agg.clients.size + agg.ips.size;
   const reads = readQueries(messages.length, agg);
   const writes =
-    statementsFor(messages.length) +
-    statementsFor(agg.counts.size) +
-    statementsFor(agg.clients.size) +
-    statementsFor(agg.lastUsed.size) +
-    statementsFor(agg.ips.size) +
+    jsonStatements(messages.length) +
+    jsonStatements(agg.counts.size) +
+    jsonStatements(agg.clients.size) +
+    jsonStatements(agg.lastUsed.size) +
+    jsonStatements(agg.ips.size) +
     2 * conditional +
-    2 * statementsFor(unconditional, ALERTS_PER_STATEMENT);
+    2 * jsonStatements(unconditional, ALERTS_PER_STATEMENT);
   return reads + writes;
 }
 
