@@ -14,7 +14,9 @@
 import { database } from "../db/client";
 import { type EdgeFeedFrom, edgeChangesPage } from "../db/keys-repo";
 import { registerCounters } from "../lib/bounded-map";
-import { applyFeedChange, edgeRecordOf, feedTrust, KV_STALENESS_MS, onEdgeCacheCleared } from "./edge-record";
+import { applyFeedChange, KV_STALENESS_MS } from "./edge-cache";
+import { edgeRecordOf } from "./edge-record";
+import { feedTrust, onEdgeStateReset } from "./feed-trust";
 
 /** Rows per query, and queries per poll (a backlog beyond that is read by the next polls). */
 const PAGE_SIZE = 500;
@@ -42,7 +44,7 @@ const feed = {
 export const edgeFeedStats = { polls: 0, changes: 0, failures: 0, resets: 0 };
 registerCounters("edge-feed", edgeFeedStats);
 
-onEdgeCacheCleared(() => {
+onEdgeStateReset(() => {
   feed.lastSeq = -1;
   feed.nextPollMs = 0;
   feed.generation++;

@@ -24,7 +24,8 @@
 import { database } from "../db/client";
 import { readCronCursor, writeCronCursor } from "../db/cron-cursors";
 import { edgeRecordKeysById, recordEdgeChanges } from "../db/keys-repo";
-import { edgeRecordKey, edgeRecordOf, fingerprintOf, keyIdFromEdgeRecordKey, writeEdgeRecord } from "./edge-record";
+import { writeEdgeRecord } from "./edge-cache";
+import { edgeRecordKey, edgeRecordOf, fingerprintOf, keyIdFromEdgeRecordKey } from "./edge-record";
 
 const CURSOR_NAME = "reconcile-edge-records";
 /** recordEdgeChanges inserts 50 feed rows per statement. */

@@ -17,7 +17,8 @@ import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
-import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
+import { writeEdgeRecord } from "./edge-cache";
+import { edgeRecordOf } from "./edge-record";
 import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
 import {
   type CreateKeyInput,

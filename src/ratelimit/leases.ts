@@ -10,8 +10,9 @@
  * ask the counter themselves (workerd forbids one request awaiting another's I/O); every grant
  * lands in the shared lease, so nothing granted is lost.
  */
-import type { RateLimits } from "../keys/edge-record";
+
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
+import type { RateLimits } from "../lib/rate-limit-set";
 import type { LeaseGrant, LimitState, RateLimitCounter } from "./counter";
 
 /** A lease should last about this long at the key's current rate here. */

@@ -6,7 +6,7 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { clearEdgeCache } from "../../src/keys/edge-record";
+import { clearEdgeCache } from "../../src/keys/edge-cache";
 import { BASE, createKey, freshTenant } from "../helpers/worker";
 
 async function burst(path: string, token: string, n: number): Promise<number[]> {

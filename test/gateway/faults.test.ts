@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { clearEdgeCache } from "../../src/keys/edge-record";
+import { clearEdgeCache } from "../../src/keys/edge-cache";
 import { unavailableD1, withFailures } from "../helpers/faults";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 

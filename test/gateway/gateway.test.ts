@@ -162,7 +162,7 @@ describe("gateway: refusals never reach the origin", () => {
   });
 
   it("revoked elsewhere (entry only in KV): refused once this isolate's cache is fresh", async () => {
-    const { clearEdgeCache } = await import("../../src/keys/edge-record");
+    const { clearEdgeCache } = await import("../../src/keys/edge-cache");
     const key = await createKey(freshTenant());
     await env.EDGE_RECORDS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
     clearEdgeCache();

@@ -1,6 +1,7 @@
 /** Reading edge records as the gateway does, against the real KV binding, counting KV reads. */
 import { env } from "cloudflare:workers";
-import { cachedEdgeView, type EdgeView, fetchEdgeView } from "../../src/keys/edge-record";
+import { cachedEdgeView, fetchEdgeView } from "../../src/keys/edge-cache";
+import type { EdgeView } from "../../src/keys/edge-record";
 
 /** What the gateway does: the cached view while fresh (or vouched for by the feed), else a KV read. */
 export async function readEdgeState(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeView | null> {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { cachedEdgeView, clearEdgeCache, writeEdgeRecord } from "../../src/keys/edge-record";
+import { cachedEdgeView, clearEdgeCache, writeEdgeRecord } from "../../src/keys/edge-cache";
 import { countingKv, readEdgeState } from "../helpers/edge";
 
 describe("edge record cache", () => {

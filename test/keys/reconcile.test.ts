@@ -1,7 +1,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { clearEdgeCache } from "../../src/keys/edge-record";
+import { clearEdgeCache } from "../../src/keys/edge-cache";
 import { RECONCILE_BUDGET, type ReconcileBudget, type ReconcileReport, reconcileEdgeRecords } from "../../src/keys/reconcile";
 import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
