@@ -17,11 +17,11 @@ const STRANDED_DELIVERY_GRACE_SECONDS = 300;
 export async function runScheduled(env: Env, now: number): Promise<void> {
   const tasks: [string, () => Promise<string>][] = [
     [
-      "reconciled edge records",
+      "edge-record snapshot",
       async () => {
         const r = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now);
-        const pass = r.passCompleted ? "pass complete" : "pass continues next run";
-        return `${r.checked} checked, ${r.repaired} repaired, ${r.failed} failed, ${pass} (${r.kvOps} KV operations, ${r.d1Queries} D1 queries)`;
+        const pending = r.pending === 0 ? "every shard current" : `${r.pending} changed shards left for the next run`;
+        return `${r.rebuilt} shards rebuilt (${r.records} records, ${r.bytes} bytes), ${r.written} written, ${r.deleted} old versions deleted, ${r.failed} failed, ${pending}, as of ${r.asOf} (${r.kvOps} KV operations, ${r.d1Queries} D1 queries)`;
       },
     ],
     [

@@ -2,17 +2,15 @@
  * The capacity harness's worker (bundled by bench/lib/capacity.mjs, run in workerd by
  * scripts/seed-capacity.mjs and bench/capacity.mjs): keygate's own cron tasks and queries, each
  * request one invocation, over D1 and KV bindings that count what the invocation spends (queries,
- * statements, rows returned and written, bound parameters, KV operations). Also the seed's KV step:
- * the edge records of seeded keys, written through keygate's own write path (writeEdgeRecord).
+ * statements, rows returned and written, bound parameters, KV operations). The seed's KV step is
+ * the reconciler's first build of the edge-record snapshot (/reconcile until every shard is built).
  */
 import { detectScheduled } from "../../src/alerts/scheduled";
 import { usageConfig } from "../../src/config";
 import { database } from "../../src/db/client";
 import { listKeys } from "../../src/db/keys-repo";
 import type { Env } from "../../src/env";
-import { writeEdgeRecord } from "../../src/keys/edge-cache";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
-import { edgeRecordOf } from "../../src/keys/edge-record";
 import { RECONCILE_BUDGET, reconcileEdgeRecords } from "../../src/keys/reconcile";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { pruneUsage } from "../../src/usage/retention";
@@ -143,36 +141,6 @@ function countingKv(kv: KVNamespace, c: Counts): KVNamespace {
   } as unknown as KVNamespace;
 }
 
-/** Rows of the seeded keys that call for an edge record, in id order (the seed's KV step). */
-async function seedEdgeRecords(env: Env, after: string, limit: number, now: number) {
-  const { results } = await env.DB.prepare(
-    `SELECT id, expires_at, revoked, revoked_at, rotation_cutoff_at, rate_limits, allowed_ips, updated_at FROM api_keys
-     WHERE id > ?1 AND (revoked = 1 OR rotation_cutoff_at IS NOT NULL OR rate_limits IS NOT NULL OR allowed_ips IS NOT NULL)
-       AND (expires_at IS NULL OR expires_at > ?2)
-     ORDER BY id LIMIT ?3`,
-  )
-    .bind(after, now, limit)
-    .all<Record<string, number | string | null>>();
-  let written = 0;
-  // Writes in parallel groups: the worker's own limit on simultaneous open connections is 6 in production, not here.
-  for (let i = 0; i < results.length; i += 50) {
-    await Promise.all(
-      results.slice(i, i + 50).map(async (r) => {
-        const record = edgeRecordOf({
-          revoked: r.revoked === 1,
-          revokedAt: r.revoked_at as number | null,
-          rotationCutoffAt: r.rotation_cutoff_at as number | null,
-          rateLimits: r.rate_limits === null ? null : JSON.parse(r.rate_limits as string),
-          allowedIps: r.allowed_ips === null ? null : JSON.parse(r.allowed_ips as string),
-          updatedAt: r.updated_at as number,
-        });
-        if (await writeEdgeRecord(env.EDGE_RECORDS, r.id as string, record, r.expires_at as number | null, now)) written++;
-      }),
-    );
-  }
-  return { written, last: results.at(-1)?.id ?? null };
-}
-
 /**
  * A queue batch as the gateway sends it: `messages` messages of `events` events each, event i of the
  * batch from key i mod `keys` (over `tenants` tenants, one client address per key), accepted but for
@@ -217,8 +185,6 @@ export default {
     const q = (name: string) => url.searchParams.get(name);
     const now = Number(q("now") ?? Math.floor(Date.now() / 1000));
     switch (url.pathname) {
-      case "/seed/edge-records":
-        return Response.json(await seedEdgeRecords(env, q("after") ?? "", Number(q("limit") ?? 1000), now));
       case "/list":
         return measured(env, async (d1) => {
           const rows = await listKeys(database(d1), {

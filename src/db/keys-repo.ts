@@ -264,12 +264,26 @@ export async function edgeChangesPage(db: Db, from: EdgeFeedFrom, limit: number)
 }
 
 /**
- * Appends feed rows for keys whose edge record was re-mirrored without a change in api_keys (the
- * reconciler's repairs), so every isolate re-reads them from D1 while KV catches up.
+ * Which groups of keys changed after `afterSeq` in the edge change feed: the last seq per group,
+ * a group being the `length` characters of the key id from `offset` (1-based); and, read in the same
+ * transaction, the feed's first and last seq and D1's clock (unix s), which the changes are as of.
  */
-export async function recordEdgeChanges(db: Db, keyIds: readonly string[], at: number): Promise<void> {
-  // Two parameters per row (key_id, at).
-  const inserts = boundChunks(keyIds, 2).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
-  const [first, ...rest] = inserts;
-  if (first !== undefined) await db.batch([first, ...rest]);
+export async function edgeChangesByIdPrefix(db: Db, afterSeq: number, offset: number, length: number) {
+  const prefix = sql<string>`substr(${edgeChanges.keyId}, ${offset}, ${length})`;
+  const [groups, bounds] = await db.batch([
+    db
+      .select({ prefix, seq: sql<number>`max(${edgeChanges.seq})` })
+      .from(edgeChanges)
+      .where(gt(edgeChanges.seq, afterSeq))
+      .groupBy(prefix),
+    db
+      .select({
+        first: sql<number | null>`min(${edgeChanges.seq})`,
+        last: sql<number | null>`max(${edgeChanges.seq})`,
+        now: sql<number>`CAST(strftime('%s', 'now') AS INTEGER)`,
+      })
+      .from(edgeChanges),
+  ]);
+  const b = bounds[0];
+  return { groups, first: b?.first ?? null, last: b?.last ?? null, now: b?.now ?? Math.floor(Date.now() / 1000) };
 }

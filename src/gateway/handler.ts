@@ -15,9 +15,10 @@ import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
 import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
 import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
-import { cachedEdgeView, fetchEdgeView } from "../keys/edge-cache";
+import { edgeSnapshotRefreshIfDue } from "../keys/edge-cache";
 import { edgeFeedPollIfDue } from "../keys/edge-feed";
 import type { EdgeView } from "../keys/edge-record";
+import { knownEdgeView, readEdgeView } from "../keys/edge-view";
 import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
@@ -160,7 +161,7 @@ function decideFromCache(request: Request, env: Env, route: Requirement, ip: str
   if (ring === undefined || !authorization?.startsWith(BEARER_PREFIX)) return undefined;
   const known = cachedVerification(authorization.slice(BEARER_PREFIX.length), ring, keyConfig(env), nowMs);
   if (!known?.ok) return undefined;
-  const view = cachedEdgeView(known.claims.keyId, nowMs);
+  const view = knownEdgeView(known.claims.keyId, nowMs);
   return view === undefined ? undefined : judgeKey(env, known.claims, view, route, ip, nowMs);
 }
 
@@ -178,8 +179,9 @@ async function decide(
   const claims = await authenticate(request, env, ip, rule, nowMs);
   if ("ok" in claims) return claims;
 
-  const cached = cachedEdgeView(claims.keyId, nowMs);
-  const view = cached !== undefined ? cached : await fetchEdgeView(env.EDGE_RECORDS, claims.keyId, config.revocationCacheTtlMs, nowMs);
+  const known = knownEdgeView(claims.keyId, nowMs);
+  const view =
+    known !== undefined ? known : await readEdgeView({ kv: env.EDGE_RECORDS, d1: env.DB }, claims.keyId, config.revocationCacheTtlMs, nowMs);
   const verdict = judgeKey(env, claims, view, route, ip, nowMs);
   if (verdict !== undefined) return verdict;
   // The key has limits and this isolate's lease is spent: ask its counter.
@@ -217,6 +219,8 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   const nowMs = Date.now();
   const feedPoll = edgeFeedPollIfDue(env.DB, config.revocationCacheTtlMs, nowMs);
   if (feedPoll !== undefined) ctx.waitUntil(feedPoll);
+  const refresh = edgeSnapshotRefreshIfDue(env.EDGE_RECORDS, config.revocationCacheTtlMs, nowMs);
+  if (refresh !== undefined) ctx.waitUntil(refresh);
   const ip = request.headers.get(RUNTIME_CLIENT_IP_HEADER);
   // A refused path (or route) costs nothing more: no key is looked at.
   const route = routeDecision(config, request.method, target.path);

@@ -1,237 +1,351 @@
 /**
- * The per-isolate cache of edge records (format: edge-record.ts). D1 holds the truth; the record is
- * mirrored into KV (written after D1, repaired by the scheduled reconciler) and cached per isolate. Keys with nothing special have no KV entry and
- * cost the gateway one cached lookup, as before.
+ * This isolate's copy of the edge-record snapshot (format: edge-record.ts; layout and size model:
+ * docs/edge-records.md). D1 holds the truth; the reconciler (reconcile.ts) writes every edge record
+ * into KV as 256 shard values, one per two hex digits of the key id, and a manifest naming each
+ * shard's current version and the D1 time it is current as of. An isolate reads the manifest once,
+ * then a shard the first time it meets a key of that shard, and answers for every other key of the
+ * shard, seen or not, without a read: a key with no record is the common case and costs nothing.
+ * A shard with no record at all is never read.
  *
- * Propagation, three ways:
- * - A management change updates this isolate's cache at once, so the isolate that served it
- *   enforces it on its very next request.
- * - Every isolate polls D1's change feed in the background (edge-feed.ts) every half
- *   REVOCATION_CACHE_TTL_SECONDS and applies each change to what it cached. While its last complete
- *   poll is younger than the TTL, the feed is "trusted" and cached records stay valid without
- *   re-reading KV: a change reaches every isolate that serves traffic within the TTL (default 10 s).
- * - While the feed is not trusted (D1 unreachable, an isolate that just started), a cached record
- *   expires after the TTL and is re-read from KV, so the bound falls back to the TTL + KV's edge
- *   cache (KV_CACHE_TTL_SECONDS) + KV's propagation (Cloudflare documents up to 60 s).
- * A KV read may predate a change by up to KV_STALENESS_MS, so a change learned from D1 (a local write
- * or the feed) is kept for that long and wins over KV. A KV write that failed stays wrong until the
- * reconciler repairs it; the repair goes through the feed too, so cached records are corrected
- * then. A revocation or rotation is never forgotten by an isolate that learned it (kept apart from
- * the cache, up to KNOWN_REFUSALS_MAX_ENTRIES), whatever a stale KV read says later.
+ * The snapshot is older than D1 by up to a reconciler period. The change feed (edge-feed.ts) covers
+ * the gap: an isolate's first poll reads every change since the manifest's `asOf`, later polls what
+ * is new, and each change is kept here ("learned") over the snapshot's record until a snapshot
+ * current as of a later time replaces it. While the feed is trusted (feed-trust.ts), what this
+ * isolate holds is current within the TTL; while it is not (D1 unreachable), the manifest and
+ * shards are re-read from KV once their TTL is over.
+ *
+ * Propagation:
+ * - A management change updates this isolate at once (learnEdgeRecord), so the isolate that served
+ *   it enforces it on its very next request.
+ * - Every isolate polls the feed every half REVOCATION_CACHE_TTL_SECONDS: a change reaches every
+ *   isolate that serves traffic within the TTL (default 10 s).
+ * - A fresh isolate's first request waits for its first poll (edge-view.ts), so a revocation older
+ *   than the isolate is enforced from its first request; if D1 does not answer, the snapshot alone
+ *   is (it lags D1 by up to a reconciler period plus KV's propagation).
+ * A revocation or rotation is never forgotten by an isolate that learned it (kept apart, up to
+ * KNOWN_REFUSALS_MAX_ENTRIES), whatever a stale snapshot says later.
  */
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
-import { type EdgeRecord, type EdgeView, edgeRecordKey, fingerprintOf, type RefusedFrom, stricter, viewOf } from "./edge-record";
-import { feedTrust, feedVouchesFor, onEdgeStateReset, resetEdgeState } from "./feed-trust";
+import {
+  type EdgeRecord,
+  type EdgeView,
+  MANIFEST_KEY,
+  type Manifest,
+  parseManifest,
+  parseShard,
+  type RefusedFrom,
+  shardKey,
+  shardOf,
+  stricter,
+  viewOf,
+} from "./edge-record";
+import { feedCovers, feedTrust, onEdgeStateReset, resetEdgeState } from "./feed-trust";
 
 /** KV's `cacheTtl` (edge cache of a read); Cloudflare's minimum is 30 s. */
 export const KV_CACHE_TTL_SECONDS = 30;
 /** Cloudflare documents that a KV write may take this long to be visible everywhere. */
 export const KV_PROPAGATION_SECONDS = 60;
-/** KV refuses expirations closer than 60 s. */
-const KV_MIN_EXPIRATION_TTL_SECONDS = 60;
-/** Added to that floor: the write's own latency and clock skew between the isolate and KV. */
-const KV_EXPIRATION_MARGIN_SECONDS = 10;
-/** Bound on the per-isolate cache; the oldest entries go first. */
-const ISOLATE_CACHE_MAX_ENTRIES = 20_000;
-/** How old a KV read's answer may be: its edge cache plus global propagation. */
-export const KV_STALENESS_MS = (KV_CACHE_TTL_SECONDS + KV_PROPAGATION_SECONDS) * 1000;
-/** Bound on the changes learned from D1 that are kept to override stale KV reads. */
-const RECENT_CHANGES_MAX_ENTRIES = 20_000;
-/** Bound on the revocations and rotations an isolate remembers beyond its cache (oldest out first). */
+/** Clock skew allowed between D1 (the snapshot's and the feed's times) and this isolate. */
+export const CLOCK_SKEW_SECONDS = 10;
+/** With a trusted feed, the manifest is still re-read this often (to drop learned changes the snapshot caught up with). */
+const MANIFEST_REFRESH_MS = 60_000;
+/** After a failed read, ask KV again after this long (not on every request). */
+const KV_RETRY_AFTER_FAILURE_MS = 1_000;
+/** Bound on the changes learned from D1 that are newer than the snapshot (oldest out first). */
+const LEARNED_MAX_ENTRIES = 50_000;
+/** Bound on the revocations and rotations an isolate remembers beyond the snapshot (oldest out first). */
 const KNOWN_REFUSALS_MAX_ENTRIES = 50_000;
+/** Every shard may be loaded: the bound is the number of shards. */
+const SHARDS_MAX = 256;
+/** How much of the feed there is (rows older than a day are pruned): without a snapshot, the first poll reads it all. */
+export const FEED_RETENTION_SECONDS = 86_400;
 
-interface CacheEntry {
-  /** Resolved values only: a promise created by one request must never be awaited by another. */
-  view: EdgeView | null;
-  /** ms timestamp after which the entry must be re-read, unless the change feed vouches for it. */
-  freshUntil: number;
-  /** ms timestamp of the D1 or KV read this view comes from: the feed vouches for reads from its start on. */
-  readAt: number;
+interface LoadedShard {
+  version: string;
+  /** D1 time (unix s) the shard is current as of: its manifest's line, raised when a later manifest names the same version. */
+  asOf: number;
+  records: Record<string, EdgeRecord>;
+  /** Views parsed from `records`, on first use. */
+  views: Map<string, EdgeView | null>;
 }
 
-const edgeCache = isolateCache<string, CacheEntry>("edge-records", ISOLATE_CACHE_MAX_ENTRIES);
+/** The manifest this isolate uses, and when it was read. */
+const snapshot = {
+  /** Read at least once (present, absent or unreadable). */
+  known: false,
+  manifest: null as Manifest | null,
+  /** The state is used without a read until then (TTL, or the retry delay after a failure). */
+  freshUntilMs: 0,
+  /** A background refresh is due then, even while the feed vouches for the state. */
+  refreshAtMs: 0,
+};
 
-/**
- * Views learned from D1 itself (this isolate's management writes and the change feed), by key, with
- * when: for KV_STALENESS_MS a KV read may still predate them, so they win over KV.
- */
+const shards = isolateCache<string, LoadedShard>("edge-shards", SHARDS_MAX);
+/** Shards whose read failed, by prefix: not asked again before this ms time. */
+const shardRetryAtMs = new Map<string, number>();
+
+/** A view learned from D1 (a management write in this isolate or the feed) and when (ms, D1's side). */
 interface LearnedChange {
   view: EdgeView | null;
   atMs: number;
 }
-const recentChanges = isolateCache<string, LearnedChange>("edge-record-changes", RECENT_CHANGES_MAX_ENTRIES);
-
-/** The key's edge view from this isolate's cache while fresh, else undefined (read KV then). */
-export function cachedEdgeView(keyId: string, nowMs: number): EdgeView | null | undefined {
-  const cached = edgeCache.get(keyId);
-  if (cached === undefined) return undefined;
-  if (cached.freshUntil > nowMs || feedVouchesFor(cached.readAt, nowMs)) return cached.view;
-  return undefined;
-}
+const learned = isolateCache<string, LearnedChange>("edge-record-changes", LEARNED_MAX_ENTRIES);
 
 /**
- * Revocations and rotation cut-offs this isolate learned, by key, kept after the key's cache entry
- * is gone: a KV write that failed (until the reconciler repairs it) or has not propagated would
- * otherwise bring the key back. Both are final in D1, so remembering them is never wrong.
+ * Revocations and rotation cut-offs this isolate learned, by key: both are final in D1, so
+ * remembering them is never wrong, and a stale snapshot or a lost learned change cannot bring the key back.
  */
 const knownRefusals = isolateCache<string, RefusedFrom>("edge-record-refusals", KNOWN_REFUSALS_MAX_ENTRIES);
 
-/** `next`, with the revocation or rotation this isolate knew of the key where it refuses more. */
-function keepRefusal(keyId: string, next: EdgeView | null): EdgeView | null {
-  const known = knownRefusals.get(keyId);
-  if (next?.refused) {
-    const refused = known === undefined ? next.refused : stricter(known, next.refused);
-    if (refused !== known) setBounded(knownRefusals, keyId, refused, KNOWN_REFUSALS_MAX_ENTRIES);
-    return refused === next.refused ? next : { ...next, refused };
-  }
-  if (known === undefined) return next;
-  return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null };
-}
-
-/** What D1 told this isolate about the key within the last KV_STALENESS_MS, if anything. */
-function learnedView(keyId: string, nowMs: number): LearnedChange | undefined {
-  const learned = recentChanges.get(keyId);
-  return learned !== undefined && learned.atMs > nowMs - KV_STALENESS_MS ? learned : undefined;
-}
-
-/**
- * Remembers a view learned from D1. Should the bound push out a change younger than KV_STALENESS_MS,
- * KV reads could bring that change's old state back, so the feed vouches only for reads made after
- * KV has caught up (a burst of more than RECENT_CHANGES_MAX_ENTRIES changes within 90 s).
- */
-function learn(keyId: string, view: EdgeView | null, atMs: number): void {
-  recentChanges.delete(keyId);
-  recentChanges.set(keyId, { view, atMs });
-  // Oldest first (in learning order): drop what KV has caught up with, and past the bound the oldest.
-  for (const [oldestKey, oldest] of recentChanges) {
-    const expired = oldest.atMs <= atMs - KV_STALENESS_MS;
-    if (!expired && recentChanges.size <= RECENT_CHANGES_MAX_ENTRIES) break;
-    recentChanges.delete(oldestKey);
-    if (!expired) {
-      feedTrust.floorMs = Math.max(feedTrust.floorMs, atMs + KV_STALENESS_MS);
-      feedTrust.trustedFromMs = Math.max(feedTrust.trustedFromMs, feedTrust.floorMs);
-    }
-  }
-}
-
-/**
- * Applies a key's record as D1 had it in a feed poll that started at `pollStartMs`: to the entry this
- * isolate cached, if any, and to what later KV reads must not override. A local write made after
- * the poll started is newer and stays.
- */
-export function applyFeedChange(keyId: string, record: EdgeRecord | null, pollStartMs: number): void {
-  const learned = recentChanges.get(keyId);
-  if (learned !== undefined && learned.atMs > pollStartMs) return;
-  const cached = edgeCache.get(keyId);
-  const view = keepRefusal(keyId, viewOf(record));
-  learn(keyId, view, pollStartMs);
-  if (cached !== undefined) {
-    setBounded(edgeCache, keyId, { view, freshUntil: cached.freshUntil, readAt: pollStartMs }, ISOLATE_CACHE_MAX_ENTRIES);
-  }
-}
-
-/**
- * Reads the key's record from KV and caches it for `ttlMs`, unless D1 told this isolate about the
- * key more recently than KV can be trusted to know. Workers serve requests concurrently in one
- * isolate but each in its own I/O context, and workerd refuses I/O that one request performs on
- * behalf of another, so concurrent misses each read KV themselves instead of sharing a read.
- */
-export async function fetchEdgeView(kv: KVNamespace, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeView | null> {
-  let learned = learnedView(keyId, nowMs);
-  if (learned === undefined) {
-    let stored: EdgeRecord | null;
-    try {
-      stored = await kv.get<EdgeRecord>(edgeRecordKey(keyId), { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS });
-    } catch (err) {
-      return unreadable(keyId, nowMs, err);
-    }
-    // A management write or a feed poll may have landed while we were reading.
-    learned = learnedView(keyId, nowMs);
-    if (learned === undefined) {
-      const view = keepRefusal(keyId, viewOf(stored && typeof stored === "object" ? stored : null));
-      setBounded(edgeCache, keyId, { view, freshUntil: nowMs + ttlMs, readAt: nowMs }, ISOLATE_CACHE_MAX_ENTRIES);
-      return view;
-    }
-  }
-  setBounded(edgeCache, keyId, { view: learned.view, freshUntil: nowMs + ttlMs, readAt: learned.atMs }, ISOLATE_CACHE_MAX_ENTRIES);
-  return learned.view;
-}
-
-/** After a failed read, ask KV again after this long (not on every request). */
-const KV_RETRY_AFTER_FAILURE_MS = 1_000;
-const FAILURE_LOG_INTERVAL_MS = 10_000;
-let lastFailureLogMs = 0;
-/** Reads of edge records that failed in this isolate (visible in the soak's stats). */
-export const edgeReadStats = { failures: 0 };
+/** Reads of the snapshot by this isolate (the bench reports them per request; the soak reads failures). */
+export const edgeReadStats = { manifestReads: 0, shardReads: 0, failures: 0, learnedOverflow: 0 };
 registerCounters("edge-record-reads", edgeReadStats);
 
-/**
- * KV could not be read. What this isolate knew about the key stays in force (stale, including any
- * revocation it learned); a key it knows nothing about is served on its signature and expiry alone,
- * as if it had no record, until KV answers again. Logged, at most every 10 s per isolate.
- */
-function unreadable(keyId: string, nowMs: number, err: unknown): EdgeView | null {
-  edgeReadStats.failures++;
-  if (nowMs - lastFailureLogMs >= FAILURE_LOG_INTERVAL_MS) {
-    lastFailureLogMs = nowMs;
-    console.error(`KV read of edge records failing (${edgeReadStats.failures} so far); serving what this isolate knows`, err);
-  }
-  const view = keepRefusal(keyId, edgeCache.get(keyId)?.view ?? null);
-  // Not vouched for by the feed (readAt -Infinity): asked again once the retry delay is over.
-  setBounded(
-    edgeCache,
-    keyId,
-    { view, freshUntil: nowMs + KV_RETRY_AFTER_FAILURE_MS, readAt: Number.NEGATIVE_INFINITY },
-    ISOLATE_CACHE_MAX_ENTRIES,
-  );
-  return view;
-}
+onEdgeStateReset(() => {
+  snapshot.known = false;
+  snapshot.manifest = null;
+  snapshot.freshUntilMs = 0;
+  snapshot.refreshAtMs = 0;
+  shards.clear();
+  shardRetryAtMs.clear();
+  learned.clear();
+  knownRefusals.clear();
+});
 
-/**
- * Mirrors a key's record into KV and into this isolate's cache (the isolate enforces it from its
- * next request on, whatever happens to the KV write). A null record deletes the KV entry. The KV
- * entry expires with the key (`exp`), so the store never outgrows the keys that could still be
- * presented. Returns false if the KV write failed (D1 already holds the truth; the reconciler repairs it).
- */
-export async function writeEdgeRecord(
-  kv: KVNamespace,
-  keyId: string,
-  record: EdgeRecord | null,
-  keyExpiresAt: number | null,
-  now: number,
-): Promise<boolean> {
-  // When this write was learned: after the D1 commit it mirrors (a feed poll that started earlier
-  // may have read D1 before it, and must not undo it). `now` may be a test's clock ahead of ours.
-  const nowMs = Math.max(now * 1000, Date.now());
-  const view = keepRefusal(keyId, viewOf(record));
-  learn(keyId, view, nowMs);
-  setBounded(edgeCache, keyId, { view, freshUntil: nowMs + KV_STALENESS_MS, readAt: nowMs }, ISOLATE_CACHE_MAX_ENTRIES);
-  try {
-    if (record === null) {
-      await kv.delete(edgeRecordKey(keyId));
-      return true;
-    }
-    if (keyExpiresAt !== null && keyExpiresAt <= now) return true; // expired keys are refused anyway
-    const options: KVNamespacePutOptions = { metadata: { v: fingerprintOf(record) } };
-    // KV counts the 60 s from when the write reaches it, not from `now` (the cron's scheduled time, a
-    // pass that began seconds ago): a key expiring within the minute got its write refused.
-    const floor = Math.ceil(nowMs / 1000) + KV_MIN_EXPIRATION_TTL_SECONDS + KV_EXPIRATION_MARGIN_SECONDS;
-    if (keyExpiresAt !== null) options.expiration = Math.max(keyExpiresAt, floor);
-    await kv.put(edgeRecordKey(keyId), JSON.stringify(record), options);
-    return true;
-  } catch (err) {
-    console.error(`KV write of ${edgeRecordKey(keyId)} failed; the reconciler will repair it`, err);
-    return false;
-  }
-}
-
-/** Forgets everything this isolate cached or learned, and the feed's trust and position (test seam). */
+/** Forgets everything this isolate read or learned, and the feed's trust and position (test seam). */
 export function clearEdgeCache(): void {
   resetEdgeState();
 }
 
-onEdgeStateReset(() => {
-  edgeCache.clear();
-  recentChanges.clear();
-  knownRefusals.clear();
-});
+/** `view`, with the revocation or rotation this isolate knew of the key where it refuses more; remembers a new one. */
+function withKnownRefusal(keyId: string, view: EdgeView | null): EdgeView | null {
+  const known = knownRefusals.get(keyId);
+  if (view?.refused) {
+    const refused = known === undefined ? view.refused : stricter(known, view.refused);
+    if (refused !== known) setBounded(knownRefusals, keyId, refused, KNOWN_REFUSALS_MAX_ENTRIES);
+    return refused === view.refused ? view : { ...view, refused };
+  }
+  if (known === undefined) return view;
+  return { refused: known, limits: view?.limits ?? null, allowlist: view?.allowlist ?? null };
+}
+
+/** Whether the manifest state may be used at `nowMs` without reading KV. */
+function manifestUsable(nowMs: number): boolean {
+  return snapshot.known && (snapshot.freshUntilMs > nowMs || feedCovers(feedTrust.needFromS, nowMs));
+}
+
+/**
+ * The snapshot's record of the key and the D1 time it is current as of, or undefined when its shard
+ * must be read first. A shard of an older version than the manifest names stays usable while the feed
+ * vouches for it (the feed has covered everything since its `asOf`); a background refresh replaces it.
+ */
+function snapshotRecord(keyId: string, nowMs: number): { view: () => EdgeView | null; asOf: number } | undefined {
+  const manifest = snapshot.manifest;
+  const prefix = shardOf(keyId);
+  if (manifest === null || prefix === null) return { view: () => null, asOf: Number.NEGATIVE_INFINITY };
+  const entry = manifest.shards[prefix];
+  if (entry === undefined) return { view: () => null, asOf: Number.NEGATIVE_INFINITY };
+  const [version, , asOf] = entry;
+  if (version === null) return { view: () => null, asOf };
+  const loaded = shards.get(prefix);
+  const retrying = (shardRetryAtMs.get(prefix) ?? 0) > nowMs;
+  // Unreadable for now: the key is judged on what the feed and this isolate learned.
+  if (loaded === undefined) return retrying ? { view: () => null, asOf: Number.NEGATIVE_INFINITY } : undefined;
+  if (loaded.version !== version && !retrying && !feedCovers(loaded.asOf - CLOCK_SKEW_SECONDS, nowMs)) return undefined;
+  return { view: () => shardView(loaded, keyId), asOf: loaded.asOf };
+}
+
+function shardView(shard: LoadedShard, keyId: string): EdgeView | null {
+  let view = shard.views.get(keyId);
+  if (view === undefined) {
+    const record = shard.records[keyId];
+    view = record === undefined ? null : viewOf(record);
+    shard.views.set(keyId, view);
+  }
+  return view;
+}
+
+/** The view from the learned change if it is newer than the snapshot, else the snapshot's. */
+function resolve(keyId: string, fromSnapshot: { view: () => EdgeView | null; asOf: number }): EdgeView | null {
+  const change = learned.get(keyId);
+  const view = change !== undefined && change.atMs >= (fromSnapshot.asOf - CLOCK_SKEW_SECONDS) * 1000 ? change.view : fromSnapshot.view();
+  return withKnownRefusal(keyId, view);
+}
+
+/**
+ * The key's edge view from what this isolate holds, or undefined when KV must be read first (the
+ * manifest's TTL is over and the feed does not vouch for it, or the key's shard is not loaded).
+ * Synchronous: the gateway's hot path. Whether the feed has made its first poll is edge-view.ts's concern.
+ */
+export function cachedEdgeView(keyId: string, nowMs: number): EdgeView | null | undefined {
+  if (!manifestUsable(nowMs)) return undefined;
+  const fromSnapshot = snapshotRecord(keyId, nowMs);
+  return fromSnapshot === undefined ? undefined : resolve(keyId, fromSnapshot);
+}
+
+/** The key's edge view from what this isolate holds now, read or not (after reads that may have failed). */
+export function currentEdgeView(keyId: string, nowMs: number): EdgeView | null {
+  const fromSnapshot = snapshotRecord(keyId, nowMs) ?? { view: () => null, asOf: Number.NEGATIVE_INFINITY };
+  return resolve(keyId, fromSnapshot);
+}
+
+const FAILURE_LOG_INTERVAL_MS = 10_000;
+let lastFailureLogMs = 0;
+
+/** A read of the snapshot failed: counted, logged at most every 10 s per isolate. */
+function readFailed(what: string, nowMs: number, err: unknown): void {
+  edgeReadStats.failures++;
+  if (nowMs - lastFailureLogMs >= FAILURE_LOG_INTERVAL_MS) {
+    lastFailureLogMs = nowMs;
+    console.error(
+      `KV read of edge records failing (${what}; ${edgeReadStats.failures} so far); serving what this isolate knows and the change feed`,
+      err,
+    );
+  }
+}
+
+/** The D1 time the change feed must cover from for what this isolate holds (unix s). */
+function coverageNeededFrom(nowMs: number): number {
+  const manifest = snapshot.manifest;
+  return (manifest === null ? Math.floor(nowMs / 1000) - FEED_RETENTION_SECONDS : manifest.asOf) - CLOCK_SKEW_SECONDS;
+}
+
+/** Installs a manifest read at `readAtMs` (an older one than this isolate has is ignored). */
+function installManifest(manifest: Manifest | null, readAtMs: number, ttlMs: number): void {
+  const current = snapshot.manifest;
+  if (manifest !== null && (current === null || manifest.asOf >= current.asOf)) {
+    snapshot.manifest = manifest;
+    for (const [prefix, shard] of shards) {
+      const entry = manifest.shards[prefix];
+      if (entry !== undefined && entry[0] === shard.version) shard.asOf = Math.max(shard.asOf, entry[2]);
+    }
+  }
+  snapshot.known = true;
+  snapshot.freshUntilMs = readAtMs + ttlMs;
+  snapshot.refreshAtMs = readAtMs + MANIFEST_REFRESH_MS;
+  feedTrust.needFromS = coverageNeededFrom(readAtMs);
+  pruneLearned();
+}
+
+/** Drops learned changes every snapshot this isolate may use has caught up with. */
+function pruneLearned(): void {
+  const manifest = snapshot.manifest;
+  if (manifest === null) return;
+  let oldest = manifest.asOf;
+  for (const [prefix, shard] of shards) if (manifest.shards[prefix]?.[0] !== shard.version) oldest = Math.min(oldest, shard.asOf);
+  const coveredMs = (oldest - CLOCK_SKEW_SECONDS) * 1000;
+  for (const [keyId, change] of learned) if (change.atMs < coveredMs) learned.delete(keyId);
+}
+
+/** Reads the manifest from KV. On failure what this isolate had stays in force, asked again after the retry delay. */
+export async function loadManifest(kv: KVNamespace, ttlMs: number, nowMs: number): Promise<void> {
+  let value: unknown;
+  try {
+    edgeReadStats.manifestReads++;
+    value = await kv.get(MANIFEST_KEY, { type: "json", cacheTtl: KV_CACHE_TTL_SECONDS });
+  } catch (err) {
+    readFailed("the manifest", nowMs, err);
+    if (!snapshot.known) {
+      // No snapshot: the feed must cover everything it holds (a day).
+      snapshot.known = true;
+      feedTrust.needFromS = coverageNeededFrom(nowMs);
+    }
+    snapshot.freshUntilMs = nowMs + KV_RETRY_AFTER_FAILURE_MS;
+    snapshot.refreshAtMs = nowMs + KV_RETRY_AFTER_FAILURE_MS;
+    return;
+  }
+  const manifest = parseManifest(value);
+  if (value !== null && manifest === null) readFailed("a manifest this version cannot read", nowMs, undefined);
+  installManifest(manifest, nowMs, ttlMs);
+}
+
+/** Whether the key's shard must be read before its view is known (see snapshotRecord). */
+export function shardNeeded(keyId: string, nowMs: number): boolean {
+  return manifestUsable(nowMs) && snapshotRecord(keyId, nowMs) === undefined;
+}
+
+/** Reads the current version of a shard. On failure the key is judged without it, asked again after the retry delay. */
+export async function loadShard(kv: KVNamespace, prefix: string, nowMs: number): Promise<void> {
+  const entry = snapshot.manifest?.shards[prefix];
+  if (entry === undefined || entry[0] === null) return;
+  const [version, , asOf] = entry;
+  let value: unknown;
+  try {
+    edgeReadStats.shardReads++;
+    // A shard version never changes (its name is its content's hash): KV's edge cache may keep it long.
+    value = await kv.get(shardKey(prefix, version), { type: "json", cacheTtl: 3600 });
+  } catch (err) {
+    readFailed(`shard ${prefix}`, nowMs, err);
+    shardRetryAtMs.set(prefix, nowMs + KV_RETRY_AFTER_FAILURE_MS);
+    return;
+  }
+  const shard = parseShard(value, prefix);
+  if (shard === null) {
+    readFailed(`shard ${prefix} version ${version} ${value === null ? "missing" : "unreadable"}`, nowMs, undefined);
+    shardRetryAtMs.set(prefix, nowMs + KV_RETRY_AFTER_FAILURE_MS);
+    return;
+  }
+  shardRetryAtMs.delete(prefix);
+  const loaded = shards.get(prefix);
+  // A concurrent read may have loaded a newer one meanwhile.
+  if (loaded !== undefined && loaded.asOf > asOf) return;
+  setBounded(shards, prefix, { version, asOf, records: shard.records, views: new Map() }, SHARDS_MAX);
+  pruneLearned();
+}
+
+/** The key's shard prefix when it must be read (edge-view.ts reads it). */
+export function shardToRead(keyId: string, nowMs: number): string | null {
+  return shardNeeded(keyId, nowMs) ? shardOf(keyId) : null;
+}
+
+/**
+ * A background refresh if one is due (for the caller to hand to ctx.waitUntil): the manifest, then
+ * the loaded shards it names a newer version of. Keeps learned changes few and loaded shards recent
+ * without a read on the request path.
+ */
+export function edgeSnapshotRefreshIfDue(kv: KVNamespace, ttlMs: number, nowMs: number): Promise<void> | undefined {
+  if (!snapshot.known || nowMs < snapshot.refreshAtMs) return undefined;
+  snapshot.refreshAtMs = nowMs + MANIFEST_REFRESH_MS;
+  return (async () => {
+    const freshUntil = snapshot.freshUntilMs;
+    await loadManifest(kv, ttlMs, nowMs);
+    // A background read does not extend the TTL of a state the feed does not vouch for beyond what a request read would.
+    snapshot.freshUntilMs = Math.max(freshUntil, snapshot.freshUntilMs);
+    const manifest = snapshot.manifest;
+    if (manifest === null) return;
+    for (const [prefix, shard] of [...shards]) {
+      if (manifest.shards[prefix]?.[0] !== shard.version) {
+        if (manifest.shards[prefix]?.[0] === null) shards.delete(prefix);
+        else await loadShard(kv, prefix, nowMs);
+      }
+    }
+  })();
+}
+
+/**
+ * Applies a key's record as D1 had it at `atMs` (a feed poll that started then, or a management
+ * write this isolate just committed). A change learned later wins.
+ */
+export function learnEdgeRecord(keyId: string, record: EdgeRecord | null, atMs: number): void {
+  const previous = learned.get(keyId);
+  if (previous !== undefined && previous.atMs > atMs) return;
+  const view = withKnownRefusal(keyId, viewOf(record));
+  learned.delete(keyId);
+  learned.set(keyId, { view, atMs });
+  if (learned.size > LEARNED_MAX_ENTRIES) {
+    // Over the bound: the oldest goes (its revocation or rotation stays in knownRefusals).
+    const oldest = learned.keys().next().value;
+    if (oldest !== undefined) learned.delete(oldest);
+    edgeReadStats.learnedOverflow++;
+  }
+}
+
+/** Applies a change the feed read in a poll that started at `pollStartMs`. */
+export function applyFeedChange(keyId: string, record: EdgeRecord | null, pollStartMs: number): void {
+  learnEdgeRecord(keyId, record, pollStartMs);
+}
+
+/** The feed's first poll must cover D1 from this time (unix s) on; NaN until the manifest was asked for. */
+export function feedCoverageNeeded(): number {
+  return feedTrust.needFromS;
+}

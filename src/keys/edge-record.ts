@@ -86,3 +86,77 @@ export function stricter(a: RefusedFrom, b: RefusedFrom): RefusedFrom {
   if (a.state !== b.state) return a.state === "revoked" ? a : b;
   return a.at <= b.at ? a : b;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The snapshot: every edge record in KV as a few shard values and one manifest (docs/edge-records.md).
+
+/** Hex digits of the key id (after `key-`) that pick its shard: 2 digits, 256 shards. */
+export const SHARD_PREFIX_DIGITS = 2;
+/** Where the shard prefix starts in a key id (1-based, as SQL's substr counts): after `key-`. */
+export const SHARD_PREFIX_OFFSET = 5;
+const SHARD_PREFIX = /^key-([0-9a-f]{2})/;
+/** Every shard prefix, in order. */
+export const SHARD_PREFIXES: readonly string[] = Array.from({ length: 16 ** SHARD_PREFIX_DIGITS }, (_, i) =>
+  i.toString(16).padStart(SHARD_PREFIX_DIGITS, "0"),
+);
+
+/** The KV key of the manifest: which version of each shard is current, and as of when. */
+export const MANIFEST_KEY = "edge-snapshot";
+const SHARD_KEY_PREFIX = "edge-shard:";
+
+/** The shard a key id belongs to, or null for an id keygate never mints (it can have no record). */
+export function shardOf(keyId: string): string | null {
+  return SHARD_PREFIX.exec(keyId)?.[1] ?? null;
+}
+
+/** The id range of a shard's keys, for an indexed D1 range query: ids after `after`, up to `upTo`. */
+export function shardIdRange(prefix: string): { after: string; upTo: string } {
+  // Every id of the shard is `key-<prefix>` followed by [0-9a-f-], all below "~".
+  return { after: `key-${prefix}`, upTo: `key-${prefix}~` };
+}
+
+/** The KV key of one version of a shard (versions are content hashes: a changed shard gets a new name). */
+export function shardKey(prefix: string, version: string): string {
+  return `${SHARD_KEY_PREFIX}${prefix}:${version}`;
+}
+
+/** A shard as stored in KV (JSON): the records of its keys, by key id. */
+export interface ShardValue {
+  v: 1;
+  prefix: string;
+  records: Record<string, EdgeRecord>;
+}
+
+/**
+ * One shard's line in the manifest: [version (null: the shard holds no record, no read needed),
+ * the last edge_changes seq it reflects, the D1 time (unix s) it is current as of].
+ */
+export type ShardEntry = [version: string | null, seq: number, asOf: number];
+
+/** The manifest as stored in KV (JSON). `asOf` is the oldest shard's: the change feed must cover from there. */
+export interface Manifest {
+  v: 1;
+  asOf: number;
+  shards: Record<string, ShardEntry>;
+}
+
+/** What a revoked key's record needs (its limits and allowlist no longer matter): kept small. */
+export function snapshotRecordOf(record: EdgeRecord): EdgeRecord {
+  return record.state === "revoked" ? { state: record.state, at: record.at } : record;
+}
+
+/** The manifest read from KV, or null if it is not one this version can read. */
+export function parseManifest(value: unknown): Manifest | null {
+  const m = value as Partial<Manifest> | null;
+  if (m === null || typeof m !== "object" || m.v !== 1 || typeof m.asOf !== "number" || typeof m.shards !== "object" || m.shards === null)
+    return null;
+  return m as Manifest;
+}
+
+/** The shard read from KV, or null if it is not one this version can read. */
+export function parseShard(value: unknown, prefix: string): ShardValue | null {
+  const s = value as Partial<ShardValue> | null;
+  if (s === null || typeof s !== "object" || s.v !== 1 || s.prefix !== prefix || typeof s.records !== "object" || s.records === null)
+    return null;
+  return s as ShardValue;
+}

@@ -1,77 +1,109 @@
 /**
- * The scheduled reconciler: KV is written after D1 and a write can fail, so the edge record of every
- * key that could still be presented is compared with KV (by the fingerprint in each entry's
- * metadata) and re-written where it is missing or different; entries D1 no longer calls for (limits
- * or an allowlist removed, the key expired) are deleted. Keys past their own `exp` are skipped:
- * their KV entries expire with them. Every repaired key is also appended to the edge change feed,
- * so isolates that cached the wrong record (the feed vouches for it) re-learn it from D1.
+ * The scheduled reconciler: builds the edge-record snapshot in KV from D1 (layout and size model:
+ * docs/edge-records.md). Every edge record lives in one of 256 shards (two hex digits of the key
+ * id); a shard is a KV value named by its content's hash, and one manifest value names each shard's
+ * current version, the last change-feed seq it reflects and the D1 time it is current as of. Only
+ * the reconciler writes them (KV allows one write per key per second; a new version is a new name).
  *
- * At a million keys one pass does not fit in one invocation (1,000 D1 queries, 1,000 KV operations
- * on Workers Paid), so a pass is a walk in key id order that resumes from a cursor in D1
- * (cron_cursors) across cron runs, each run within RECONCILE_BUDGET. KV lists its keys in name
- * order, and every name is the prefix + the key id, so one walk covers both sides: list a KV page,
- * read D1's edge-record keys in the id range it covers (one indexed range query per page of D1
- * rows, no IN lists), and merge the two. An entry is written or deleted only when D1 and KV
- * disagree, so KV entries D1 no longer asks for are deleted by the same walk, page by page.
- *
- * The cursor is { kv: the KV list cursor of the page being walked, after: the last id done }. A run
- * that runs out of budget mid-page saves both and the next run lists that page again and skips what
- * is done: no key is checked twice or skipped within a pass. (A KV list cursor resumes after a key
- * name, so a page listed again starts where it did; it may end elsewhere, KV having changed.) At the end of KV's list the pass ends
- * and the cursor goes back to the start; the next run begins a new pass. A key changed behind the
- * cursor is caught by the next pass, so a lost KV write is repaired within two passes.
+ * A run (every cron, within RECONCILE_BUDGET):
+ * 1. reads its state (the manifest as last written, the versions it retired) from D1 (cron_cursors);
+ * 2. asks the change feed which shards changed since each shard's seq, and D1's clock (one batch);
+ * 3. rebuilds the changed shards from D1 (one indexed range query per 1,000 records), then, with
+ *    what the budget leaves, the next REBUILD_UNCHANGED_PER_RUN shards of a walk that goes round all
+ *    of them (its position saved with the state): that drops
+ *    the records of keys past their own `exp` (a revoked key's record goes once its `exp` has
+ *    passed; a key that never expires keeps its record) and repairs anything KV lost;
+ * 4. writes each shard whose content changed under its new name, and the manifest. An unchanged
+ *    shard that was not rebuilt is current as of this run too (the feed says nothing changed);
+ *    a changed shard the budget left out keeps its old line, and the next run starts with it;
+ * 5. deletes versions retired at least RETIRED_GRACE_SECONDS ago (isolates holding an older
+ *    manifest may still read them), and saves its state.
+ * The feed keeps what the snapshot does not know yet: an isolate reads the changes since the
+ * manifest's `asOf` before it trusts what it holds.
  */
 import { database } from "../db/client";
 import { readCronCursor, writeCronCursor } from "../db/cron-cursors";
-import { edgeRecordKeysById, recordEdgeChanges } from "../db/keys-repo";
-import { writeEdgeRecord } from "./edge-cache";
-import { edgeRecordKey, edgeRecordOf, fingerprintOf, keyIdFromEdgeRecordKey } from "./edge-record";
+import { edgeChangesByIdPrefix, edgeRecordKeysById } from "../db/keys-repo";
+import { KV_MAX_VALUE_BYTES } from "../lib/platform-limits";
+import {
+  type EdgeRecord,
+  edgeRecordOf,
+  MANIFEST_KEY,
+  type Manifest,
+  parseManifest,
+  SHARD_PREFIX_DIGITS,
+  SHARD_PREFIX_OFFSET,
+  SHARD_PREFIXES,
+  type ShardEntry,
+  type ShardValue,
+  shardIdRange,
+  shardKey,
+  snapshotRecordOf,
+} from "./edge-record";
 
-const CURSOR_NAME = "reconcile-edge-records";
-/** recordEdgeChanges inserts 50 feed rows per statement. */
-const EDGE_CHANGES_PER_STATEMENT = 50;
+const CURSOR_NAME = "edge-snapshot";
+/** Unchanged shards rebuilt per run on top of the changed ones (256 shards: each about every 2.7 hours at a run per 5 minutes). */
+export const REBUILD_UNCHANGED_PER_RUN = 8;
+/** A retired shard version is deleted this long after the manifest stopped naming it. */
+const RETIRED_GRACE_SECONDS = 600;
+/** Retired versions kept track of, at most (more would be a run that deleted nothing for days). */
+const RETIRED_MAX = 5_000;
 
 /** What one run may spend. The cron's other tasks share the invocation's limits, hence the margin. */
 export interface ReconcileBudget {
-  /** KV list calls + writes + deletes (Workers Paid: 1,000 KV operations per invocation). */
+  /** KV writes + deletes (Workers Paid: 1,000 KV operations per invocation). */
   kvOps: number;
-  /** D1 queries, the cursor's read and write and the feed rows included (Paid: 1,000 per invocation). */
+  /** D1 queries, the state's read and write included (Paid: 1,000 per invocation). */
   d1Queries: number;
-  /** Keys per KV list call (KV's maximum is 1,000) and D1 rows per query. */
+  /** D1 rows per query. */
   pageSize: number;
 }
 
-export const RECONCILE_BUDGET: ReconcileBudget = { kvOps: 400, d1Queries: 200, pageSize: 1000 };
+export const RECONCILE_BUDGET: ReconcileBudget = { kvOps: 400, d1Queries: 400, pageSize: 1000 };
 
 export interface ReconcileReport {
-  /** D1 rows compared with KV (keys the edge must know something about). */
-  checked: number;
-  repaired: number;
+  /** Shards rebuilt from D1, and of those, written (their content changed). */
+  rebuilt: number;
+  written: number;
+  /** Records in the rebuilt shards, and their bytes. */
+  records: number;
+  bytes: number;
+  /** Changed shards the budget left for the next run. */
+  pending: number;
+  /** Retired versions deleted. */
+  deleted: number;
+  /** Writes that failed (the shard keeps its old line; the next run tries again). */
   failed: number;
-  /** This run reached the end of KV's list: the next run starts a new pass. */
+  /** Every shard is current as of this run (nothing pending). */
   passCompleted: boolean;
+  /** The manifest's `asOf` after the run (unix s). */
+  asOf: number;
   kvOps: number;
   d1Queries: number;
 }
 
-interface Cursor {
-  /** KV list cursor of the page being walked (null: the first page). */
-  kv: string | null;
-  /** The last key id done; "" before the first. */
-  after: string;
+interface State {
+  manifest: Manifest | null;
+  /** [KV key, unix s it was retired]. */
+  retired: [string, number][];
+  /** The walk that rebuilds unchanged shards too: the index in SHARD_PREFIXES it goes on from. */
+  walk: number;
 }
 
-const start = (): Cursor => ({ kv: null, after: "" });
-
-function parseCursor(text: string | undefined): Cursor {
-  if (text === undefined) return start();
+function parseState(text: string | undefined): State {
   try {
-    const c = JSON.parse(text) as Partial<Cursor>;
-    if ((c.kv === null || typeof c.kv === "string") && typeof c.after === "string") return { kv: c.kv, after: c.after };
+    const s = text === undefined ? undefined : (JSON.parse(text) as Partial<State>);
+    if (s !== undefined && Array.isArray(s.retired))
+      return { manifest: parseManifest(s.manifest), retired: s.retired, walk: typeof s.walk === "number" ? s.walk : 0 };
   } catch {
-    // fall through: a cursor this version cannot read starts a new pass
+    // fall through: a state this version cannot read starts over (every shard is rebuilt)
   }
-  return start();
+  return { manifest: null, retired: [], walk: 0 };
+}
+
+async function versionOf(json: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(json)));
+  return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export async function reconcileEdgeRecords(
@@ -81,76 +113,163 @@ export async function reconcileEdgeRecords(
   budget: ReconcileBudget = RECONCILE_BUDGET,
 ): Promise<ReconcileReport> {
   const db = database(d1);
-  const report: ReconcileReport = { checked: 0, repaired: 0, failed: 0, passCompleted: false, kvOps: 0, d1Queries: 0 };
-  const repaired: string[] = [];
-  const cursor = parseCursor(await readCronCursor(db, CURSOR_NAME));
+  const report: ReconcileReport = {
+    rebuilt: 0,
+    written: 0,
+    records: 0,
+    bytes: 0,
+    pending: 0,
+    deleted: 0,
+    failed: 0,
+    passCompleted: false,
+    asOf: 0,
+    kvOps: 0,
+    d1Queries: 0,
+  };
+  const state = parseState(await readCronCursor(db, CURSOR_NAME));
   report.d1Queries++;
-  // Kept for the end of the run: the cursor's write and the feed rows of the repairs.
-  const d1Reserve = () => 1 + Math.ceil((repaired.length + 1) / EDGE_CHANGES_PER_STATEMENT);
+  const old = state.manifest;
+  const fromSeq = old === null ? -1 : Math.min(...Object.values(old.shards).map((e) => e[1]));
+  const changes = await edgeChangesByIdPrefix(db, fromSeq, SHARD_PREFIX_OFFSET, SHARD_PREFIX_DIGITS);
+  report.d1Queries += 2;
+  const asOf = changes.now;
+  const lastSeq = changes.last ?? 0;
+  // Rows the last run did not see were pruned (no run for a day): every shard is rebuilt.
+  const lost = old !== null && changes.first !== null && changes.first > fromSeq + 1;
+  const changedUpTo = new Map(changes.groups.map((g) => [g.prefix, g.seq]));
 
-  walk: for (;;) {
-    if (report.kvOps >= budget.kvOps) break;
-    const page = await kv.list<{ v?: string }>({ prefix: edgeRecordKey(""), cursor: cursor.kv ?? undefined, limit: budget.pageSize });
-    report.kvOps++;
-    if (page.keys.length === 0 && !page.list_complete) {
-      cursor.kv = page.cursor; // KV may answer an empty page that is not the last
-      continue;
-    }
-    const inKv = new Map<string, string | undefined>();
-    for (const key of page.keys) {
-      const keyId = keyIdFromEdgeRecordKey(key.name);
-      if (keyId !== undefined && keyId > cursor.after) inKv.set(keyId, key.metadata?.v);
-    }
-    // The page covers ids up to its last name; the last page covers everything after.
-    const lastName = page.keys.at(-1)?.name;
-    const pageEnd = page.list_complete || lastName === undefined ? undefined : keyIdFromEdgeRecordKey(lastName);
+  const entries: Record<string, ShardEntry> = {};
+  const changed: string[] = [];
+  const unchanged: string[] = [];
+  for (const prefix of SHARD_PREFIXES) {
+    const entry = old?.shards[prefix];
+    if (entry === undefined || lost || (changedUpTo.get(prefix) ?? -1) > entry[1]) changed.push(prefix);
+    else unchanged.push(prefix);
+  }
+  // Changed shards first, those the snapshot has lagged on longest first; then the walk's next unchanged ones.
+  changed.sort((a, b) => (old?.shards[a]?.[2] ?? 0) - (old?.shards[b]?.[2] ?? 0));
+  const walked: string[] = [];
+  for (let i = 0; i < SHARD_PREFIXES.length && walked.length < REBUILD_UNCHANGED_PER_RUN; i++) {
+    const prefix = SHARD_PREFIXES[(state.walk + i) % SHARD_PREFIXES.length] as string;
+    if (!changed.includes(prefix)) walked.push(prefix);
+  }
+  const toRebuild = [...changed, ...walked];
+  const rebuilt = new Set<string>();
+  const retiredNow: string[] = [];
 
-    // The page was listed before by a run that stopped inside it and KV changed since (this walk's own
-    // writes): it may now end before the last key done. Its keys are all done then.
-    if (pageEnd === undefined || cursor.after < pageEnd) {
-      for (;;) {
-        if (report.d1Queries + d1Reserve() >= budget.d1Queries) break walk;
-        const rows = await edgeRecordKeysById(db, now, cursor.after, pageEnd, budget.pageSize);
-        report.d1Queries++;
-        // A full page of rows ends at its last id; the rest of the KV page is read by the next query.
-        const upTo = rows.length === budget.pageSize ? rows[rows.length - 1]?.id : pageEnd;
-        const inRange = (id: string) => upTo === undefined || id <= upTo;
-        const wanted = new Map(rows.map((row) => [row.id, row]));
-        const ids = [...new Set([...wanted.keys(), ...[...inKv.keys()].filter(inRange)])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-        for (const id of ids) {
-          const row = wanted.get(id);
-          const want = row ? edgeRecordOf(row) : null;
-          const have = inKv.get(id);
-          const inStore = inKv.has(id);
-          const needsWrite = want !== null ? have !== fingerprintOf(want) : inStore;
-          if (needsWrite) {
-            if (report.kvOps >= budget.kvOps) break walk; // `after` stays on the last key done
-            report.kvOps++;
-            if (await writeEdgeRecord(kv, id, want, row?.expiresAt ?? null, now)) {
-              report.repaired++;
-              repaired.push(id);
-            } else report.failed++;
-          }
-          if (row) report.checked++;
-          inKv.delete(id);
-          cursor.after = id;
+  for (const prefix of toRebuild) {
+    // Each rebuild may need a KV write; keep room for the manifest and the state's write.
+    if (report.kvOps + 2 > budget.kvOps || report.d1Queries + 2 > budget.d1Queries) break;
+    const records: Record<string, EdgeRecord> = {};
+    let count = 0;
+    const range = shardIdRange(prefix);
+    let after = range.after;
+    let complete = false;
+    while (report.d1Queries + 1 < budget.d1Queries) {
+      const rows = await edgeRecordKeysById(db, now, after, range.upTo, budget.pageSize);
+      report.d1Queries++;
+      for (const row of rows) {
+        const record = edgeRecordOf(row);
+        if (record !== null) {
+          records[row.id] = snapshotRecordOf(record);
+          count++;
         }
-        if (upTo === pageEnd) break;
-        cursor.after = upTo ?? cursor.after;
+      }
+      if (rows.length < budget.pageSize) {
+        complete = true;
+        break;
+      }
+      after = rows[rows.length - 1]?.id ?? after;
+    }
+    if (!complete) break; // out of D1 budget inside the shard: it keeps its old line
+    const previous = old?.shards[prefix];
+    let version: string | null = null;
+    if (count > 0) {
+      const value: ShardValue = { v: 1, prefix, records };
+      const json = JSON.stringify(value);
+      const bytes = new TextEncoder().encode(json).length;
+      if (bytes > KV_MAX_VALUE_BYTES) {
+        // Cannot happen below ~300,000 records per shard (docs/edge-records.md); kept visible if it does.
+        console.error(`edge snapshot: shard ${prefix} is ${bytes} bytes, over KV's ${KV_MAX_VALUE_BYTES}; it keeps its old version`);
+        report.failed++;
+        continue;
+      }
+      version = await versionOf(json);
+      report.records += count;
+      report.bytes += bytes;
+      if (version !== previous?.[0]) {
+        report.kvOps++;
+        try {
+          await kv.put(shardKey(prefix, version), json);
+          report.written++;
+        } catch (err) {
+          console.error(`edge snapshot: KV write of shard ${prefix} failed; the next run tries again`, err);
+          report.failed++;
+          continue;
+        }
       }
     }
-    if (page.list_complete) {
-      report.passCompleted = true;
-      Object.assign(cursor, start());
-      break;
+    if (previous?.[0] && previous[0] !== version) retiredNow.push(shardKey(prefix, previous[0]));
+    entries[prefix] = [version, lastSeq, asOf];
+    rebuilt.add(prefix);
+    if (walked.includes(prefix)) state.walk = (SHARD_PREFIXES.indexOf(prefix) + 1) % SHARD_PREFIXES.length;
+    report.rebuilt++;
+  }
+  for (const prefix of SHARD_PREFIXES) {
+    if (rebuilt.has(prefix)) continue;
+    const entry = old?.shards[prefix];
+    if (entry === undefined) {
+      report.pending++;
+      continue; // never built: left out of the manifest, which then covers from no snapshot
     }
-    cursor.kv = page.cursor;
-    if (pageEnd !== undefined && pageEnd > cursor.after) cursor.after = pageEnd;
+    if (changed.includes(prefix)) {
+      report.pending++;
+      entries[prefix] = entry;
+    } else entries[prefix] = [entry[0], lastSeq, asOf];
   }
 
-  await recordEdgeChanges(db, repaired, now);
-  report.d1Queries += Math.ceil(repaired.length / EDGE_CHANGES_PER_STATEMENT);
-  await writeCronCursor(db, CURSOR_NAME, JSON.stringify(cursor), now);
+  // Without every shard, there is no snapshot to name yet: isolates read a day of the feed instead.
+  const complete = SHARD_PREFIXES.every((p) => entries[p] !== undefined);
+  const manifest: Manifest | null = complete ? { v: 1, asOf: Math.min(...Object.values(entries).map((e) => e[2])), shards: entries } : null;
+  if (manifest !== null) {
+    report.kvOps++;
+    try {
+      await kv.put(MANIFEST_KEY, JSON.stringify(manifest));
+    } catch (err) {
+      console.error("edge snapshot: KV write of the manifest failed; the next run writes it again", err);
+      report.failed++;
+    }
+  }
+
+  // Versions the manifest stopped naming, deleted once no isolate can still be reading them.
+  const retired = [...state.retired.filter(([name]) => !retiredNow.includes(name)), ...retiredNow.map((n): [string, number] => [n, asOf])];
+  const current = new Set(Object.entries(entries).flatMap(([p, e]) => (e[0] === null ? [] : [shardKey(p, e[0])])));
+  const kept: [string, number][] = [];
+  for (const [name, since] of retired) {
+    if (current.has(name)) continue; // named again (the same content came back)
+    if (since <= asOf - RETIRED_GRACE_SECONDS && report.kvOps + 1 < budget.kvOps) {
+      report.kvOps++;
+      try {
+        await kv.delete(name);
+        report.deleted++;
+        continue;
+      } catch (err) {
+        console.error(`edge snapshot: KV delete of ${name} failed; the next run tries again`, err);
+      }
+    }
+    kept.push([name, since]);
+  }
+  if (kept.length > RETIRED_MAX) console.error(`edge snapshot: ${kept.length} retired shard versions waiting to be deleted`);
+
+  // The state keeps building towards a manifest even while none is written (a first build over several runs).
+  const next: State = {
+    manifest: manifest ?? { v: 1, asOf: 0, shards: entries },
+    retired: kept.slice(-RETIRED_MAX),
+    walk: state.walk,
+  };
+  await writeCronCursor(db, CURSOR_NAME, JSON.stringify(next), now);
   report.d1Queries++;
+  report.asOf = manifest?.asOf ?? 0;
+  report.passCompleted = report.pending === 0 && manifest !== null;
   return report;
 }

@@ -1,7 +1,8 @@
 /**
  * The key lifecycle: create, read, list, update, rotate, revoke. No HTTP types here: routes parse
  * the request and hand over a context; every mutation writes its audit entry in the same D1
- * transaction, then mirrors what the edge must know into KV.
+ * transaction; what the edge must know is enforced by this isolate at once (mirror) and reaches
+ * the others through D1's change feed.
  */
 
 import { sql } from "drizzle-orm";
@@ -17,7 +18,7 @@ import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
-import { writeEdgeRecord } from "./edge-cache";
+import { learnEdgeRecord } from "./edge-cache";
 import { edgeRecordOf } from "./edge-record";
 import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
 import {
@@ -36,7 +37,6 @@ const SECONDS_PER_DAY = 86_400;
 
 export interface KeyServiceDeps {
   db: Db;
-  kv: KVNamespace;
   webhooks: Queue<DeliveryMessage>;
   ring: SigningKeyRing;
   keyConfig: KeyConfig;
@@ -116,19 +116,21 @@ async function notify(deps: KeyServiceDeps, deliveries: readonly string[]): Prom
 
 type MirroredRow = Parameters<typeof edgeRecordOf>[0] & Pick<ApiKeyRow, "id" | "expiresAt">;
 
-/** Mirrors what the edge must know about a key into KV (a changed key: possibly deleting its entry). */
-async function mirror(deps: KeyServiceDeps, row: MirroredRow, now: number): Promise<void> {
-  await writeEdgeRecord(deps.kv, row.id, edgeRecordOf(row), row.expiresAt, now);
+/**
+ * Makes this isolate enforce a key's changed edge record from its next request on. Other isolates
+ * learn it from the change feed (D1's triggers wrote it with the change), the KV snapshot from the
+ * reconciler's next run.
+ */
+function mirror(row: MirroredRow, now: number): void {
+  // Learned after the D1 commit it mirrors (a feed poll that started earlier may have read D1 before
+  // it, and must not undo it). `now` may be a test's clock ahead of ours.
+  learnEdgeRecord(row.id, edgeRecordOf(row), Math.max(now * 1000, Date.now()));
 }
 
-/** A new key costs a KV write only when it has limits or an allowlist. */
-async function mirrorNew(
-  deps: KeyServiceDeps,
-  row: Omit<MirroredRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "updatedAt">,
-  now: number,
-) {
+/** A new key has an edge record only when it has limits or an allowlist. */
+function mirrorNew(row: Omit<MirroredRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "updatedAt">, now: number) {
   const stored = { ...row, revoked: false, revokedAt: null, rotationCutoffAt: null, updatedAt: now };
-  if (edgeRecordOf(stored) !== null) await mirror(deps, stored, now);
+  if (edgeRecordOf(stored) !== null) mirror(stored, now);
 }
 
 /**
@@ -161,7 +163,7 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     auditEntry(ctx, "create", row.id, "success", 201),
     keyEventSql(ctx.tenant, "key.created", { key: created }, ctx.now),
   );
-  await mirrorNew(deps, row, ctx.now);
+  mirrorNew(row, ctx.now);
   await notify(deps, deliveries);
   return createdKeyView(row, apiKey);
 }
@@ -230,7 +232,7 @@ async function revoke(deps: KeyServiceDeps, tenant: string, id: string, input: r
     ),
   );
   if (!row) notFound();
-  await mirror(deps, row, input.at);
+  mirror(row, input.at);
   await notify(deps, deliveries);
 }
 
@@ -262,7 +264,7 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     auditEntry(ctx, "update", id, "success", 200),
   );
   if (!row) notFound();
-  if (rateLimits !== undefined || allowedIps !== undefined) await mirror(deps, row, ctx.now);
+  if (rateLimits !== undefined || allowedIps !== undefined) mirror(row, ctx.now);
   return keyView(row);
 }
 
@@ -308,8 +310,8 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
   // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.
   if (!rotated) throw new ApiError("conflict", "API key was revoked or rotated concurrently; nothing was changed");
   // The old key keeps its limits and allowlist through its grace period, then is refused.
-  await mirror(deps, { ...old, rotationCutoffAt: cutoffAt }, ctx.now);
-  await mirrorNew(deps, row, ctx.now);
+  mirror({ ...old, rotationCutoffAt: cutoffAt }, ctx.now);
+  mirrorNew(row, ctx.now);
   await notify(deps, deliveries);
   return createdKeyView(row, apiKey);
 }

@@ -8,7 +8,6 @@ import type { KeyServiceDeps } from "../keys/service";
 export async function serviceDeps(env: Env): Promise<KeyServiceDeps> {
   return {
     db: database(env.DB),
-    kv: env.EDGE_RECORDS,
     webhooks: env.WEBHOOK_QUEUE,
     ring: await signingKeys(env.SIGNING_KEYS),
     keyConfig: keyConfig(env),

@@ -29,10 +29,11 @@ describe("concurrent requests in one isolate", () => {
     }
   });
 
-  it("a burst of requests for a revoked key are all refused cleanly", async () => {
+  it("a burst of first requests of a fresh isolate for a key revoked in D1 are all refused cleanly", async () => {
     const key = await createKey(freshTenant());
     const { env } = await import("cloudflare:workers");
-    await env.EDGE_RECORDS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
+    const now = Math.floor(Date.now() / 1000);
+    await env.DB.prepare("UPDATE api_keys SET revoked = 1, revoked_at = ?, updated_at = ? WHERE id = ?").bind(now, now, key.id).run();
     clearEdgeCache();
     const statuses = await burst("/echo/concurrency-revoked", key.api_key, 40);
     expect(statuses.filter((s) => s !== 401)).toEqual([]);

@@ -5,6 +5,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { clearEdgeCache } from "../../src/keys/edge-cache";
+import { FIRST_POLL_WAIT_MS } from "../../src/keys/edge-view";
+import { reconcileEdgeRecords } from "../../src/keys/reconcile";
+import { buildSnapshot, snapshotRecord } from "../helpers/edge";
 import { unavailableD1, withFailures } from "../helpers/faults";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
@@ -12,36 +15,66 @@ function uniquePath(): string {
   return `/api/v1/faults/${crypto.randomUUID()}`;
 }
 
-describe("KV reads of edge records failing", () => {
-  it("keeps refusing a key this isolate knows is revoked, serves others on signature and expiry, and logs it", async () => {
+/** The KV binding with reads of names starting with `prefix` failing (a shard, or the manifest). */
+function unreadable(prefix: string): KVNamespace {
+  return new Proxy(env.EDGE_RECORDS, {
+    get(target, prop, receiver) {
+      if (prop === "get") {
+        return (name: string, ...rest: unknown[]) =>
+          name.startsWith(prefix)
+            ? Promise.reject(new Error("injected fault: KV unavailable"))
+            : (target.get as (...a: unknown[]) => unknown)(name, ...rest);
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+async function revoke(tenant: string, keyId: string): Promise<void> {
+  await call("POST", `/api/v1/tenant/${tenant}/api-keys/${keyId}/revoke`, { token: await userToken({ tenants: [tenant] }) });
+}
+
+/** Empties the change feed, as the day's retention would (it keeps the newest row): only the snapshot knows older changes. */
+async function pruneFeed(): Promise<void> {
+  const other = `key-${crypto.randomUUID()}`;
+  await env.DB.prepare("INSERT INTO edge_changes (key_id, at) VALUES (?, ?)").bind(other, Math.floor(Date.now() / 1000)).run();
+  await env.DB.prepare("DELETE FROM edge_changes WHERE seq < (SELECT max(seq) FROM edge_changes)").run();
+}
+
+describe("KV reads of the edge-record snapshot failing", () => {
+  it("a shard unreadable: a fresh isolate refuses a key the feed knows revoked, serves one with no record, and logs it", async () => {
     const tenant = freshTenant();
     const revoked = await createKey(tenant);
-    const unknown = await createKey(tenant);
-    await call("POST", `/api/v1/tenant/${tenant}/api-keys/${revoked.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
-    const broken = { EDGE_RECORDS: withFailures(env.EDGE_RECORDS, { methods: ["get"] }) };
+    const plain = await createKey(tenant);
+    await buildSnapshot();
+    await revoke(tenant, revoked.id);
+    clearEdgeCache();
+    const broken = { EDGE_RECORDS: unreadable("edge-shard:") };
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
-      // Long after this isolate's cache went stale: KV must be read, and cannot be.
-      vi.useFakeTimers({ toFake: ["Date"] });
-      vi.setSystemTime(Date.now() + 10 * 60_000);
       await expectError(await call("GET", uniquePath(), { token: revoked.api_key, env: broken }), 401, "invalid_token");
-      expect((await call("GET", uniquePath(), { token: unknown.api_key, env: broken })).status).toBe(200);
-      expect(errors.mock.calls.flat().join(" ")).toMatch(/KV read of edge records failing/);
+      expect((await call("GET", uniquePath(), { token: plain.api_key, env: broken })).status).toBe(200);
     } finally {
-      vi.useRealTimers();
       errors.mockRestore();
     }
   });
 
-  it("a key this isolate never saw, revoked, is served while KV cannot be read (documented trade-off), refused once it can", async () => {
+  it("a key revoked before the feed's window, its shard unreadable: served (documented trade-off), refused once KV answers", async () => {
     const tenant = freshTenant();
     const key = await createKey(tenant);
-    await call("POST", `/api/v1/tenant/${tenant}/api-keys/${key.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
+    await revoke(tenant, key.id);
+    await buildSnapshot();
+    await pruneFeed();
     clearEdgeCache();
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const broken = { EDGE_RECORDS: withFailures(env.EDGE_RECORDS, { methods: ["get"] }) };
-    expect((await call("GET", uniquePath(), { token: key.api_key, env: broken })).status).toBe(200);
-    errors.mockRestore();
+    try {
+      expect((await call("GET", uniquePath(), { token: key.api_key, env: { EDGE_RECORDS: unreadable("edge-shard:") } })).status).toBe(200);
+      expect(errors.mock.calls.flat().join(" ")).toMatch(/KV read of edge records failing/);
+    } finally {
+      errors.mockRestore();
+    }
+    // The shard is asked again a second later.
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(Date.now() + 2_000);
     try {
@@ -49,6 +82,58 @@ describe("KV reads of edge records failing", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("the manifest unreadable at an isolate's start: the feed's first poll reads the whole day, a revocation in it refuses the key", async () => {
+    const tenant = freshTenant();
+    const key = await createKey(tenant);
+    await buildSnapshot();
+    await revoke(tenant, key.id);
+    clearEdgeCache();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const broken = { EDGE_RECORDS: withFailures(env.EDGE_RECORDS, { methods: ["get"] }) };
+      await expectError(await call("GET", uniquePath(), { token: key.api_key, env: broken }), 401, "invalid_token");
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});
+
+describe("D1 unavailable when an isolate starts", () => {
+  it("its first requests do not wait for the feed: the snapshot alone refuses a key revoked before it, serves the rest", async () => {
+    const tenant = freshTenant();
+    const revoked = await createKey(tenant);
+    const plain = await createKey(tenant);
+    await revoke(tenant, revoked.id);
+    await buildSnapshot();
+    clearEdgeCache();
+    const down = { DB: unavailableD1(env.DB) };
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      await expectError(await call("GET", uniquePath(), { token: revoked.api_key, env: down }), 401, "invalid_token");
+      expect((await call("GET", uniquePath(), { token: plain.api_key, env: down })).status).toBe(200);
+      expect(errors.mock.calls.flat().join(" ")).toMatch(/edge change feed: D1 poll failing/);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it("D1 that never answers: the first request goes on after FIRST_POLL_WAIT_MS", async () => {
+    const tenant = freshTenant();
+    const plain = await createKey(tenant);
+    await buildSnapshot();
+    clearEdgeCache();
+    const hung = new Proxy(env.DB, {
+      get(target, prop, receiver) {
+        if (prop === "batch") return () => new Promise(() => {});
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const started = performance.now();
+    expect((await call("GET", uniquePath(), { token: plain.api_key, env: { DB: hung } })).status).toBe(200);
+    expect(performance.now() - started).toBeLessThan(FIRST_POLL_WAIT_MS + 5_000);
   });
 });
 
@@ -102,25 +187,20 @@ describe("D1 unavailable", () => {
   });
 });
 
-describe("KV writes failing", () => {
-  it("a revoke still succeeds, this isolate refuses the key at once, and the reconciler repairs KV", async () => {
-    const { createExecutionContext, createScheduledController, waitOnExecutionContext } = await import("cloudflare:test");
-    const { default: worker } = await import("../../src/index");
+describe("the reconciler's KV writes failing", () => {
+  it("the manifest keeps naming what KV holds, the run says so, and the next run writes the snapshot", async () => {
     const tenant = freshTenant();
     const key = await createKey(tenant);
+    await buildSnapshot();
+    await revoke(tenant, key.id);
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const res = await call("POST", `/api/v1/tenant/${tenant}/api-keys/${key.id}/revoke`, {
-      token: await userToken({ tenants: [tenant] }),
-      env: { EDGE_RECORDS: withFailures(env.EDGE_RECORDS, { methods: ["put"] }) },
-    });
+    const failing = await reconcileEdgeRecords(env.DB, withFailures(env.EDGE_RECORDS, { methods: ["put"] }), Math.floor(Date.now() / 1000));
     errors.mockRestore();
-    expect(res.status).toBe(200);
-    expect(await env.EDGE_RECORDS.get(`key-state:${key.id}`)).toBeNull();
-    await expectError(await call("GET", uniquePath(), { token: key.api_key }), 401, "invalid_token");
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env, ctx);
-    await waitOnExecutionContext(ctx);
-    expect(await env.EDGE_RECORDS.get(`key-state:${key.id}`, "json")).toMatchObject({ state: "revoked" });
+    expect(failing.failed).toBeGreaterThanOrEqual(1);
+    expect(failing.passCompleted).toBe(false);
+    expect(await snapshotRecord(key.id)).toBeUndefined();
+    await buildSnapshot();
+    expect(await snapshotRecord(key.id)).toMatchObject({ state: "revoked" });
   });
 });
 

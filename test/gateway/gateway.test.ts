@@ -161,10 +161,11 @@ describe("gateway: refusals never reach the origin", () => {
     );
   });
 
-  it("revoked elsewhere (entry only in KV): refused once this isolate's cache is fresh", async () => {
+  it("revoked elsewhere (in D1 only): refused on a fresh isolate's first request", async () => {
     const { clearEdgeCache } = await import("../../src/keys/edge-cache");
     const key = await createKey(freshTenant());
-    await env.EDGE_RECORDS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
+    const now = Math.floor(Date.now() / 1000);
+    await env.DB.prepare("UPDATE api_keys SET revoked = 1, revoked_at = ?, updated_at = ? WHERE id = ?").bind(now, now, key.id).run();
     clearEdgeCache();
     await refusedBeforeOrigin(key.api_key, 401, "invalid_token", "API key has been revoked");
   });

@@ -1,18 +1,18 @@
 /**
  * The edge change feed: D1 triggers record every change to what the edge must know about a key, and
- * each isolate's poll applies them to its cache, so warm keys are not re-read from KV and a change
- * made in D1 reaches the isolate without KV. Real D1 and KV throughout; D1 fails only in the fault test.
+ * each isolate's poll applies them over its snapshot, so the snapshot is not re-read from KV and a
+ * change made in D1 reaches the isolate without KV. Real D1 and KV throughout; D1 fails only in the fault test.
  */
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { usageConfig } from "../../src/config";
 import type { Env } from "../../src/env";
-import { applyFeedChange, clearEdgeCache, KV_STALENESS_MS, writeEdgeRecord } from "../../src/keys/edge-cache";
+import { applyFeedChange, CLOCK_SKEW_SECONDS, clearEdgeCache, learnEdgeRecord } from "../../src/keys/edge-cache";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
-import { reconcileEdgeRecords } from "../../src/keys/reconcile";
-import { cacheSizes } from "../../src/lib/bounded-map";
+import { MANIFEST_KEY, type Manifest } from "../../src/keys/edge-record";
+import { feedTrust } from "../../src/keys/feed-trust";
 import { pruneUsage } from "../../src/usage/retention";
-import { countingKv, readEdgeState } from "../helpers/edge";
+import { buildSnapshot, countingKv, readEdgeState } from "../helpers/edge";
 import { unavailableD1, withFailures } from "../helpers/faults";
 import { call, createKey, freshTenant, userToken } from "../helpers/worker";
 
@@ -39,6 +39,10 @@ async function changesOf(keyId: string): Promise<number> {
 async function revokeInD1Only(keyId: string): Promise<void> {
   const now = Math.floor(Date.now() / 1000);
   await env.DB.prepare("UPDATE api_keys SET revoked = 1, revoked_at = ?, updated_at = ? WHERE id = ?").bind(now, now, keyId).run();
+}
+
+async function manifestAsOf(): Promise<number> {
+  return (await env.EDGE_RECORDS.get<Manifest>(MANIFEST_KEY, "json"))?.asOf ?? Number.NaN;
 }
 
 beforeEach(() => clearEdgeCache());
@@ -81,86 +85,65 @@ describe("edge change feed: D1 triggers", () => {
 });
 
 describe("edge change feed: polls", () => {
-  it("vouch for cached records while they are recent: a warm key is not re-read from KV", async () => {
-    const key = await createKey(freshTenant());
-    const { read, reads } = countingReader();
+  it("a first poll waits for the manifest, and reads from its asOf", async () => {
+    expect(edgeFeedPollIfDue(env.DB, TTL_MS, Date.now())).toBeUndefined(); // no manifest asked for yet
+    await buildSnapshot();
+    const { read } = countingReader();
     const t0 = Date.now();
-    await poll(t0);
-    expect(await read(key.id, t0)).toBeNull();
-    expect(reads()).toBe(1);
-    // Past the entry's own TTL, the feed (polled every half TTL) still vouches for it.
+    await read(`key-${crypto.randomUUID()}`, t0);
+    expect(feedTrust.needFromS).toBe((await manifestAsOf()) - CLOCK_SKEW_SECONDS);
+    expect(feedTrust.coveredFromS).toBeLessThanOrEqual(feedTrust.needFromS);
+  });
+
+  it("vouch for the snapshot while recent: no KV read until the trust lapses, then the manifest is read again", async () => {
+    await buildSnapshot();
+    const { read, reads } = countingReader();
+    const keyId = `key-${crypto.randomUUID()}`;
+    const t0 = Date.now();
+    expect(await read(keyId, t0)).toBeNull();
+    const first = reads();
+    expect(first).toBeGreaterThanOrEqual(1); // the manifest, and the key's shard if it has records
     await poll(t0 + TTL_MS / 2);
-    expect(await read(key.id, t0 + TTL_MS + 1)).toBeNull();
-    expect(reads()).toBe(1);
-    // No poll since: the feed's trust lapses a TTL after the last poll began, and KV is read again.
-    expect(await read(key.id, t0 + TTL_MS / 2 + TTL_MS + 1)).toBeNull();
-    expect(reads()).toBe(2);
+    expect(await read(keyId, t0 + TTL_MS + 1)).toBeNull();
+    expect(reads()).toBe(first);
+    // No poll since: the feed's trust lapses a TTL after the last poll began, and the manifest is read again.
+    expect(await read(keyId, t0 + TTL_MS / 2 + TTL_MS + 1)).toBeNull();
+    expect(reads()).toBe(first + 1);
   });
 
   it("a poll is due every half TTL, one at a time", async () => {
+    await buildSnapshot();
     const t0 = Date.now();
-    const first = edgeFeedPollIfDue(env.DB, TTL_MS, t0);
-    expect(first).toBeDefined();
-    expect(edgeFeedPollIfDue(env.DB, TTL_MS, t0 + 1)).toBeUndefined(); // one in flight
-    await first;
-    expect(edgeFeedPollIfDue(env.DB, TTL_MS, t0 + TTL_MS / 2 - 1)).toBeUndefined();
-    await poll(t0 + TTL_MS / 2);
+    await countingReader().read(`key-${crypto.randomUUID()}`, t0); // the manifest and the first poll
+    const next = edgeFeedPollIfDue(env.DB, TTL_MS, t0 + TTL_MS / 2);
+    expect(next).toBeDefined();
+    expect(edgeFeedPollIfDue(env.DB, TTL_MS, t0 + TTL_MS / 2 + 1)).toBeUndefined(); // one in flight
+    await next;
+    expect(edgeFeedPollIfDue(env.DB, TTL_MS, t0 + TTL_MS - 1)).toBeUndefined();
+    await poll(t0 + TTL_MS);
   });
 
-  it("a revocation made in D1 alone reaches a cached key at the next poll, without KV", async () => {
+  it("a revocation made in D1 alone reaches a key at the next poll, without KV", async () => {
     const key = await createKey(freshTenant());
+    await buildSnapshot();
     const { read, reads } = countingReader();
     const t0 = Date.now();
-    await poll(t0);
     expect(await read(key.id, t0)).toBeNull();
+    const before = reads();
     await revokeInD1Only(key.id);
     expect(await read(key.id, t0 + 1)).toBeNull(); // not yet polled
     await poll(t0 + TTL_MS / 2);
     expect((await read(key.id, t0 + TTL_MS / 2))?.refused?.state).toBe("revoked");
-    expect(reads()).toBe(1);
+    expect(reads()).toBe(before);
   });
 
-  it("a change the feed applied wins over a stale KV read of a key this isolate had not cached", async () => {
-    const key = await createKey(freshTenant());
-    const t0 = Date.now();
-    await poll(t0);
-    await revokeInD1Only(key.id); // KV still has no record for the key
-    await poll(t0 + TTL_MS / 2);
-    const { read, reads } = countingReader();
-    expect((await read(key.id, t0 + TTL_MS / 2 + 1))?.refused?.state).toBe("revoked");
-    expect(reads()).toBe(0);
-  });
-
-  it("a first poll replays the changes KV may not have caught up with", async () => {
-    const key = await createKey(freshTenant());
-    await revokeInD1Only(key.id);
-    clearEdgeCache(); // a new isolate
-    const t0 = Date.now();
-    await poll(t0);
-    const { read } = countingReader();
-    expect((await read(key.id, t0))?.refused?.state).toBe("revoked");
-  });
-
-  it("a KV-only edit of a cached key is not seen while the feed vouches for the entry (D1 is the truth)", async () => {
-    const key = await createKey(freshTenant());
-    const { read } = countingReader();
-    const t0 = Date.now();
-    await poll(t0);
-    expect(await read(key.id, t0)).toBeNull();
-    await env.EDGE_RECORDS.put(`key-state:${key.id}`, JSON.stringify({ state: "revoked", at: 1 }));
-    await poll(t0 + TTL_MS / 2);
-    expect(await read(key.id, t0 + TTL_MS + 1)).toBeNull();
-    await env.EDGE_RECORDS.delete(`key-state:${key.id}`);
-  });
-
-  it("start over when rows the isolate never read were pruned: what it cached before is no longer vouched for", async () => {
+  it("start over when rows the isolate never read were pruned", async () => {
     const tenant = freshTenant();
     const first = await createKey(tenant, { allowed_ips: ["203.0.113.0/24"] });
-    const cached = await createKey(tenant);
-    const { read, reads } = countingReader();
+    await buildSnapshot();
+    const { read } = countingReader();
     const t0 = Date.now();
-    await poll(t0);
-    expect(await read(cached.id, t0)).toBeNull();
+    await read(first.id, t0);
     // Another change, then the retention prunes it before this isolate polls (keeping the newest row).
     await revokeInD1Only(first.id);
     const later = await createKey(tenant);
@@ -170,80 +153,68 @@ describe("edge change feed: polls", () => {
     await poll(t0 + TTL_MS / 2);
     expect(edgeFeedStats.resets).toBe(resets + 1);
     expect((await read(later.id, t0 + TTL_MS / 2))?.refused?.state).toBe("revoked");
-    // Read before the reset: past its own TTL it is read from KV again, though the feed is current.
-    expect(reads()).toBe(1);
-    expect(await read(cached.id, t0 + TTL_MS + 1)).toBeNull();
-    expect(reads()).toBe(2);
   });
 
-  it("a revocation the feed taught is kept after KV could have caught up, should KV still be wrong", async () => {
+  it("a revocation the feed taught is kept when a later snapshot does not know it (KV stale or lost)", async () => {
     const key = await createKey(freshTenant());
+    await buildSnapshot();
     const t0 = Date.now();
-    await poll(t0);
-    await revokeInD1Only(key.id); // and KV never hears of it (a failed write)
+    const { read } = countingReader();
+    await read(key.id, t0);
+    await revokeInD1Only(key.id);
     await poll(t0 + TTL_MS / 2);
-    const { read, reads } = countingReader();
-    const later = t0 + TTL_MS / 2 + KV_STALENESS_MS + 1;
-    await poll(later);
-    expect((await read(key.id, later))?.refused?.state).toBe("revoked");
-    expect(reads()).toBe(1); // KV was asked, and its stale answer did not win
+    // Long after, the feed's trust lapsed (D1 down) and the manifest is read again: it predates the revocation.
+    const later = t0 + 30 * 60_000;
+    expect((await readEdgeState(env.EDGE_RECORDS, key.id, TTL_MS, later, unavailableD1(env.DB)))?.refused?.state).toBe("revoked");
   });
 
   it("with KV unreadable too, a revocation the feed taught still refuses the key", async () => {
     const key = await createKey(freshTenant());
+    await buildSnapshot();
     const t0 = Date.now();
-    await poll(t0);
+    await countingReader().read(key.id, t0);
     await revokeInD1Only(key.id);
     await poll(t0 + TTL_MS / 2);
     const down = withFailures(env.EDGE_RECORDS, { methods: ["get"] });
-    const later = t0 + TTL_MS / 2 + KV_STALENESS_MS + 1;
-    expect((await readEdgeState(down, key.id, TTL_MS, later))?.refused?.state).toBe("revoked");
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      expect((await readEdgeState(down, key.id, TTL_MS, t0 + 30 * 60_000, unavailableD1(env.DB)))?.refused?.state).toBe("revoked");
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it("a poll that began before a local write does not undo it", async () => {
+    await buildSnapshot();
     const keyId = `key-${crypto.randomUUID()}`;
     const t0 = Date.now();
-    await writeEdgeRecord(env.EDGE_RECORDS, keyId, { allowed_ips: ["203.0.113.7"] }, null, Math.floor(t0 / 1000));
+    await countingReader().read(keyId, t0);
+    learnEdgeRecord(keyId, { allowed_ips: ["203.0.113.7"] }, t0);
     applyFeedChange(keyId, null, t0 - 1); // what D1 said just before the write committed
-    const { read } = countingReader();
-    expect((await read(keyId, t0))?.allowlist).toHaveLength(1);
-    await env.EDGE_RECORDS.delete(`key-state:${keyId}`);
+    expect((await countingReader().read(keyId, t0))?.allowlist).toHaveLength(1);
   });
 
-  it("the reconciler's repairs go through the feed, so isolates that cached the wrong record re-learn it", async () => {
-    const key = await createKey(freshTenant(), { allowed_ips: ["203.0.113.0/24"] });
-    await env.EDGE_RECORDS.delete(`key-state:${key.id}`); // a lost KV write
-    const before = await changesOf(key.id);
-    const report = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, Math.floor(Date.now() / 1000));
-    expect(report.repaired).toBeGreaterThanOrEqual(1);
-    expect(await changesOf(key.id)).toBe(before + 1);
-  });
-
-  it("changes learned from D1 are kept only while a KV read could predate them", async () => {
-    const t0 = Math.floor(Date.now() / 1000);
-    const first = `key-${crypto.randomUUID()}`;
-    await writeEdgeRecord(env.EDGE_RECORDS, first, { allowed_ips: ["203.0.113.7"] }, null, t0);
-    expect(cacheSizes()["edge-record-changes"]?.size).toBe(1);
-    await writeEdgeRecord(env.EDGE_RECORDS, `key-${crypto.randomUUID()}`, null, null, t0 + KV_STALENESS_MS / 1000 + 1);
-    expect(cacheSizes()["edge-record-changes"]?.size).toBe(1);
-    await env.EDGE_RECORDS.delete(`key-state:${first}`);
-  });
-
-  it("D1 down: the poll fails, is counted and retried after a second, and cached records fall back to their TTL and KV", async () => {
-    const key = await createKey(freshTenant());
+  it("D1 down: the poll fails, is counted and retried after a second, and the snapshot falls back to its TTL and KV", async () => {
+    await buildSnapshot();
+    const keyId = `key-${crypto.randomUUID()}`;
     const { read, reads } = countingReader();
     const t0 = Date.now();
-    await poll(t0);
-    expect(await read(key.id, t0)).toBeNull();
+    expect(await read(keyId, t0)).toBeNull();
+    const before = reads();
     const failures = edgeFeedStats.failures;
     const down = unavailableD1(env.DB);
-    await poll(t0 + TTL_MS / 2, down);
-    expect(edgeFeedStats.failures).toBe(failures + 1);
-    expect(edgeFeedPollIfDue(down, TTL_MS, t0 + TTL_MS / 2 + 999)).toBeUndefined();
-    await poll(t0 + TTL_MS / 2 + 1_000, down);
-    // Trust lapsed at t0 + TTL: the entry is read from KV once its own TTL is over.
-    expect(await read(key.id, t0 + TTL_MS + 1)).toBeNull();
-    expect(reads()).toBe(2);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      await poll(t0 + TTL_MS / 2, down);
+      expect(edgeFeedStats.failures).toBe(failures + 1);
+      expect(edgeFeedPollIfDue(down, TTL_MS, t0 + TTL_MS / 2 + 999)).toBeUndefined();
+      await poll(t0 + TTL_MS / 2 + 1_000, down);
+    } finally {
+      errors.mockRestore();
+    }
+    // Trust lapsed at t0 + TTL: the manifest is read again once its own TTL is over.
+    expect(await read(keyId, t0 + TTL_MS + 1)).toBeNull();
+    expect(reads()).toBe(before + 1);
   });
 });
 

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { buildSnapshot, snapshotRecord } from "../helpers/edge";
 import { call, createKey, decodeJwtPart, expectError, freshTenant, userToken } from "../helpers/worker";
 
 afterEach(() => {
@@ -80,15 +81,15 @@ describe("POST .../api-keys/{id}/rotate", () => {
     expect(body.error_description).toMatch(/rotated/);
   });
 
-  it("writes the cut-off to D1 and KV", async () => {
+  it("writes the cut-off to D1, and the next snapshot holds it", async () => {
     const tenant = freshTenant();
     const old = await createKey(tenant, { expires_in_days: 10 });
     await rotate(tenant, old.id, { grace_period_seconds: 120 });
     const row = await env.DB.prepare("SELECT rotation_cutoff_at, replaced_by FROM api_keys WHERE id = ?")
       .bind(old.id)
       .first<{ rotation_cutoff_at: number }>();
-    const kv = await env.EDGE_RECORDS.get<{ state: string; at: number }>(`key-state:${old.id}`, "json");
-    expect(kv).toEqual({ state: "rotated", at: row?.rotation_cutoff_at });
+    await buildSnapshot();
+    expect(await snapshotRecord(old.id)).toEqual({ state: "rotated", at: row?.rotation_cutoff_at });
   });
 
   it("refuses to rotate a revoked or already rotated key (409) and changes nothing", async () => {

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { buildSnapshot, feedRowsOf, snapshotRecord } from "../helpers/edge";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
 describe("GET .../api-keys/list", () => {
@@ -118,14 +119,13 @@ describe("POST .../api-keys/{id}/revoke", () => {
     expect(row?.revoked_at).toEqual(expect.any(Number));
   });
 
-  it("writes the key's revocation entry to KV, expiring with the key", async () => {
+  it("puts the key's revocation in the change feed, and the next snapshot holds its record", async () => {
     const tenant = freshTenant();
     const key = await createKey(tenant, { expires_in_days: 7 });
     await call("POST", `/api/v1/tenant/${tenant}/api-keys/${key.id}/revoke`, { token: await userToken({ tenants: [tenant] }) });
-    const entry = await env.EDGE_RECORDS.getWithMetadata<{ state: string; at: number }>(`key-state:${key.id}`, "json");
-    expect(entry.value).toEqual({ state: "revoked", at: expect.any(Number) });
-    const listed = await env.EDGE_RECORDS.list({ prefix: `key-state:${key.id}` });
-    expect(listed.keys[0]?.expiration).toBe(key.expires_at);
+    expect(await feedRowsOf(key.id)).toBe(1);
+    await buildSnapshot();
+    expect(await snapshotRecord(key.id)).toEqual({ state: "revoked", at: expect.any(Number) });
   });
 
   it("shows revoked: true in list and get, and is idempotent", async () => {
@@ -172,7 +172,7 @@ describe("POST .../api-keys/{id}/revoke", () => {
       404,
       "not_found",
     );
-    expect(await env.EDGE_RECORDS.get(`key-state:${id}`)).toBeNull();
+    expect(await feedRowsOf(id)).toBe(0);
   });
 });
 

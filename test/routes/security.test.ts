@@ -2,10 +2,12 @@
  * The shared security suite: every management route, every way a credential can be wrong.
  * Each case asserts the status and seed error body, the RFC 6750 challenge, and that nothing changed.
  */
+
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { ROUTES as TABLE } from "../../src/routes/table";
+import { feedRowsOf } from "../helpers/edge";
 import {
   auditRows,
   call,
@@ -31,7 +33,11 @@ async function snapshot(tenant: string) {
   )
     .bind(tenant)
     .all();
-  return { rows: results, count: await countKeys(tenant), kv: (await env.EDGE_RECORDS.list({ prefix: "key-state:" })).keys.length };
+  return {
+    rows: results,
+    count: await countKeys(tenant),
+    edgeChanges: (await env.DB.prepare("SELECT count(*) AS n FROM edge_changes").first<{ n: number }>())?.n,
+  };
 }
 
 async function hs256WithPublicKey(): Promise<string> {
@@ -246,7 +252,7 @@ describe("tenant isolation", () => {
     expect(await (await call("GET", `/api/v1/tenant/${a}/api-keys/list`, { token: tokenA })).json()).toEqual([]);
     const row = await env.DB.prepare("SELECT name, revoked, replaced_by FROM api_keys WHERE id = ?").bind(bKey.id).first();
     expect(row).toEqual({ name: "b's key", revoked: 0, replaced_by: null });
-    expect(await env.EDGE_RECORDS.get(`key-state:${bKey.id}`)).toBeNull();
+    expect(await feedRowsOf(bKey.id)).toBe(0);
   });
 
   it("a 403 for an unknown tenant reads the same as for an existing one", async () => {
