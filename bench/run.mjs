@@ -21,19 +21,22 @@
 //   npm run bench -- --var NAME=VALUE   override a var of every keygate worker (e.g. REVOCATION_CACHE_TTL_SECONDS=1)
 //   npm run bench -- --create-concurrency 16   concurrent creates after the timed sequential ones
 //   npm run bench -- --profile      CPU-profile keygate in workerd instead of the load table
+//   npm run bench -- --unseen-keys 40000   keys minted for (p), each sent once (a run that sends more reuses them)
+//   npm run bench -- --cold-starts 10      workerd restarts for (q), the first request of a fresh isolate (0: none)
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { bundle, readWranglerConfig } from "./lib/bundle.mjs";
 import { positiveNumber, printUsageAndExit, toolVersions, varOverrides } from "./lib/cli.mjs";
+import { measureColdStarts } from "./lib/cold-start.mjs";
 import { measureConsumer } from "./lib/consumer.mjs";
 import { isolateCounters } from "./lib/inspector.mjs";
 import { elapsedSec, installSignalHandlers, isInterrupted, log, runMain, sleep, startWatchdog } from "./lib/lifecycle.mjs";
 import { cannon, loadAutocannon, measure, prime, sanity } from "./lib/load.mjs";
-import { createKeys, forgedTokenFactory, managementClient, tamperSignature, userToken } from "./lib/management.mjs";
+import { createKeys, forgedTokenFactory, managementClient, mintKeys, tamperSignature, userToken } from "./lib/management.mjs";
 import { BENCH, OUT, ROOT, startOrigin } from "./lib/processes.mjs";
-import { doCallsLine, judge, scenarioTable, summarize, targetTable } from "./lib/report.mjs";
+import { doCallsLine, ioLine, judge, scenarioTable, summarize, targetTable } from "./lib/report.mjs";
 import { round } from "./lib/stats.mjs";
 import { applyMigrations, startWorkerd } from "./lib/workerd.mjs";
 import { BENCH_VARS, KEY_SETS, PROTECTED_PATH, SCENARIOS, SCOPED_PATH, TENANT } from "./scenarios.mjs";
@@ -54,6 +57,8 @@ const { values: argv } = parseArgs({
     keys: { type: "string", default: "1000" },
     "many-keys": { type: "string", default: "10000" },
     "create-concurrency": { type: "string", default: "16" },
+    "unseen-keys": { type: "string", default: "40000" },
+    "cold-starts": { type: "string", default: "10" },
     quick: { type: "boolean", default: false },
     entry: { type: "boolean", default: false },
     "strip-hop": { type: "boolean", default: false },
@@ -78,6 +83,8 @@ const CONFIG = {
   keys: argv.quick ? 100 : Math.round(positiveNumber("keys", argv.keys)),
   manyKeys: argv.quick ? 1000 : Math.round(positiveNumber("many-keys", argv["many-keys"])),
   createConcurrency: Math.round(positiveNumber("create-concurrency", argv["create-concurrency"])),
+  unseenKeys: argv.quick ? 4000 : Math.round(positiveNumber("unseen-keys", argv["unseen-keys"])),
+  coldStarts: argv.quick ? 3 : Math.round(Number(argv["cold-starts"])),
   entrySocket: argv.entry,
   // miniflare by default sends every outbound fetch through an extra JS worker that strips
   // CF-Connecting-IP (production does that natively). Off by default; --strip-hop turns it on.
@@ -85,7 +92,9 @@ const CONFIG = {
   varOverrides: varOverrides(argv.var),
   profile: argv.profile,
   profileSec: positiveNumber("profile-seconds", argv["profile-seconds"]),
-  only: argv.only ? [...new Set(["b", ...ids(argv.only)])] : null,
+  // (q) is no load scenario: it runs after the rounds unless --only leaves it out.
+  only: argv.only ? [...new Set(["b", ...ids(argv.only).filter((id) => id !== "q")])] : null,
+  coldStartRow: !argv.only || ids(argv.only).includes("q"),
   enable: ids(argv.enable),
 };
 
@@ -257,7 +266,12 @@ async function main() {
   );
 
   const template = keys.pool?.[0]?.apiKey;
-  const ctx = { cfg: CONFIG, keys, tamper: tamperSignature, forge: template ? forgedTokenFactory(template) : undefined };
+  const unseenCount = selected.some((s) => s.id === "p") ? CONFIG.unseenKeys : 0;
+  const mintStarted = Date.now();
+  const unseen = mintKeys(material.SIGNING_KEYS, config.vars, TENANT, unseenCount + 2 * Math.max(0, CONFIG.coldStarts));
+  if (unseen.length > 0) log(`minted ${unseen.length} keys no isolate has seen in ${((Date.now() - mintStarted) / 1000).toFixed(1)} s`);
+  const coldTokens = unseen.splice(unseenCount);
+  const ctx = { cfg: CONFIG, keys, unseen, tamper: tamperSignature, forge: template ? forgedTokenFactory(template) : undefined };
   const specs = selected.map((s) => resolve(s, ctx, workerd, origin));
 
   const primed = {};
@@ -329,6 +343,21 @@ async function main() {
 
   // The usage queue's consumer, in a workerd of its own, after the gateway scenarios.
   await workerd.mf.dispose();
+  let coldStarts = null;
+  if (CONFIG.coldStartRow && CONFIG.coldStarts > 0) {
+    log(`(q) the first request of a fresh isolate: ${CONFIG.coldStarts} workerd starts...`);
+    coldStarts = await measureColdStarts({
+      miniflare,
+      bundleMain: built.main,
+      config,
+      secrets,
+      originUrl: origin.url,
+      starts: CONFIG.coldStarts,
+      tokens: coldTokens,
+      path: PROTECTED_PATH,
+      log,
+    });
+  }
   log("measuring the usage queue consumer...");
   const consumer = await measureConsumer({
     miniflare,
@@ -362,6 +391,22 @@ async function main() {
   for (const [id, p] of Object.entries(primed))
     console.log(`    (${id}) primed: ${p.requests} keys verified once in ${p.durationSec} s before round 1`);
   console.log(doCallsLine(specs, summary));
+  console.log(ioLine(specs, summary));
+  const pSpec = specs.find((s) => s.id === "p");
+  if (pSpec && summary.p) {
+    // Warm-ups and the sanity check sent some too: the rotation wraps once they are all spent.
+    const sent = summary.p.responses;
+    console.log(
+      `(p) ${unseenCount.toLocaleString("en-US")} minted keys for ${sent.toLocaleString("en-US")} measured requests${sent > unseenCount ? " (some keys were sent more than once)" : ""}`,
+    );
+  }
+  if (coldStarts) {
+    const q = coldStarts;
+    const pass = q.keygateOverPassthroughMs.median <= 5;
+    console.log(
+      `(q) first request of a fresh isolate, ${q.starts} workerd starts: pass-through median ${q.passthroughFirstMs.median} ms (worst ${q.passthroughFirstMs.worst}), keygate median ${q.keygateFirstMs.median} ms (worst ${q.keygateFirstMs.worst}); keygate - pass-through median ${q.keygateOverPassthroughMs.median} ms (worst ${q.keygateOverPassthroughMs.worst}) [target <= 5 ms: ${pass ? "PASS" : "FAIL"}]; its I/O: KV ${q.firstRequestIo.kv.median}, D1 ${q.firstRequestIo.d1.median}; keygate's second request ${q.keygateSecondMs.median} ms`,
+    );
+  }
   for (const c of [consumer, consumer.manyKeysRun].filter(Boolean)) {
     console.log(
       `usage queue consumer, ${c.keys.toLocaleString("en-US")} keys: ${c.applied * c.eventsPerMessage} of ${c.events} events rolled up in ${c.seconds} s = ${c.eventsPerSecond} events/s, ${c.keyMessagesPerSecond} distinct keys per message per s (${c.messages} messages of ${c.eventsPerMessage}${c.complete ? "" : "; INCOMPLETE"})`,
@@ -399,6 +444,7 @@ async function main() {
     },
     management,
     consumer,
+    coldStarts,
     primed,
     sanity: sanityResults,
     scenarios: specs.map((s) => ({

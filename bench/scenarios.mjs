@@ -16,8 +16,9 @@
 //   targets           from bench/lib/targets.mjs, judged against other scenarios of the same run
 //   enabled           false (or a function of the config) keeps the entry out of a run unless
 //                     `--enable id`; `needs` says what it waits for
-// ctx = { cfg, keys: { [set]: [{ id, apiKey }] }, tamper(token), forge() } (bench/lib/management.mjs).
-import { cpuAtMostAbove, cpuBelow, cpuWithinPctOf, p99AtMostAboveB, throughputAtLeast } from "./lib/targets.mjs";
+// ctx = { cfg, keys: { [set]: [{ id, apiKey }] }, unseen: [apiKey], tamper(token), forge() } (bench/lib/management.mjs);
+// `unseen` are valid keys minted by the bench with the deployment's signing key, each sent once by (p).
+import { cpuAtMostAbove, cpuBelow, cpuWithinPctOf, ioPer1kAtMost, p99AtMostAboveB, throughputAtLeast } from "./lib/targets.mjs";
 
 export const TENANT = "bench";
 export const PROTECTED_PATH = "/api/v1/protected-resource";
@@ -233,11 +234,27 @@ export const SCENARIOS = [
     keys: { set: "pool", count: 1 },
     method: "GET",
     // Issue 16: judged as /health before the path contract; now refused before any key work.
-    // (Rows m-o are the quota rows of issue 19 and p-q the cold-path rows of issue 18.)
+    // (Rows m-o are the quota rows of issue 19; (p) is below, (q) is measured apart: bench/lib/cold-start.mjs.)
     path: "/api/v1/admin/users/42%2F..%2F..%2F..%2F..%2F..%2Fhealth",
     token: ({ keys }) => keys.pool[0].apiKey,
     expect: { status: 400, origin: "never" },
     targets: [cpuBelow("b")],
+  },
+  {
+    id: "p",
+    name: "keygate, a key this isolate has not seen",
+    via: "keygate",
+    // Its own isolate: a fresh key per request churns the verification cache, which (c)-(g) share.
+    worker: { name: "keygate-unseen", vars: {} },
+    keys: { set: "pool", count: 1 },
+    method: "GET",
+    path: PROTECTED_PATH,
+    token: ({ unseen }) => unseen[0],
+    // Each minted key once (cfg.unseenKeys of them; a run that sends more reuses them, and says so).
+    perRequest: ({ unseen }) => rotation(unseen),
+    expect: { status: 200, origin: "all" },
+    // Issue 18: at most (c) + 150 us, and no KV read per request in the steady state.
+    targets: [cpuAtMostAbove("c", 150), ioPer1kAtMost("kv", 1)],
   },
   {
     id: "c-off",

@@ -63,9 +63,19 @@ export function cannon(opts, { latencies, onHeaders } = {}) {
 }
 
 /** Durable Object round trips the worker's isolate has made so far (its rate-limit counter leases). */
+/** The isolate's I/O round trips so far: Durable Object leases, KV reads of edge records, D1 feed queries. */
+export function ioOf(counters) {
+  if (counters === undefined) return undefined;
+  const kv = counters["edge-record-reads"] ?? {};
+  return {
+    do: counters["rate-limit-counter"]?.leases ?? 0,
+    kv: (kv.manifestReads ?? 0) + (kv.shardReads ?? 0),
+    d1: counters["edge-feed"]?.queries ?? 0,
+  };
+}
+
 async function doCalls(spec) {
-  const counters = await spec.counters?.();
-  return counters?.["rate-limit-counter"]?.leases;
+  return ioOf(await spec.counters?.());
 }
 
 /** Warm-up then measured run of one spec. */
@@ -106,7 +116,11 @@ export async function measure(spec, { origin, pids, roundNo, warmupSec, duration
     originHitsWarmup: mid - before,
     durationSec: round(measuredSec, 3),
     // null: the isolate exposes no counters (or the spec runs on no keygate worker).
-    doCalls: calls0 !== undefined && calls1 !== undefined ? { responses, calls: calls1 - calls0 } : null,
+    doCalls: calls0 !== undefined && calls1 !== undefined ? { responses, calls: calls1.do - calls0.do } : null,
+    io:
+      calls0 !== undefined && calls1 !== undefined
+        ? { responses, do: calls1.do - calls0.do, kv: calls1.kv - calls0.kv, d1: calls1.d1 - calls0.d1 }
+        : null,
     autocannon: { rpsAvg: res.requests.average, p50: res.latency.p50, p99: res.latency.p99 },
   };
 }

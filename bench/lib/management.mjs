@@ -1,7 +1,8 @@
 // The management API as the bench and the soak use it: a user access token from the dev identity
 // provider, key creation (sequential and timed, or concurrent in batches), revoke, rotate, patch;
-// and tokens the gateway must refuse (a tampered signature, random forgeries).
-import { randomBytes } from "node:crypto";
+// and tokens the gateway must refuse (a tampered signature, random forgeries); valid keys minted with
+// the deployment's signing key and no D1 row (the data plane never reads D1), each a key no isolate has seen.
+import { createPrivateKey, randomBytes, randomUUID, sign } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { latencyStats, round } from "./stats.mjs";
 
@@ -108,4 +109,34 @@ export function tamperSignature(jwt) {
 export function forgedTokenFactory(template) {
   const header = template.slice(0, template.indexOf("."));
   return () => `${header}.${randomBytes(96).toString("base64url")}.${randomBytes(256).toString("base64url")}`;
+}
+
+const b64url = (value) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
+
+/**
+ * `count` valid API keys minted as keygate's issueApiKey does (same header order, claims, RS256,
+ * the active signing key of SIGNING_KEYS), each with a fresh key id: keys no isolate has seen.
+ */
+export function mintKeys(signingKeys, vars, tenant, count) {
+  const jwk = JSON.parse(signingKeys).keys[0];
+  const key = createPrivateKey({ key: jwk, format: "jwk" });
+  const header = b64url({ typ: "keygate+jwt", alg: "RS256", kid: jwk.kid });
+  const iat = Math.floor(Date.now() / 1000);
+  const keys = [];
+  for (let i = 0; i < count; i++) {
+    const payload = b64url({
+      scopes: ["api:read"],
+      key_id: `key-${randomUUID()}`,
+      tenant,
+      sub: "bench",
+      iss: vars.KEY_ISSUER,
+      aud: vars.KEY_AUDIENCE,
+      iat,
+      jti: randomUUID(),
+      exp: iat + 86_400,
+    });
+    const input = `${header}.${payload}`;
+    keys.push(`${input}.${sign("sha256", Buffer.from(input), key).toString("base64url")}`);
+  }
+  return keys;
 }

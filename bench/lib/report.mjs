@@ -23,6 +23,9 @@ export function summarize(specs, rounds) {
     const accepted = Object.entries(statusCodes).reduce((a, [code, n]) => a + (Number(code) < 300 ? n : 0), 0);
     const reported = rs.filter((r) => r.doCalls);
     const doCalls = reported.reduce((a, r) => a + r.doCalls.calls, 0);
+    const withIo = rs.filter((r) => r.io);
+    const ioResponses = withIo.reduce((a, r) => a + r.io.responses, 0);
+    const ioPer1k = (k) => (ioResponses === 0 ? null : round((withIo.reduce((a, r) => a + r.io[k], 0) * 1000) / ioResponses, 2));
     summary[s.id] = {
       name: s.name,
       rpsMean: round(mean(rps), 0),
@@ -47,6 +50,8 @@ export function summarize(specs, rounds) {
       // null when the worker did not report them.
       doCallsPer1kAccepted: reported.length === 0 ? null : accepted === 0 ? null : round((doCalls * 1000) / accepted, 2),
       doCalls: reported.length === 0 ? null : doCalls,
+      // I/O round trips per 1,000 requests, over all responses: KV reads of edge records, D1 feed queries, Durable Object leases.
+      ioPer1k: withIo.length === 0 ? null : { kv: ioPer1k("kv"), d1: ioPer1k("d1"), do: ioPer1k("do") },
     };
   }
   return summary;
@@ -111,6 +116,17 @@ export function doCallsLine(specs, summary) {
     return "Durable Object round trips per 1,000 accepted requests: not reported (the isolates expose no counters)";
   const parts = reported.map((s) => `(${s.id}) ${summary[s.id].doCallsPer1kAccepted ?? "- (none accepted)"}`);
   return `Durable Object round trips per 1,000 accepted requests: ${parts.join(", ")}`;
+}
+
+/** One line: I/O round trips per 1,000 requests (KV, D1, Durable Objects) of each keygate scenario. */
+export function ioLine(specs, summary) {
+  const reported = specs.filter((s) => summary[s.id]?.ioPer1k);
+  if (reported.length === 0) return "I/O round trips per 1,000 requests: not reported";
+  const parts = reported.map((s) => {
+    const io = summary[s.id].ioPer1k;
+    return `(${s.id}) KV ${io.kv}, D1 ${io.d1}, DO ${io.do}`;
+  });
+  return `I/O round trips per 1,000 requests (KV reads, D1 queries, Durable Object calls): ${parts.join("; ")}`;
 }
 
 export function targetTable(targets) {

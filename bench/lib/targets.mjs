@@ -42,6 +42,13 @@ export const cpuAtMostAbove = (ref, us) => ({
     }),
 });
 
+/** I/O round trips of `kind` ("kv", "d1", "do") per 1,000 requests at most `n`. */
+export const ioPer1kAtMost = (kind, n) => ({
+  name: (id) => `(${id}) ${kind.toUpperCase()} round trips per 1,000 requests <= ${n}`,
+  check: (s) =>
+    s.ioPer1k === null ? { pass: null, value: "not reported" } : { pass: s.ioPer1k[kind] <= n, value: String(s.ioPer1k[kind]) },
+});
+
 /** workerd CPU per response below scenario `ref`'s (a refusal cheaper than a forward). */
 export const cpuBelow = (ref) => ({
   name: (id) => `(${id}) workerd us/req < (${ref})`,

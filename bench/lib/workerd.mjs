@@ -88,6 +88,8 @@ export async function startWorkerd({
   // false: usage events pile up in the local queue unconsumed, so the queue consumer's roll-ups
   // (its own invocations in production) are not counted as the gateway's CPU.
   consumeQueues = true,
+  // A directory: D1, KV and Durable Object state persist there across workerd processes (cold starts).
+  persistRoot,
 }) {
   const output = outputCollector();
   const bundleCode = readFileSync(bundleMain, "utf8");
@@ -122,6 +124,7 @@ export async function startWorkerd({
     port: 0,
     log: new Log(LogLevel.WARN),
     cf: false, // no download of Request.cf data
+    ...(persistRoot ? { defaultPersistRoot: persistRoot } : {}),
     ...(inspector ? { inspectorPort: 0 } : {}),
     handleRuntimeStdio(stdout, stderr) {
       stdout.on("data", output.collect);

@@ -181,7 +181,9 @@ async function decide(
 
   const known = knownEdgeView(claims.keyId, nowMs);
   const view =
-    known !== undefined ? known : await readEdgeView({ kv: env.EDGE_RECORDS, d1: env.DB }, claims.keyId, config.revocationCacheTtlMs, nowMs);
+    known !== undefined
+      ? known
+      : await readEdgeView({ kv: env.EDGE_RECORDS, d1: env.DB }, claims.keyId, config.revocationCacheTtlMs, nowMs);
   const verdict = judgeKey(env, claims, view, route, ip, nowMs);
   if (verdict !== undefined) return verdict;
   // The key has limits and this isolate's lease is spent: ask its counter.

@@ -38,7 +38,9 @@ async function revoke(tenant: string, keyId: string): Promise<void> {
 /** Empties the change feed, as the day's retention would (it keeps the newest row): only the snapshot knows older changes. */
 async function pruneFeed(): Promise<void> {
   const other = `key-${crypto.randomUUID()}`;
-  await env.DB.prepare("INSERT INTO edge_changes (key_id, at) VALUES (?, ?)").bind(other, Math.floor(Date.now() / 1000)).run();
+  await env.DB.prepare("INSERT INTO edge_changes (key_id, at) VALUES (?, ?)")
+    .bind(other, Math.floor(Date.now() / 1000))
+    .run();
   await env.DB.prepare("DELETE FROM edge_changes WHERE seq < (SELECT max(seq) FROM edge_changes)").run();
 }
 
