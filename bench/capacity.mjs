@@ -36,7 +36,7 @@ function row(task, m, note = "") {
 async function main() {
   installSignalHandlers();
   const { values } = parseArgs({ options: { state: { type: "string", default: DEFAULT_STATE_DIR } } });
-  const { mf, url, db } = await startCapacityWorkerd({ stateDir: path.resolve(values.state) });
+  const { url, db } = await startCapacityWorkerd({ stateDir: path.resolve(values.state) });
   const n = async (sql, ...binds) =>
     (
       await db

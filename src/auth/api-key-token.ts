@@ -11,7 +11,7 @@
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
 import type { KeyConfig } from "../config";
-import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
+import { API_KEY_ALG, activePrivateKey, type SigningKeyRing } from "./signing-keys";
 
 /** The `typ` of every key issued now; old keys carry LEGACY_API_KEY_TYP. */
 export const API_KEY_TYP = "keygate+jwt";
@@ -66,7 +66,7 @@ export async function issueApiKey(ring: SigningKeyRing, config: KeyConfig, input
     .setIssuedAt(input.iat)
     .setJti(input.jti);
   if (input.exp !== null) jwt.setExpirationTime(input.exp);
-  return jwt.sign(ring.active.privateKey);
+  return jwt.sign(await activePrivateKey(ring));
 }
 
 function isStringArray(value: unknown): value is string[] {

@@ -2,6 +2,9 @@
  * The signing key ring: the SIGNING_KEYS secret is a private JWK set; the first key signs new API
  * keys, every key verifies, and every key's public half is published at /.well-known/jwks.json.
  * Imported CryptoKeys are cached per isolate (importing an RSA key costs far more than a verify).
+ * The ring imports public keys only: that is all the data plane needs, so an isolate's first
+ * gateway request pays no private-key import; the active private key is imported the first time
+ * something is signed (activePrivateKey), once per ring.
  */
 import { importJWK, type JWK } from "jose";
 import { ConfigError } from "../errors";
@@ -12,7 +15,6 @@ const MIN_RSA_MODULUS_BITS = 2048;
 
 export interface SigningKey {
   kid: string;
-  privateKey: CryptoKey;
   publicKey: CryptoKey;
   publicJwk: JWK;
 }
@@ -51,6 +53,9 @@ function parseKeySet(raw: string | undefined): JWK[] {
   });
 }
 
+/** The active key's private JWK, and its CryptoKey once imported, per ring. */
+const privateKeys = new WeakMap<SigningKeyRing, { jwk: JWK; key?: CryptoKey }>();
+
 async function importRing(raw: string | undefined): Promise<SigningKeyRing> {
   const jwks = parseKeySet(raw);
   const keys = await Promise.all(
@@ -58,21 +63,33 @@ async function importRing(raw: string | undefined): Promise<SigningKeyRing> {
       const kid = jwk.kid as string;
       const publicJwk: JWK = { kty: "RSA", n: jwk.n, e: jwk.e, kid, alg: API_KEY_ALG, use: "sig" };
       try {
-        const [privateKey, publicKey] = await Promise.all([
-          importJWK({ ...jwk, alg: API_KEY_ALG }, API_KEY_ALG),
-          importJWK(publicJwk, API_KEY_ALG),
-        ]);
-        return { kid, privateKey: privateKey as CryptoKey, publicKey: publicKey as CryptoKey, publicJwk };
+        return { kid, publicKey: (await importJWK(publicJwk, API_KEY_ALG)) as CryptoKey, publicJwk };
       } catch {
         throw new ConfigError(`SIGNING_KEYS key ${kid} could not be imported as an ${API_KEY_ALG} key`);
       }
     }),
   );
-  return {
+  const ring = {
     active: keys[0] as SigningKey,
     byKid: new Map(keys.map((k) => [k.kid, k])),
     jwks: { keys: keys.map((k) => k.publicJwk) },
   };
+  privateKeys.set(ring, { jwk: jwks[0] as JWK });
+  return ring;
+}
+
+/** The active key's private CryptoKey (what signs new API keys), imported the first time it is needed. */
+export async function activePrivateKey(ring: SigningKeyRing): Promise<CryptoKey> {
+  const entry = privateKeys.get(ring);
+  if (entry === undefined) throw new ConfigError("the signing key ring was not made by signingKeys()");
+  if (entry.key === undefined) {
+    try {
+      entry.key = (await importJWK({ ...entry.jwk, alg: API_KEY_ALG }, API_KEY_ALG)) as CryptoKey;
+    } catch {
+      throw new ConfigError(`SIGNING_KEYS key ${ring.active.kid} could not be imported as an ${API_KEY_ALG} private key`);
+    }
+  }
+  return entry.key;
 }
 
 /** The last imported ring, as a resolved value (see fetchEdgeState on why never a promise). */

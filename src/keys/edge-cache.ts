@@ -57,6 +57,12 @@ const LEARNED_MAX_ENTRIES = 50_000;
 const KNOWN_REFUSALS_MAX_ENTRIES = 50_000;
 /** Every shard may be loaded: the bound is the number of shards. */
 const SHARDS_MAX = 256;
+/**
+ * How far a manifest read now is expected to lag D1 at most: the cron's period (5 minutes) + KV's
+ * edge cache + its propagation. A fresh isolate's first poll reads from that far back while the
+ * manifest is read (in parallel); a manifest older than that makes the feed read on from its asOf.
+ */
+export const SNAPSHOT_MAX_LAG_SECONDS = 300 + KV_CACHE_TTL_SECONDS + KV_PROPAGATION_SECONDS + 30;
 /** How much of the feed there is (rows older than a day are pruned): without a snapshot, the first poll reads it all. */
 export const FEED_RETENTION_SECONDS = 86_400;
 
@@ -345,7 +351,7 @@ export function applyFeedChange(keyId: string, record: EdgeRecord | null, pollSt
   learnEdgeRecord(keyId, record, pollStartMs);
 }
 
-/** The feed's first poll must cover D1 from this time (unix s) on; NaN until the manifest was asked for. */
-export function feedCoverageNeeded(): number {
-  return feedTrust.needFromS;
+/** Before the manifest is read: the feed's first poll may start from the snapshot's expected lag. */
+export function expectSnapshotLag(nowMs: number): void {
+  if (Number.isNaN(feedTrust.needFromS)) feedTrust.needFromS = Math.floor(nowMs / 1000) - SNAPSHOT_MAX_LAG_SECONDS - CLOCK_SKEW_SECONDS;
 }

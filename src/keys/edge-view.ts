@@ -2,7 +2,7 @@
  * A key's edge view as the gateway asks for it: from what the isolate holds when it can (synchronous,
  * no I/O: knownEdgeView), else after the reads it needs (readEdgeView). What may be read, in order:
  * - the snapshot's manifest (KV), once per isolate and again only when its TTL is over and the feed
- *   does not vouch for it;
+ *   does not vouch for it; an isolate's first requests read it and make the feed's first poll at once;
  * - the change feed's first poll (D1), which an isolate's first requests wait for, so a key revoked
  *   before the isolate started is refused from its first request. One request makes it; the others
  *   that arrive meanwhile check every POLL_CHECK_MS whether it has landed (workerd refuses I/O one
@@ -13,7 +13,7 @@
  *   with no record).
  * Every read that fails leaves the key judged on what the isolate knows (see edge-cache.ts).
  */
-import { cachedEdgeView, currentEdgeView, loadManifest, loadShard, shardToRead } from "./edge-cache";
+import { cachedEdgeView, currentEdgeView, expectSnapshotLag, loadManifest, loadShard, shardToRead } from "./edge-cache";
 import { edgeFeedPollNow } from "./edge-feed";
 import type { EdgeView } from "./edge-record";
 import { feedStarted, feedTrust } from "./feed-trust";
@@ -47,7 +47,12 @@ export interface EdgeSources {
  * it (workerd refuses I/O one request performs for another); every answer lands in the isolate's state.
  */
 export async function readEdgeView(sources: EdgeSources, keyId: string, ttlMs: number, nowMs: number): Promise<EdgeView | null> {
-  if (cachedEdgeView(keyId, nowMs) === undefined && shardToRead(keyId, nowMs) === null) await loadManifest(sources.kv, ttlMs, nowMs);
+  if (cachedEdgeView(keyId, nowMs) === undefined && shardToRead(keyId, nowMs) === null) {
+    // The manifest and the feed's first poll at once: one round trip, not two.
+    expectSnapshotLag(nowMs);
+    await Promise.all([loadManifest(sources.kv, ttlMs, nowMs), firstPollNeeded(nowMs) ? firstPoll(sources.d1, ttlMs, nowMs) : undefined]);
+  }
+  // Then the key's shard, and the first poll again if the manifest is older than it read back.
   const prefix = shardToRead(keyId, nowMs);
   await Promise.all([
     firstPollNeeded(nowMs) ? firstPoll(sources.d1, ttlMs, nowMs) : undefined,

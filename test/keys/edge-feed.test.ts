@@ -85,7 +85,7 @@ describe("edge change feed: D1 triggers", () => {
 });
 
 describe("edge change feed: polls", () => {
-  it("a first poll waits for the manifest, and reads from its asOf", async () => {
+  it("no background poll before the manifest was asked for; the first poll covers from the manifest's asOf", async () => {
     expect(edgeFeedPollIfDue(env.DB, TTL_MS, Date.now())).toBeUndefined(); // no manifest asked for yet
     await buildSnapshot();
     const { read } = countingReader();
