@@ -1,13 +1,14 @@
 /**
  * The edge record's format: what the data plane must know about a key beyond its signature. That it
  * was revoked or rotated (refused from a time on), its rate limits, and the client addresses it may
- * be used from. D1 holds the truth (edgeRecordOf derives the record from a key's row); the record is
- * stored in KV as JSON and parsed once per read into an EdgeView. How it is stored and cached:
- * edge-cache.ts; how the change feed keeps it current: edge-feed.ts and feed-trust.ts.
+ * be used from. D1 holds the truth (edgeRecordOf derives the record from a key's row); the records
+ * are stored in KV as a snapshot of 256 shards and a manifest (below; built by reconcile.ts) and
+ * parsed once per isolate into EdgeViews. How an isolate holds them: edge-cache.ts; how the change
+ * feed keeps them current: edge-feed.ts and feed-trust.ts. Layout and size: docs/edge-records.md.
  */
 import type { ApiKeyRow } from "../db/schema";
 import { type CidrRange, parseCidr } from "../lib/ip";
-import { fnv1a, type RateLimitRule, type RateLimits, rateLimitsOf } from "../lib/rate-limit-set";
+import { type RateLimitRule, type RateLimits, rateLimitsOf } from "../lib/rate-limit-set";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
 export interface RefusedFrom {
@@ -15,7 +16,7 @@ export interface RefusedFrom {
   at: number;
 }
 
-/** The record as stored in KV (JSON). `state`/`at` are top-level as in earlier versions' entries. */
+/** The record as stored in a shard (JSON). */
 export interface EdgeRecord {
   state?: RefusedFrom["state"];
   at?: number;
@@ -28,16 +29,6 @@ export interface EdgeView {
   refused: RefusedFrom | null;
   limits: RateLimits | null;
   allowlist: readonly CidrRange[] | null;
-}
-
-const KV_PREFIX = "key-state:";
-
-export function edgeRecordKey(keyId: string): string {
-  return KV_PREFIX + keyId;
-}
-
-export function keyIdFromEdgeRecordKey(name: string): string | undefined {
-  return name.startsWith(KV_PREFIX) ? name.slice(KV_PREFIX.length) : undefined;
 }
 
 /** The record D1's row calls for, or null when the edge needs to know nothing about the key. */
@@ -55,11 +46,6 @@ export function edgeRecordOf(
   if (row.rateLimits && row.rateLimits.length > 0) record.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) record.allowed_ips = row.allowedIps;
   return Object.keys(record).length > 0 ? record : null;
-}
-
-/** FNV-1a over the record's JSON: KV metadata carries it, so the reconciler compares without reading values. */
-export function fingerprintOf(record: EdgeRecord): string {
-  return fnv1a(JSON.stringify(record));
 }
 
 /** The record parsed for the gateway (null: nothing to enforce). */

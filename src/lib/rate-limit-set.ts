@@ -20,7 +20,7 @@ export interface RateLimits {
 }
 
 /** FNV-1a (32 bits) of a string, as 8 hex digits. */
-export function fnv1a(text: string): string {
+function fnv1a(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return hash.toString(16).padStart(8, "0");
@@ -34,7 +34,7 @@ function sfString(value: string): string {
 export function rateLimitsOf(list: readonly RateLimitRule[]): RateLimits {
   return {
     list,
-    // The fingerprint of a record holding only these limits (keys/edge-record.ts fingerprintOf): leases are keyed by it.
+    // Leases are per key and per set of limits: a changed set starts a new lease.
     fingerprint: fnv1a(JSON.stringify({ rate_limits: list })),
     policyHeader: list.map((l) => `${sfString(l.name)};q=${l.limit};w=${l.window_seconds}`).join(", "),
   };

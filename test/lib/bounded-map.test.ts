@@ -29,6 +29,6 @@ describe("isolateCache", () => {
     const fromGlobal = (globalThis as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("keygate.caches")]!();
     expect(fromGlobal["test-cache"]).toEqual({ size: 1, max: 2 });
     // The gateway's own caches are registered as soon as their modules load.
-    expect(Object.keys(fromGlobal)).toEqual(expect.arrayContaining(["verified-keys", "refused-keys", "route-decisions", "edge-records"]));
+    expect(Object.keys(fromGlobal)).toEqual(expect.arrayContaining(["verified-keys", "refused-keys", "route-decisions", "edge-shards"]));
   });
 });
