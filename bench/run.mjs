@@ -404,7 +404,7 @@ async function main() {
     const q = coldStarts;
     const pass = q.keygateOverPassthroughMs.median <= 5;
     console.log(
-      `(q) first request of a fresh isolate, ${q.starts} workerd starts: pass-through median ${q.passthroughFirstMs.median} ms (worst ${q.passthroughFirstMs.worst}), keygate median ${q.keygateFirstMs.median} ms (worst ${q.keygateFirstMs.worst}); keygate - pass-through median ${q.keygateOverPassthroughMs.median} ms (worst ${q.keygateOverPassthroughMs.worst}) [target <= 5 ms: ${pass ? "PASS" : "FAIL"}]; its I/O: KV ${q.firstRequestIo.kv.median}, D1 ${q.firstRequestIo.d1.median}; keygate's second request ${q.keygateSecondMs.median} ms`,
+      `(q) first request of a fresh isolate, ${q.starts} workerd starts: pass-through median ${q.passthroughFirstMs.median} ms (worst ${q.passthroughFirstMs.worst}), keygate median ${q.keygateFirstMs.median} ms (worst ${q.keygateFirstMs.worst}); keygate - pass-through median ${q.keygateOverPassthroughMs.median} ms (worst ${q.keygateOverPassthroughMs.worst}) [target <= 5 ms: ${pass ? "PASS" : "FAIL"}]; its I/O: KV ${q.firstRequestIo.kv.median}, D1 ${q.firstRequestIo.d1.median} (manifest + first poll median ${q.manifestAndPollMs.median} ms, shard ${q.shardMs.median} ms); keygate's second request ${q.keygateSecondMs.median} ms, the pass-through's ${q.passthroughSecondMs.median} ms`,
     );
   }
   for (const c of [consumer, consumer.manyKeysRun].filter(Boolean)) {

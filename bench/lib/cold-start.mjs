@@ -55,13 +55,15 @@ export async function measureColdStarts({ miniflare, bundleMain, config, secrets
         run.keygate = await timed(keygate, headers);
         run.passthrough = await timed(pass, headers);
       }
-      run.io = ioOf(await isolateCounters(w.mf, "keygate"));
+      const counters = await isolateCounters(w.mf, "keygate");
+      run.io = ioOf(counters);
+      run.firstReads = counters?.["edge-first-reads"] ?? null;
       run.keygateSecond = await timed(keygate, { authorization: `Bearer ${tokens[starts + i]}` });
       run.passthroughSecond = await timed(pass, headers);
       if (run.keygate.status !== 200 || run.passthrough.status !== 200) throw new Error(`cold start ${i + 1}: ${JSON.stringify(run)}`);
       runs.push(run);
       log(
-        `(q) start ${i + 1}/${starts}: pass-through first ${run.passthrough.ms.toFixed(1)} ms, keygate first ${run.keygate.ms.toFixed(1)} ms (KV ${run.io?.kv}, D1 ${run.io?.d1}), then ${run.keygateSecond.ms.toFixed(1)} ms`,
+        `(q) start ${i + 1}/${starts}: pass-through first ${run.passthrough.ms.toFixed(1)} ms, keygate first ${run.keygate.ms.toFixed(1)} ms (KV ${run.io?.kv}, D1 ${run.io?.d1}; manifest + first poll ${run.firstReads?.manifestAndPollMs} ms, shard ${run.firstReads?.shardMs} ms), then ${run.keygateSecond.ms.toFixed(1)} ms`,
       );
     } finally {
       await w.mf.dispose();
@@ -79,6 +81,9 @@ export async function measureColdStarts({ miniflare, bundleMain, config, secrets
     keygateSecondMs: stat((r) => r.keygateSecond.ms),
     passthroughSecondMs: stat((r) => r.passthroughSecond.ms),
     firstRequestIo: { kv: stat((r) => r.io?.kv ?? Number.NaN), d1: stat((r) => r.io?.d1 ?? Number.NaN) },
+    // Inside the isolate: the manifest read with the feed's first poll, then the key's shard (-1: none).
+    manifestAndPollMs: stat((r) => r.firstReads?.manifestAndPollMs ?? Number.NaN),
+    shardMs: stat((r) => r.firstReads?.shardMs ?? Number.NaN),
     runs: runs.map((r) => ({
       ...r,
       passthrough: round(r.passthrough.ms, 2),

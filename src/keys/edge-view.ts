@@ -13,10 +13,20 @@
  *   with no record).
  * Every read that fails leaves the key judged on what the isolate knows (see edge-cache.ts).
  */
+
+import { registerCounters } from "../lib/bounded-map";
 import { cachedEdgeView, currentEdgeView, expectSnapshotLag, loadManifest, loadShard, shardToRead } from "./edge-cache";
 import { edgeFeedPollNow } from "./edge-feed";
 import type { EdgeView } from "./edge-record";
 import { feedStarted, feedTrust } from "./feed-trust";
+
+/**
+ * Wall time (ms) of this isolate's first reads on the request path: the manifest with the feed's
+ * first poll, then the first shard (the bench's row (q) reads them; -1 until they happen). workerd
+ * advances its clock across I/O only, so these are the round trips' time, not CPU.
+ */
+export const firstReadStats = { manifestAndPollMs: -1, shardMs: -1 };
+registerCounters("edge-first-reads", firstReadStats);
 
 /** How long a request waits for the feed's first poll before it goes on with the snapshot alone. */
 export const FIRST_POLL_WAIT_MS = 1_000;
@@ -50,14 +60,18 @@ export async function readEdgeView(sources: EdgeSources, keyId: string, ttlMs: n
   if (cachedEdgeView(keyId, nowMs) === undefined && shardToRead(keyId, nowMs) === null) {
     // The manifest and the feed's first poll at once: one round trip, not two.
     expectSnapshotLag(nowMs);
+    const started = Date.now();
     await Promise.all([loadManifest(sources.kv, ttlMs, nowMs), firstPollNeeded(nowMs) ? firstPoll(sources.d1, ttlMs, nowMs) : undefined]);
+    if (firstReadStats.manifestAndPollMs < 0) firstReadStats.manifestAndPollMs = Date.now() - started;
   }
   // Then the key's shard, and the first poll again if the manifest is older than it read back.
   const prefix = shardToRead(keyId, nowMs);
+  const started = Date.now();
   await Promise.all([
     firstPollNeeded(nowMs) ? firstPoll(sources.d1, ttlMs, nowMs) : undefined,
     prefix !== null ? loadShard(sources.kv, prefix, nowMs) : undefined,
   ]);
+  if (prefix !== null && firstReadStats.shardMs < 0) firstReadStats.shardMs = Date.now() - started;
   return currentEdgeView(keyId, nowMs);
 }
 
