@@ -140,41 +140,62 @@ function manifestUsable(nowMs: number): boolean {
   return snapshot.known && (snapshot.freshUntilMs > nowMs || feedCovers(feedTrust.needFromS, nowMs));
 }
 
+/** The `asOf` that goes with snapshotShard's last answer (a module variable: no allocation per request). */
+let lookupAsOf = Number.NEGATIVE_INFINITY;
+
 /**
- * The snapshot's record of the key and the D1 time it is current as of, or undefined when its shard
- * must be read first. A shard of an older version than the manifest names stays usable while the feed
- * vouches for it (the feed has covered everything since its `asOf`); a background refresh replaces it.
+ * The loaded shard that holds the key's record (null: no snapshot record for it), with its D1 time
+ * in `lookupAsOf`; undefined when the shard must be read first. A shard of an older version than
+ * the manifest names stays usable while the feed covers everything since its `asOf`; a background
+ * refresh replaces it.
  */
-function snapshotRecord(keyId: string, nowMs: number): { view: () => EdgeView | null; asOf: number } | undefined {
+function snapshotShard(keyId: string, nowMs: number): LoadedShard | null | undefined {
+  lookupAsOf = Number.NEGATIVE_INFINITY;
   const manifest = snapshot.manifest;
   const prefix = shardOf(keyId);
-  if (manifest === null || prefix === null) return { view: () => null, asOf: Number.NEGATIVE_INFINITY };
+  if (manifest === null || prefix === null) return null;
   const entry = manifest.shards[prefix];
-  if (entry === undefined) return { view: () => null, asOf: Number.NEGATIVE_INFINITY };
-  const [version, , asOf] = entry;
-  if (version === null) return { view: () => null, asOf };
+  if (entry === undefined) return null;
+  const version = entry[0];
+  if (version === null) {
+    lookupAsOf = entry[2];
+    return null;
+  }
   const loaded = shards.get(prefix);
-  const retrying = (shardRetryAtMs.get(prefix) ?? 0) > nowMs;
-  // Unreadable for now: the key is judged on what the feed and this isolate learned.
-  if (loaded === undefined) return retrying ? { view: () => null, asOf: Number.NEGATIVE_INFINITY } : undefined;
-  if (loaded.version !== version && !retrying && !feedCovers(loaded.asOf - CLOCK_SKEW_SECONDS, nowMs)) return undefined;
-  return { view: () => shardView(loaded, keyId), asOf: loaded.asOf };
+  if (loaded !== undefined && (loaded.version === version || feedCovers(loaded.asOf - CLOCK_SKEW_SECONDS, nowMs))) {
+    lookupAsOf = loaded.asOf;
+    return loaded;
+  }
+  // Unreadable for now: the key is judged on what the feed and this isolate learned (an older version if it has one).
+  if ((shardRetryAtMs.get(prefix) ?? 0) > nowMs) {
+    if (loaded === undefined) return null;
+    lookupAsOf = loaded.asOf;
+    return loaded;
+  }
+  return undefined;
 }
 
+/** The key's view in a loaded shard; only keys with a record are remembered (unseen keys must not grow it). */
 function shardView(shard: LoadedShard, keyId: string): EdgeView | null {
   let view = shard.views.get(keyId);
   if (view === undefined) {
     const record = shard.records[keyId];
-    view = record === undefined ? null : viewOf(record);
+    if (record === undefined) return null;
+    view = viewOf(record);
     shard.views.set(keyId, view);
   }
   return view;
 }
 
-/** The view from the learned change if it is newer than the snapshot, else the snapshot's. */
-function resolve(keyId: string, fromSnapshot: { view: () => EdgeView | null; asOf: number }): EdgeView | null {
+/** The view from the learned change if it is newer than the snapshot's `asOf`, else the snapshot's. */
+function resolve(keyId: string, shard: LoadedShard | null, asOf: number): EdgeView | null {
   const change = learned.get(keyId);
-  const view = change !== undefined && change.atMs >= (fromSnapshot.asOf - CLOCK_SKEW_SECONDS) * 1000 ? change.view : fromSnapshot.view();
+  const view =
+    change !== undefined && change.atMs >= (asOf - CLOCK_SKEW_SECONDS) * 1000
+      ? change.view
+      : shard === null
+        ? null
+        : shardView(shard, keyId);
   return withKnownRefusal(keyId, view);
 }
 
@@ -185,14 +206,14 @@ function resolve(keyId: string, fromSnapshot: { view: () => EdgeView | null; asO
  */
 export function cachedEdgeView(keyId: string, nowMs: number): EdgeView | null | undefined {
   if (!manifestUsable(nowMs)) return undefined;
-  const fromSnapshot = snapshotRecord(keyId, nowMs);
-  return fromSnapshot === undefined ? undefined : resolve(keyId, fromSnapshot);
+  const shard = snapshotShard(keyId, nowMs);
+  return shard === undefined ? undefined : resolve(keyId, shard, lookupAsOf);
 }
 
 /** The key's edge view from what this isolate holds now, read or not (after reads that may have failed). */
 export function currentEdgeView(keyId: string, nowMs: number): EdgeView | null {
-  const fromSnapshot = snapshotRecord(keyId, nowMs) ?? { view: () => null, asOf: Number.NEGATIVE_INFINITY };
-  return resolve(keyId, fromSnapshot);
+  const shard = snapshotShard(keyId, nowMs);
+  return shard === undefined ? resolve(keyId, null, Number.NEGATIVE_INFINITY) : resolve(keyId, shard, lookupAsOf);
 }
 
 const FAILURE_LOG_INTERVAL_MS = 10_000;
@@ -265,9 +286,9 @@ export async function loadManifest(kv: KVNamespace, ttlMs: number, nowMs: number
   installManifest(manifest, nowMs, ttlMs);
 }
 
-/** Whether the key's shard must be read before its view is known (see snapshotRecord). */
+/** Whether the key's shard must be read before its view is known (see snapshotShard). */
 export function shardNeeded(keyId: string, nowMs: number): boolean {
-  return manifestUsable(nowMs) && snapshotRecord(keyId, nowMs) === undefined;
+  return manifestUsable(nowMs) && snapshotShard(keyId, nowMs) === undefined;
 }
 
 /** Reads the current version of a shard. On failure the key is judged without it, asked again after the retry delay. */
