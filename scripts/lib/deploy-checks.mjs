@@ -12,7 +12,7 @@ const { signingKeys } = await import(src("auth/signing-keys.ts"));
 const { issueApiKey, verifyApiKey } = await import(src("auth/api-key-token.ts"));
 const { assertionJwks, identityAssertion } = await import(src("gateway/assertion.ts"));
 
-/** What wrangler.toml ships for `npm run dev`; a deployment must replace each (README "Deploying"). */
+/** What wrangler.toml ships for `npm run dev`; a deployment must replace each (docs/deploying.md). */
 const DEV_USER_TOKEN_ISSUER = "keygate-dev-idp";
 
 function isLoopback(hostname) {

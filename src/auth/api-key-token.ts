@@ -6,7 +6,7 @@
  * Explicit typing (RFC 8725 §3.11): the protected header is `{"typ":"keygate+jwt","alg":"RS256",
  * "kid":"..."}`, in that order. Its 42 bytes before the kid value are a multiple of 3, so they
  * encode to the same 56 base64url characters whatever the kid: every keygate key starts with
- * API_KEY_PREFIX, which secret scanners match (README "Keys that scanners recognize"). Keys issued
+ * API_KEY_PREFIX, which secret scanners match (docs/leaks.md "Keys that scanners recognize"). Keys issued
  * before (typ "JWT") keep verifying.
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
@@ -24,7 +24,7 @@ export const API_KEY_PREFIX = btoa(HEADER_BEFORE_KID).replace(/\+/g, "-").replac
 const MIN_SIGNATURE_CHARS = 342;
 /**
  * The detection pattern for keygate keys (RE2-compatible, so gitleaks and GitHub can use it as is);
- * README and examples/gitleaks.toml publish it, a test checks both say exactly this.
+ * docs/leaks.md and examples/gitleaks.toml publish it, a test checks both say exactly this.
  */
 export const API_KEY_PATTERN = `\\b${API_KEY_PREFIX}[A-Za-z0-9_-]+\\.eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{${MIN_SIGNATURE_CHARS},}`;
 

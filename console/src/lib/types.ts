@@ -1,4 +1,4 @@
-/** Wire shapes of the management API (README "The contract", and the usage/alerts/webhooks additions). */
+/** Wire shapes of the management API (docs/api.md, and the usage/alerts/webhooks additions). */
 
 export interface RateLimit {
   name: string;
