@@ -67,16 +67,18 @@ export function anchorsOf(text) {
   return anchors;
 }
 
-/** Every link target in a Markdown file's prose: inline links, images and reference definitions. */
+/** Every link target in a Markdown file's prose: inline links and images (their text may wrap lines) and reference definitions. */
 export function linksOf(text) {
+  const lines = text.split("\n").map(() => "");
+  for (const { line, number } of proseLines(text)) lines[number - 1] = line;
+  const prose = lines.join("\n").replace(/(`+)(?:(?!\1)[\s\S])+?\1/g, (code) => code.replace(/[^\n]/g, " "));
+  const lineOf = (index) => prose.slice(0, index).split("\n").length;
   const links = [];
-  for (const { line, number } of proseLines(text)) {
-    const prose = line.replace(/(`+)(?:(?!\1).)+?\1/g, (code) => " ".repeat(code.length));
-    for (const m of prose.matchAll(/!?\[(?:[^\][]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"]*")?\s*\)/g)) {
-      links.push({ target: m[1], line: number });
-    }
-    const definition = /^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$/.exec(prose);
-    if (definition) links.push({ target: definition[1], line: number });
+  for (const m of prose.matchAll(/!?\[(?:[^\][]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"]*")?\s*\)/g)) {
+    links.push({ target: m[1], line: lineOf(m.index) });
+  }
+  for (const m of prose.matchAll(/^ {0,3}\[[^\]\n]+\]:[ \t]*<?(\S+?)>?(?:[ \t]+"[^"\n]*")?[ \t]*$/gm)) {
+    links.push({ target: m[1], line: lineOf(m.index) });
   }
   return links;
 }
