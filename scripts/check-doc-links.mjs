@@ -71,7 +71,7 @@ export function anchorsOf(text) {
 export function linksOf(text) {
   const lines = text.split("\n").map(() => "");
   for (const { line, number } of proseLines(text)) lines[number - 1] = line;
-  const prose = lines.join("\n").replace(/(`+)(?:(?!\1)[\s\S])+?\1/g, (code) => code.replace(/[^\n]/g, " "));
+  const prose = lines.join("\n").replace(/(`+)(?:(?!\1|\n\s*\n)[\s\S])+?\1/g, (code) => code.replace(/[^\n]/g, " "));
   const lineOf = (index) => prose.slice(0, index).split("\n").length;
   const links = [];
   for (const m of prose.matchAll(/!?\[(?:[^\][]|\[[^\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"]*")?\s*\)/g)) {
