@@ -112,6 +112,12 @@ function positiveInt(env: Env, name: keyof Env, fallback: number, min = 0): numb
   return value;
 }
 
+function boundedInt(env: Env, name: keyof Env, fallback: number, min: number, max: number): number {
+  const value = positiveInt(env, name, fallback, min);
+  if (value > max) throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(env[name])}`);
+  return value;
+}
+
 function bool(env: Env, name: keyof Env, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
@@ -261,9 +267,21 @@ export const abuseConfig = perEnv((env): AbuseConfig => {
   };
 });
 
+/**
+ * A minute: each active key's roll-up rows are written about once a minute however many queue batches
+ * carry it (docs/capacity.md). `npm run dev` uses 2 s, so the console's charts move at once.
+ */
+export const DEFAULT_USAGE_AGGREGATE_SECONDS = 60;
+/** Shards of the usage aggregator: at most this many Durable Object calls per queue batch. */
+export const DEFAULT_USAGE_AGGREGATOR_SHARDS = 16;
+
 export interface UsageConfig {
   enabled: boolean;
   flushMs: number;
+  /** Seconds the aggregator shards hold usage before one roll-up (0: each queue batch is rolled up at once). */
+  aggregateSeconds: number;
+  /** Aggregator Durable Objects; a tenant's usage always goes to the same one. */
+  aggregatorShards: number;
   /** Days each roll-up granularity is kept (pruned by the cron). */
   retentionDays: { minute: number; hour: number; day: number };
 }
@@ -274,6 +292,8 @@ export const usageConfig = perEnv((env): UsageConfig => {
   return {
     enabled: enabled === "on",
     flushMs: positiveInt(env, "USAGE_FLUSH_MS", DEFAULT_USAGE_FLUSH_MS),
+    aggregateSeconds: boundedInt(env, "USAGE_AGGREGATE_SECONDS", DEFAULT_USAGE_AGGREGATE_SECONDS, 0, 3600),
+    aggregatorShards: boundedInt(env, "USAGE_AGGREGATOR_SHARDS", DEFAULT_USAGE_AGGREGATOR_SHARDS, 1, 256),
     retentionDays: {
       minute: positiveInt(env, "USAGE_RETENTION_MINUTE_DAYS", 7, 1),
       hour: positiveInt(env, "USAGE_RETENTION_HOUR_DAYS", 90, 1),

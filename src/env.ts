@@ -1,5 +1,6 @@
 /** Bindings, vars and secrets of the keygate worker (wrangler.toml, .dev.vars, `wrangler secret`). */
 import type { RateLimitCounter } from "./ratelimit/counter";
+import type { UsageAggregator } from "./usage/aggregator";
 import type { UsageMessage } from "./usage/events";
 import type { DeliveryMessage } from "./webhooks/deliver";
 
@@ -9,6 +10,8 @@ export interface Env {
   EDGE_RECORDS: KVNamespace;
   /** One exact counter per rate-limited key. */
   RATE_LIMITER: DurableObjectNamespace<RateLimitCounter>;
+  /** Usage held per shard of tenants before one D1 roll-up (USAGE_AGGREGATE_SECONDS). */
+  USAGE_AGGREGATOR: DurableObjectNamespace<UsageAggregator>;
   /** Workers Rate Limiting binding counting failed authentications per client IP. */
   AUTH_FAILURES?: RateLimit;
   /** Usage events from the gateway to the worker's own consumer (roll-ups, detectors). */
@@ -71,6 +74,8 @@ export interface Env {
   /** "on" (default) or "off": the gateway records usage events. */
   USAGE_EVENTS?: string;
   USAGE_FLUSH_MS?: string;
+  USAGE_AGGREGATE_SECONDS?: string;
+  USAGE_AGGREGATOR_SHARDS?: string;
   USAGE_RETENTION_MINUTE_DAYS?: string;
   USAGE_RETENTION_HOUR_DAYS?: string;
   USAGE_RETENTION_DAY_DAYS?: string;

@@ -14,6 +14,7 @@ import { consume } from "./queues";
 import { runScheduled } from "./scheduled";
 
 export { RateLimitCounter } from "./ratelimit/counter";
+export { UsageAggregator } from "./usage/aggregator";
 
 const app = createApp();
 

@@ -13,6 +13,7 @@ import { ALERTS_PER_STATEMENT, deliveryIdsOf } from "../alerts/events";
 import { TENANTS_PER_QUERY, type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
 import { jsonChunks, jsonStatements, multiRow } from "../db/statements";
+import { D1_MAX_QUERIES_PER_INVOCATION } from "../lib/platform-limits";
 import { type Aggregate, aggregate } from "./aggregate";
 import { detectorStatements, newIps, priorHourCounts } from "./detectors";
 import type { UsageMessage } from "./events";
@@ -57,6 +58,12 @@ export function rollupQueries(messages: readonly UsageMessage[]): number {
 }
 
 /** rollUp would make more D1 queries than it was allowed: nothing was written. */
+/**
+ * The roll-up's share of D1's 1,000 queries per invocation: half, so the one-by-one fallback after a
+ * concurrent redelivery, and the rest of the invocation, stay inside it too.
+ */
+export const ROLLUP_MAX_QUERIES = D1_MAX_QUERIES_PER_INVOCATION / 2;
+
 export class RollupTooBig extends Error {
   constructor(readonly queries: number) {
     super(`the roll-up needs ${queries} D1 queries`);

@@ -389,7 +389,7 @@ describe("queue limits", () => {
 
   it("rolls up a consumer batch too big for one invocation's D1 queries: a part now, the rest re-sent (a message split), each event counted once", async () => {
     const { rollupQueries } = await import("../../src/usage/rollup");
-    const { ROLLUP_MAX_QUERIES } = await import("../../src/queues");
+    const { ROLLUP_MAX_QUERIES } = await import("../../src/usage/rollup");
     const prefix = freshTenant();
     const now = Date.now();
     // Events of distinct keys and clients of a used revoked key each (an alert per key): the worst case.
