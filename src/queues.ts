@@ -2,11 +2,12 @@
  * The worker's queue consumer. Two queues feed it: usage events (roll-ups and detectors) and webhook
  * deliveries. A batch comes from one queue; the message shape says which.
  */
-import { deliveryConfig } from "./config";
+
 import type { Env } from "./env";
 import { D1_MAX_QUERIES_PER_INVOCATION } from "./lib/platform-limits";
 import { sendMessages, type UsageMessage } from "./usage/events";
 import { messagesWithin, RollupTooBig, rollUp, splitToFit } from "./usage/rollup";
+import { deliveryConfig } from "./webhooks/config";
 import { attemptDelivery, type DeliveryMessage, enqueueDeliveries } from "./webhooks/deliver";
 
 /** A failed message is retried after this long (D1 briefly unavailable, a transaction conflict). */
