@@ -43,14 +43,14 @@ export const VARS = {
     type: "string",
     kind: "var",
     feature: "keys",
-    defaultDoc: "required (`wrangler.toml`: `http://localhost:3000`)",
+    defaultDoc: "required (`wrangler.toml`: a dev value)",
     doc: "`iss` of API keys; set to keygate's public URL.",
   },
   KEY_AUDIENCE: {
     type: "string",
     kind: "var",
     feature: "keys",
-    defaultDoc: "required (`wrangler.toml`: `your-api`)",
+    defaultDoc: "required (`wrangler.toml`: a dev value)",
     doc: "`aud` of API keys; what origins verify against.",
   },
   SCOPE_CATALOG: {
@@ -109,14 +109,14 @@ export const VARS = {
     type: "string",
     kind: "var",
     feature: "management",
-    defaultDoc: "required (`wrangler.toml`: `keygate-dev-idp`)",
+    defaultDoc: "required (`wrangler.toml`: a dev value)",
     doc: "Required `iss` of user access tokens.",
   },
   USER_TOKEN_AUDIENCE: {
     type: "string",
     kind: "var",
     feature: "management",
-    defaultDoc: "required (`wrangler.toml`: `keygate`)",
+    defaultDoc: "required (`wrangler.toml`: a dev value)",
     doc: "Required `aud` of user access tokens.",
   },
   USER_TOKEN_TENANTS_CLAIM: {
@@ -131,7 +131,7 @@ export const VARS = {
     type: "url",
     kind: "var",
     feature: "gateway",
-    defaultDoc: "required (`wrangler.toml`: `http://127.0.0.1:8788`)",
+    defaultDoc: "required (`wrangler.toml`: a dev value)",
     doc: "Where the gateway forwards, http(s) without query or fragment (`npm run dev` overrides it with the demo origin).",
   },
   ORIGIN_TIMEOUT_MS: {
