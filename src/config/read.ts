@@ -4,13 +4,15 @@
  * ConfigError naming it. Sections are parsed once per env object (perEnv) and only when first
  * used, so a broken route policy cannot stop the management API from revoking a leaked key.
  */
-import type { Env } from "../env";
 import { ConfigError } from "../errors";
-import { VARS, type VarName } from "./vars";
+import { type EnvVars, VARS, type VarName } from "./vars";
 
-/** Memoizes a parse of `env` per isolate: the runtime hands the same env object to every request. */
-export function perEnv<T>(parse: (env: Env) => T): (env: Env) => T {
-  const cache = new WeakMap<Env, T>();
+/**
+ * Memoizes a parse of `env` per isolate: the runtime hands the same env object to every request.
+ * `env` is the vars (EnvVars) unless the parse says it needs bindings too (`(env: Env) => ...`).
+ */
+export function perEnv<E extends object = EnvVars, T = unknown>(parse: (env: E) => T): (env: E) => T {
+  const cache = new WeakMap<E, T>();
   return (env) => {
     let value = cache.get(env);
     if (value === undefined) {
@@ -29,23 +31,23 @@ type ValueOf<K extends EnumVar> = (typeof VARS)[K]["values"][number];
 type StringWithDefault = VarsOf<{ type: "string"; default: string }>;
 
 /** The trimmed value of a var, or undefined when it is unset or blank. */
-export function text(env: Env, name: VarName): string | undefined {
+export function text(env: EnvVars, name: VarName): string | undefined {
   const raw = env[name];
   return typeof raw === "string" && raw.trim() !== "" ? raw.trim() : undefined;
 }
 
-export function required(env: Env, name: VarName): string {
+export function required(env: EnvVars, name: VarName): string {
   const value = text(env, name);
   if (value === undefined) throw new ConfigError(`${name} is not set`);
   return value;
 }
 
 /** A string var, or its default from the table. */
-export function stringVar(env: Env, name: StringWithDefault): string {
+export function stringVar(env: EnvVars, name: StringWithDefault): string {
   return text(env, name) ?? VARS[name].default;
 }
 
-export function integerVar(env: Env, name: IntegerVar): number {
+export function integerVar(env: EnvVars, name: IntegerVar): number {
   const { default: fallback, min } = VARS[name];
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
@@ -54,7 +56,7 @@ export function integerVar(env: Env, name: IntegerVar): number {
   return value;
 }
 
-export function booleanVar(env: Env, name: BooleanVar): boolean {
+export function booleanVar(env: EnvVars, name: BooleanVar): boolean {
   const raw = env[name];
   if (raw === undefined || raw === "") return VARS[name].default;
   if (raw === "true" || raw === "1") return true;
@@ -62,7 +64,7 @@ export function booleanVar(env: Env, name: BooleanVar): boolean {
   throw new ConfigError(`${name} must be "true" or "false", got ${JSON.stringify(raw)}`);
 }
 
-export function enumVar<K extends EnumVar>(env: Env, name: K): ValueOf<K> {
+export function enumVar<K extends EnumVar>(env: EnvVars, name: K): ValueOf<K> {
   const spec = VARS[name];
   const value = text(env, name) ?? spec.default;
   if (!(spec.values as readonly string[]).includes(value)) {
@@ -72,7 +74,7 @@ export function enumVar<K extends EnumVar>(env: Env, name: K): ValueOf<K> {
 }
 
 /** A var that may be a JSON binding (TOML table/array) or JSON text (`--var`, dashboard); undefined when unset. */
-export function jsonVar(env: Env, name: VarName): unknown {
+export function jsonVar(env: EnvVars, name: VarName): unknown {
   const raw = env[name];
   if (typeof raw !== "string") return raw;
   if (raw.trim() === "") return undefined;
