@@ -12,6 +12,7 @@ const { abuseConfig } = await import(src("abuse/config.ts"));
 const { usageConfig } = await import(src("usage/config.ts"));
 const { deliveryConfig } = await import(src("webhooks/config.ts"));
 const { auditRetentionDays } = await import(src("audit/config.ts"));
+const { enumVar } = await import(src("config/read.ts"));
 const { consoleOidcConfig } = await import(src("console/config.ts"));
 const { signingKeys } = await import(src("auth/signing-keys.ts"));
 const { issueApiKey, verifyApiKey } = await import(src("auth/api-key-token.ts"));
@@ -65,9 +66,10 @@ export function deployConfigProblems(vars, { userTokenJwksSecret } = {}) {
       problems.push(err.message);
     }
   }
-  const identityAssertion = vars.IDENTITY_ASSERTION?.trim() || "off";
-  if (identityAssertion !== "off" && identityAssertion !== "jwt") {
-    problems.push(`IDENTITY_ASSERTION must be "jwt" or "off", got ${JSON.stringify(identityAssertion)}`);
+  try {
+    enumVar(vars, "IDENTITY_ASSERTION");
+  } catch (err) {
+    problems.push(err.message);
   }
 
   // A deployment's own rules: what is right for `npm run dev` and wrong on Cloudflare.
