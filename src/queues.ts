@@ -2,11 +2,12 @@
  * The worker's queue consumer. Two queues feed it: usage events (roll-ups and detectors) and webhook
  * deliveries. A batch comes from one queue; the message shape says which.
  */
-import { deliveryConfig, usageConfig } from "./config";
 import type { Env } from "./env";
 import { aggregatorName, slicesByShard } from "./usage/aggregator";
+import { usageConfig } from "./usage/config";
 import { sendMessages, type UsageMessage } from "./usage/events";
 import { messagesWithin, ROLLUP_MAX_QUERIES, RollupTooBig, rollUp, splitToFit } from "./usage/rollup";
+import { deliveryConfig } from "./webhooks/config";
 import { attemptDelivery, type DeliveryMessage, enqueueDeliveries } from "./webhooks/deliver";
 
 /** A failed message is retried after this long (D1 briefly unavailable, a transaction conflict). */

@@ -6,13 +6,13 @@
  * the edge records of seeded keys, written through keygate's own write path (writeEdgeRecord).
  */
 import { detectScheduled } from "../../src/alerts/scheduled";
-import { usageConfig } from "../../src/config";
 import { database } from "../../src/db/client";
 import { listKeys } from "../../src/db/keys-repo";
 import type { Env } from "../../src/env";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
 import { edgeRecordOf, writeEdgeRecord } from "../../src/keys/edge-record";
 import { RECONCILE_BUDGET, reconcileEdgeRecords } from "../../src/keys/reconcile";
+import { usageConfig } from "../../src/usage/config";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { pruneUsage } from "../../src/usage/retention";
 import { rollUp } from "../../src/usage/rollup";

@@ -10,7 +10,7 @@
  * before (typ "JWT") keep verifying.
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
-import type { KeyConfig } from "../config";
+import type { KeyConfig } from "../config/keys";
 import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
 
 /** The `typ` of every key issued now; old keys carry LEGACY_API_KEY_TYP. */

@@ -4,7 +4,7 @@
  * plane checks a management key against D1, the source of truth, not the edge caches.
  */
 import { decodeProtectedHeader } from "jose";
-import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config";
+import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config/keys";
 import { database } from "../db/client";
 import { findKey } from "../db/keys-repo";
 import type { Env } from "../env";

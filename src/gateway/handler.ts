@@ -9,10 +9,11 @@
  * rate-limit leases are all held per isolate. Refusals are values, not exceptions: no stack trace per refused request.
  */
 import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
+import { abuseConfig } from "../abuse/config";
 import type { ApiKeyClaims } from "../auth/api-key-token";
 import { readBearer } from "../auth/bearer";
 import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
-import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
+import { keyConfig } from "../config/keys";
 import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
 import { edgeFeedPollIfDue } from "../keys/edge-feed";
@@ -24,6 +25,7 @@ import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratel
 import { recordUsage, type UsageOutcome } from "../usage/events";
 import { usageSink } from "../usage/sink";
 import { assertionsEnabled, identityAssertion } from "./assertion";
+import { type GatewayConfig, gatewayConfig } from "./config";
 import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 import { judgePath } from "./path-contract";
 import { type Requirement, routeRule, UNMATCHED_RULE } from "./policy";

@@ -5,9 +5,10 @@
  * method overrides and hop-by-hop headers dropped (RFC 9110 §7.6.1), and origin failures mapped
  * to 502/504.
  */
-import type { GatewayConfig } from "../config";
+
 import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
+import type { GatewayConfig } from "./config";
 import {
   ASSERTION_HEADER,
   CLIENT_IP_HEADER,

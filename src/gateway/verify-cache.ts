@@ -10,7 +10,7 @@
  */
 import { type ApiKeyClaims, type ApiKeyRefusal, type ApiKeyVerification, verifyApiKey } from "../auth/api-key-token";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import type { KeyConfig } from "../config";
+import type { KeyConfig } from "../config/keys";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 
 /** How long a verification is trusted when the key itself lives longer. */

@@ -3,7 +3,7 @@
  * refused) and every refusal names the field, so a 400 tells the caller exactly what to fix.
  */
 import * as z from "zod/mini";
-import type { ScopeCatalog } from "../config";
+import type { ScopeCatalog } from "../config/keys";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { parseCidr } from "../lib/ip";

@@ -10,7 +10,7 @@ import { auditEntry } from "../audit/entry";
 import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import type { KeyConfig, ScopeLifetimePolicy } from "../config";
+import type { KeyConfig, ScopeLifetimePolicy } from "../config/keys";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";

@@ -1,6 +1,6 @@
 /** What the key service needs from the environment, assembled once per request. */
 import { signingKeys } from "../auth/signing-keys";
-import { keyConfig, scopeLifetimePolicy } from "../config";
+import { keyConfig, scopeLifetimePolicy } from "../config/keys";
 import { database } from "../db/client";
 import type { Env } from "../env";
 import type { KeyServiceDeps } from "../keys/service";

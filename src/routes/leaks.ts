@@ -5,8 +5,8 @@
  */
 import * as z from "zod/mini";
 import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
+import { abuseConfig } from "../abuse/config";
 import type { LeakReportActor } from "../audit/entry";
-import { abuseConfig } from "../config";
 import { ApiError } from "../errors";
 import { requestClient } from "../http/client";
 import { jsonResponse } from "../http/responses";

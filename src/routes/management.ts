@@ -11,6 +11,7 @@
  */
 
 import { firstOfBurst, recordAuthFailure, throttledFor } from "../abuse/auth-failures";
+import { abuseConfig } from "../abuse/config";
 import { actorOf, auditEntry, outcomeOf } from "../audit/entry";
 import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
@@ -22,7 +23,7 @@ import {
   type ManagementContext,
   type Principal,
 } from "../auth/principal";
-import { abuseConfig, lastUsedIntervalSeconds } from "../config";
+import { lastUsedIntervalSeconds } from "../config/keys";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
 import { recordUse } from "../gateway/usage";

@@ -1,7 +1,7 @@
 /** Unauthenticated control-plane endpoints: the JWKS, the scope catalog and health (the OpenAPI document is in table.ts). */
 import * as z from "zod/mini";
 import { signingKeys } from "../auth/signing-keys";
-import { scopeCatalog } from "../config";
+import { scopeCatalog } from "../config/keys";
 import { assertionJwks } from "../gateway/assertion";
 import { jsonResponse } from "../http/responses";
 import { publicRoute } from "./spec";

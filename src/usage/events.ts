@@ -48,8 +48,6 @@ export interface UsageMessage {
   events: UsageEvent[];
 }
 
-/** Events arriving within this long of the first of a batch share its queue message (USAGE_FLUSH_MS). */
-export const DEFAULT_USAGE_FLUSH_MS = 1_000;
 /**
  * Queues: a message may hold 128 KB and a sendBatch 256 KB (and 100 messages), each message with
  * ~100 bytes of metadata (src/lib/platform-limits.ts). eventBytes is an estimate: keep a margin.

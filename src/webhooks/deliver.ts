@@ -10,23 +10,14 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { escapeControlCharacters } from "../lib/escape-control-characters";
 import { QUEUE_MAX_BATCH_MESSAGES } from "../lib/platform-limits";
-import { checkDestination, type DestinationPolicy } from "./destination";
+import type { DeliveryConfig } from "./config";
+import { checkDestination } from "./destination";
+import type { DeliveryMessage } from "./message";
 import { SIGNATURE_HEADER, signatureHeader } from "./signing";
 
-export interface DeliveryMessage {
-  delivery: string;
-}
+export type { DeliveryMessage } from "./message";
 
-export interface DeliveryConfig {
-  destinations: DestinationPolicy;
-  /** The first retry waits this long; each next one twice as long, capped at MAX_RETRY_DELAY_SECONDS. */
-  retryBaseSeconds: number;
-  maxAttempts: number;
-}
-
-/** 14 attempts from a 30 s base, doubling up to 6 h: the last is about a day after the first. */
-export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 14;
-export const DEFAULT_WEBHOOK_RETRY_BASE_SECONDS = 30;
+/** Retries double from WEBHOOK_RETRY_BASE_SECONDS up to this. */
 const MAX_RETRY_DELAY_SECONDS = 6 * 3600;
 const DELIVERY_TIMEOUT_MS = 10_000;
 const ERROR_MAX_LENGTH = 300;
