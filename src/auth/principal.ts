@@ -9,7 +9,7 @@ import { database } from "../db/client";
 import { findKey } from "../db/keys-repo";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
-import type { RateLimit } from "../keys/schemas";
+import type { RateLimit } from "../keys/requests";
 import { satisfies } from "../keys/scopes";
 import { keyStatus } from "../keys/status";
 import { allowlistAdmits } from "../lib/ip";

@@ -1,7 +1,7 @@
 /** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
-import type { RateLimit } from "../keys/schemas";
+import type { RateLimit } from "../keys/requests";
 
 export const apiKeys = sqliteTable(
   "api_keys",

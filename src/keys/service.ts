@@ -27,7 +27,7 @@ import {
   type RateLimit,
   type RotateKeyInput,
   type UpdateKeyInput,
-} from "./schemas";
+} from "./requests";
 import type { KeyStatus } from "./status";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
