@@ -59,7 +59,7 @@ export interface Env {
   AUTH_FAILURE_LIMIT?: string;
   LAST_USED_INTERVAL_SECONDS?: string;
 
-  /** The console's static files (wrangler.toml [assets]); served under /console by src/console/. */
+  /** The console's static files (wrangler.toml [assets]); served under /console by src/console-host/. */
   ASSETS?: Fetcher;
   /** The console's sign-in: an OpenID provider and a public client registered with it. */
   CONSOLE_OIDC_ISSUER?: string;

@@ -5,7 +5,7 @@
  */
 import * as z from "zod/mini";
 import { keyConfig, scopeCatalog } from "../config";
-import { serveApiReference } from "../console/serve";
+import { serveApiReference } from "../console-host/serve";
 import type { Env } from "../env";
 import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
