@@ -1,7 +1,8 @@
 /** Raising an alert on its own (not inside a roll-up): store it, then send its webhook deliveries. */
 import type { Db } from "../db/client";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
-import { alertStatements, deliveryIdsOf, type NewAlert } from "./events";
+import { deliveryIdsOf } from "../webhooks/outbox";
+import { alertStatements, type NewAlert } from "./events";
 
 /** Stores the alert (once per dedupe key) with its deliveries in one transaction, then enqueues them. */
 export async function raiseAlert(db: Db, webhooks: Queue<DeliveryMessage>, alert: NewAlert): Promise<void> {

@@ -1,11 +1,10 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
 import { and, desc, eq, getTableColumns, getTableName, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
-import { deliveryIdsOf } from "../alerts/events";
 import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, edgeChanges, type NewApiKeyRow, type NewAuditRow } from "./schema";
-import { boundChunks, d1Statement } from "./statements";
+import { boundChunks, d1Statement, returnedIds } from "./statements";
 
 export interface ListKeysQuery {
   tenant: string;
@@ -76,7 +75,7 @@ export async function insertKey(db: Db, row: NewApiKeyRow, audit: NewAuditRow, e
     d1Statement(d1, db.insert(auditLog).values(audit)),
     d1Statement(d1, event),
   ]);
-  return deliveryIdsOf(results);
+  return returnedIds(results[2] ?? []);
 }
 
 export interface RevokeInput {
@@ -110,7 +109,7 @@ export async function revokeKey(
     d1Statement(d1, event),
     d1Statement(d1, db.insert(auditLog).values(audit)),
   ]);
-  return { row: await findKey(db, tenant, id), deliveries: deliveryIdsOf(results) };
+  return { row: await findKey(db, tenant, id), deliveries: returnedIds(results[1] ?? []) };
 }
 
 export interface UpdateInput {
@@ -191,7 +190,7 @@ export async function rotateKey(
     d1Statement(d1, event(linkedSql)),
   ]);
   // D1 counts the rows its triggers write too (the edge change feed's), so: any change at all.
-  return { rotated: (inserted?.meta.changes ?? 0) > 0, deliveries: deliveries ? deliveryIdsOf([deliveries]) : [] };
+  return { rotated: (inserted?.meta.changes ?? 0) > 0, deliveries: deliveries ? returnedIds(deliveries) : [] };
 }
 
 /** Writes last_used for several keys in one round trip; never moves a timestamp backwards. */

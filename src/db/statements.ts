@@ -35,6 +35,12 @@ export function boundStatements(n: number, perItem = 1, fixedParams = 0): number
   return Math.ceil(n / Math.floor((D1_MAX_BOUND_PARAMETERS - fixedParams) / perItem));
 }
 
+/** The `id` column of the rows a `RETURNING id` statement produced (a batch result or a drizzle row list). */
+export function returnedIds(result: D1Result | unknown[]): string[] {
+  const rows = Array.isArray(result) ? result : (result.results ?? []);
+  return (rows as { id?: unknown }[]).flatMap((row) => (typeof row.id === "string" ? [row.id] : []));
+}
+
 /** `?, ?, ?` for an IN list of `n` parameters. */
 export function placeholders(n: number): string {
   return Array(n).fill("?").join(", ");

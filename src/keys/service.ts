@@ -5,7 +5,6 @@
  */
 
 import { sql } from "drizzle-orm";
-import { keyEventSql } from "../alerts/events";
 import { auditEntry } from "../audit/entry";
 import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
@@ -17,6 +16,7 @@ import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
+import { keyEventSql } from "../webhooks/outbox";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
 import {

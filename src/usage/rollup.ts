@@ -9,10 +9,11 @@
  * (forged or garbage tokens, missing keys, public routes) is counted for the deployment (tenant ''
  * and key '') and per client, and can raise no tenant's alert.
  */
-import { ALERTS_PER_STATEMENT, deliveryIdsOf } from "../alerts/events";
+import { ALERTS_PER_STATEMENT } from "../alerts/events";
 import { TENANTS_PER_QUERY, type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
 import { jsonChunks, jsonStatements, multiRow } from "../db/statements";
+import { deliveryIdsOf } from "../webhooks/outbox";
 import { type Aggregate, aggregate } from "./aggregate";
 import { detectorStatements, newIps, priorHourCounts } from "./detectors";
 import type { UsageMessage } from "./events";

@@ -1,5 +1,5 @@
 /**
- * Delivering webhook events. A delivery row (the outbox, src/alerts/events.ts) is sent through the
+ * Delivering webhook events. A delivery row (the outbox, outbox.ts) is sent through the
  * webhook queue; each attempt POSTs the stored payload, signed, and is recorded; a failure (a
  * non-2xx answer, a timeout, a refused connection) is retried through the queue with exponential
  * backoff for about a day (WEBHOOK_MAX_ATTEMPTS attempts), then the delivery is marked failed.

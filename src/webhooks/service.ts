@@ -4,7 +4,7 @@
  */
 import { and, desc, eq, inArray, lt } from "drizzle-orm";
 import * as z from "zod/mini";
-import { eventPayload, newEventId, TEST_EVENT, WEBHOOK_EVENTS, type WebhookEvent } from "../alerts/events";
+import { WEBHOOK_EVENTS, type WebhookEvent } from "../alerts/event-types";
 import type { Db } from "../db/client";
 import { webhookAttempts, webhookDeliveries, webhooks } from "../db/schema";
 import { boundChunks } from "../db/statements";
@@ -12,6 +12,7 @@ import { ApiError } from "../errors";
 import { typeError } from "../http/validate";
 import { ID_NOUNS, newId } from "../lib/ids";
 import { checkDestination, type DestinationPolicy } from "./destination";
+import { eventPayload, newEventId, TEST_EVENT } from "./outbox";
 import { newWebhookSecret } from "./signing";
 
 /** Webhooks per tenant: enough for a few receivers per environment, bounded per event fan-out. */
