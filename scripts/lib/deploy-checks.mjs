@@ -10,7 +10,7 @@ const config = await import(src("config.ts"));
 const { consoleOidcConfig } = await import(src("console/config.ts"));
 const { signingKeys } = await import(src("auth/signing-keys.ts"));
 const { issueApiKey, verifyApiKey } = await import(src("auth/api-key-token.ts"));
-const { assertionJwks, identityAssertion } = await import(src("gateway/assertion.ts"));
+const { assertionJwks, identityAssertion } = await import(src("auth/identity-assertion.ts"));
 
 /** What wrangler.toml ships for `npm run dev`; a deployment must replace each (README "Deploying"). */
 const DEV_USER_TOKEN_ISSUER = "keygate-dev-idp";
