@@ -6,7 +6,7 @@
  * the statements returned (deliveryIdsOf).
  */
 import { type SQL, sql } from "drizzle-orm";
-import { d1Statement } from "../db/statements";
+import { chunks, d1Statement, jsonRows } from "../db/statements";
 import { newId } from "../lib/ids";
 import { deliveriesOfRowsSql, deliveriesSql, eventPayload, newEventId } from "../webhooks/outbox";
 import type { AlertType } from "./event-types";
@@ -53,8 +53,8 @@ export function alertStatements(d1: D1Database, alert: NewAlert, condition?: SQL
   return alertSql(alert, condition).map((query) => d1Statement(d1, query));
 }
 
-/** Alerts per multi-row statement: their rows travel as one JSON parameter (a D1 value may be 2 MB). */
-export const ALERTS_PER_STATEMENT = 500;
+/** Alerts per multi-row statement: their rows travel as one JSON parameter. */
+export const ALERTS_PER_STATEMENT = jsonRows(500);
 
 /**
  * Many unconditional alerts (each still once per dedupe key) and their webhook deliveries, as two
@@ -65,8 +65,8 @@ export const ALERTS_PER_STATEMENT = 500;
 export function alertsStatements(d1: D1Database, alerts: readonly NewAlert[]): D1PreparedStatement[] {
   const out: D1PreparedStatement[] = [];
   const col = (i: number) => `json_extract(a.value, '$[${i}]')`;
-  for (let i = 0; i < alerts.length; i += ALERTS_PER_STATEMENT) {
-    const rows = alerts.slice(i, i + ALERTS_PER_STATEMENT).map((alert) => {
+  for (const chunk of chunks(alerts, ALERTS_PER_STATEMENT)) {
+    const rows = chunk.map((alert) => {
       const id = newId("alert");
       const eventId = newEventId();
       const data = { id, type: alert.type, key_id: alert.keyId, created_at: alert.now, details: alert.details, acknowledged_at: null };

@@ -4,7 +4,7 @@ import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { KeyStatus } from "../keys/status";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, edgeChanges, type NewApiKeyRow, type NewAuditRow } from "./schema";
-import { boundChunks, d1Statement, returnedIds } from "./statements";
+import { boundParameters, chunks, d1Statement, returnedIds } from "./statements";
 
 export interface ListKeysQuery {
   tenant: string;
@@ -56,7 +56,7 @@ export async function findKey(db: Db, tenant: string, id: string): Promise<ApiKe
  */
 export async function findKeys(db: Db, refs: ReadonlyArray<{ tenant: string; id: string }>): Promise<ApiKeyRow[]> {
   if (refs.length === 0) return [];
-  const statements = boundChunks(refs, 2).map((chunk) =>
+  const statements = chunks(refs, boundParameters(2)).map((chunk) =>
     db
       .select()
       .from(apiKeys)
@@ -268,7 +268,7 @@ export async function edgeChangesPage(db: Db, from: EdgeFeedFrom, limit: number)
  */
 export async function recordEdgeChanges(db: Db, keyIds: readonly string[], at: number): Promise<void> {
   // Two parameters per row (key_id, at).
-  const inserts = boundChunks(keyIds, 2).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
+  const inserts = chunks(keyIds, boundParameters(2)).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
   const [first, ...rest] = inserts;
   if (first !== undefined) await db.batch([first, ...rest]);
 }
