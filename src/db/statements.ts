@@ -3,11 +3,12 @@
  *
  * Style. Repositories (db/*-repo.ts, and the services that own a table) write drizzle: the query
  * builder for plain reads and writes, `sql` templates where the builder cannot say it (INSERT ...
- * SELECT ... WHERE, RETURNING into another statement, json_each). Raw `d1.prepare` is allowed in
- * two places only: a transaction built with `d1.batch` that mixes statements (write it as drizzle
- * and turn it into a raw statement with `d1Statement`; drizzle 0.45's own batch cannot take a raw
- * `sql` query with parameters), and multi-row statements over a JSON parameter (`multiRow`, and
- * statements whose SQL is assembled from column expressions, like the outbox's).
+ * SELECT ... WHERE, RETURNING into another statement, json_each). A raw D1 statement is allowed in
+ * two cases only: inside a transaction built with `d1.batch` (write the statement as drizzle and
+ * turn it into a raw one with `d1Statement`: drizzle 0.45's own batch cannot take a raw `sql`
+ * query with parameters), and multi-row statements over a JSON parameter (`multiRow`, and SQL
+ * assembled from column expressions, like the outbox's). Modules older than this rule still
+ * prepare raw SQL elsewhere (grep `.prepare(`); new code does not.
  *
  * Chunking. A statement takes many values one of two ways, and every list is cut with `chunks`
  * (and counted with `statementsFor`) under one of two sizings:
