@@ -58,7 +58,7 @@ async function actOn(deps: KeyServiceDeps, actor: LeakReportActor, leak: LeakedK
   // The key.leaked alert and webhook, once per key: after the revocation (or the notify-only audit
   // entry) is stored, so a failure here never undoes the action; it is logged.
   try {
-    await raiseAlert(deps.db, deps.webhooks, {
+    await raiseAlert(deps.db, deps.record.deliver, {
       tenant,
       type: "key.leaked",
       keyId,
