@@ -151,13 +151,14 @@ export async function updateKey(
  * the drizzle schema (every field the row sets, encoded as drizzle encodes it): drizzle cannot
  * express an INSERT ... SELECT of constants, and a hand-kept column list would drift from it.
  */
-function insertWhere(d1: D1Database, table: SQLiteTable, row: Record<string, unknown>, condition: string, params: unknown[]) {
+function insertWhere(table: SQLiteTable, row: Record<string, unknown>, condition: SQL): SQL {
   const columns = Object.entries(getTableColumns(table)).filter(([key]) => row[key] !== undefined);
   const names = columns.map(([, column]) => column.name);
   const values = columns.map(([key, column]) => (row[key] === null ? null : column.mapToDriverValue(row[key])));
-  return d1
-    .prepare(`INSERT INTO ${getTableName(table)} (${names.join(", ")}) SELECT ${names.map(() => "?").join(", ")} WHERE ${condition}`)
-    .bind(...values, ...params);
+  return sql`INSERT INTO ${sql.raw(getTableName(table))} (${sql.raw(names.join(", "))}) SELECT ${sql.join(
+    values.map((value) => sql`${value}`),
+    sql`, `,
+  )} WHERE ${condition}`;
 }
 
 /**
@@ -177,17 +178,18 @@ export async function rotateKey(
   event: (linked: SQL) => SQL,
 ): Promise<{ rotated: boolean; deliveries: string[] }> {
   const d1 = db.$client;
-  const linked = "EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ? AND replaced_by = ?)";
-  const linkedSql = sql`EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ${tenant} AND id = ${oldId} AND replaced_by = ${replacement.id})`;
+  const linked = sql`EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ${tenant} AND id = ${oldId} AND replaced_by = ${replacement.id})`;
   const [, inserted, , deliveries] = await d1.batch([
-    d1
-      .prepare(
-        "UPDATE api_keys SET replaced_by = ?, rotation_cutoff_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0 AND replaced_by IS NULL",
-      )
-      .bind(replacement.id, cutoffAt, replacement.updatedAt, tenant, oldId),
-    insertWhere(d1, apiKeys, replacement, linked, [tenant, oldId, replacement.id]),
-    insertWhere(d1, auditLog, audit, linked, [tenant, oldId, replacement.id]),
-    d1Statement(d1, event(linkedSql)),
+    d1Statement(
+      d1,
+      db
+        .update(apiKeys)
+        .set({ replacedBy: replacement.id, rotationCutoffAt: cutoffAt, updatedAt: replacement.updatedAt })
+        .where(and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, oldId), eq(apiKeys.revoked, false), isNull(apiKeys.replacedBy))),
+    ),
+    d1Statement(d1, insertWhere(apiKeys, replacement, linked)),
+    d1Statement(d1, insertWhere(auditLog, audit, linked)),
+    d1Statement(d1, event(linked)),
   ]);
   // D1 counts the rows its triggers write too (the edge change feed's), so: any change at all.
   return { rotated: (inserted?.meta.changes ?? 0) > 0, deliveries: deliveries ? returnedIds(deliveries) : [] };
