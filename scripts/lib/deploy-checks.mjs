@@ -7,7 +7,7 @@ import "./ts-imports.mjs";
 
 const src = (file) => new URL(`../../src/${file}`, import.meta.url).href;
 const config = await import(src("config.ts"));
-const { consoleOidcConfig } = await import(src("console/config.ts"));
+const { consoleOidcConfig } = await import(src("console-host/config.ts"));
 const { signingKeys } = await import(src("auth/signing-keys.ts"));
 const { issueApiKey, verifyApiKey } = await import(src("auth/api-key-token.ts"));
 const { assertionJwks, identityAssertion } = await import(src("auth/identity-assertion.ts"));
