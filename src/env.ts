@@ -20,6 +20,6 @@ export interface Env extends EnvVars {
   USAGE_QUEUE: Queue<UsageMessage>;
   /** Webhook deliveries, with their retries. */
   WEBHOOK_QUEUE: Queue<DeliveryMessage>;
-  /** The console's static files (wrangler.toml [assets]); served under /console by src/console/. */
+  /** The console's static files (wrangler.toml [assets]); served under /console by src/console-host/. */
   ASSETS?: Fetcher;
 }

@@ -13,10 +13,10 @@ const { usageConfig } = await import(src("usage/config.ts"));
 const { deliveryConfig } = await import(src("webhooks/config.ts"));
 const { auditRetentionDays } = await import(src("audit/config.ts"));
 const { enumVar } = await import(src("config/read.ts"));
-const { consoleOidcConfig } = await import(src("console/config.ts"));
+const { consoleOidcConfig } = await import(src("console-host/config.ts"));
 const { signingKeys } = await import(src("auth/signing-keys.ts"));
 const { issueApiKey, verifyApiKey } = await import(src("auth/api-key-token.ts"));
-const { assertionJwks, identityAssertion } = await import(src("gateway/assertion.ts"));
+const { assertionJwks, identityAssertion } = await import(src("auth/identity-assertion.ts"));
 
 /** What wrangler.toml ships for `npm run dev`; a deployment must replace each (docs/deploying.md). */
 const DEV_USER_TOKEN_ISSUER = "keygate-dev-idp";

@@ -4,7 +4,8 @@
  * condition: once per key and expiry date, once per key and idle period.
  */
 import type { Db } from "../db/client";
-import { type AlertType, alertsStatements, deliveryIdsOf, type NewAlert } from "./events";
+import { deliveryIdsOf } from "../webhooks/outbox";
+import { type AlertType, alertsStatements, type NewAlert } from "./events";
 import { DEFAULT_SETTINGS } from "./settings";
 
 const SECONDS_PER_DAY = 86_400;

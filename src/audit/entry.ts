@@ -5,6 +5,7 @@
  */
 import type { ManagementContext, Principal } from "../auth/principal";
 import type { NewAuditRow } from "../db/schema";
+import { newRecordId } from "../lib/ids";
 
 export const AUDIT_ACTIONS = [
   "create",
@@ -59,7 +60,7 @@ export function auditEntry(
   error: string | null = null,
 ): NewAuditRow {
   return {
-    id: `evt-${crypto.randomUUID()}`,
+    id: newRecordId("auditEntry"),
     at: ctx.now,
     tenantId: ctx.tenant,
     ...actorOf(ctx.principal),
@@ -93,7 +94,7 @@ export function leakReportEntry(
   sourceUrl: string | null,
 ): NewAuditRow {
   return {
-    id: `evt-${crypto.randomUUID()}`,
+    id: newRecordId("auditEntry"),
     at: actor.now,
     tenantId: tenant,
     actorKind: "leak-report",

@@ -7,9 +7,9 @@ import { decodeProtectedHeader } from "jose";
 import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config/keys";
 import { database } from "../db/client";
 import { findKey } from "../db/keys-repo";
+import type { RateLimitColumn } from "../db/schema";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
-import type { RateLimit } from "../keys/schemas";
 import { satisfies } from "../keys/scopes";
 import { keyStatus } from "../keys/status";
 import { allowlistAdmits } from "../lib/ip";
@@ -27,7 +27,7 @@ export interface KeyPrincipal {
   /** Unix seconds; undefined for a non-expiring key. */
   exp: number | undefined;
   /** The key's own rate limits: it may not grant looser ones. */
-  rateLimits: RateLimit[] | null;
+  rateLimits: RateLimitColumn[] | null;
   /** The key's own allowlist (canonical CIDR texts): it may not grant a wider one. */
   allowedIps: string[] | null;
 }

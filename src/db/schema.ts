@@ -1,7 +1,16 @@
 /** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
-import type { RateLimit } from "../keys/schemas";
+
+/**
+ * One stored rate limit, as the rate_limits column holds it (JSON). The request schema
+ * (keys/requests.ts) validates what goes in and is checked, at compile time, to produce this shape.
+ */
+export interface RateLimitColumn {
+  name: string;
+  limit: number;
+  window_seconds: number;
+}
 
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -28,7 +37,7 @@ export const apiKeys = sqliteTable(
     replacedBy: text("replaced_by"),
     rotationCutoffAt: integer("rotation_cutoff_at"),
     updatedAt: integer("updated_at").notNull(),
-    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimitColumn[]>(),
     allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
   },
   // The edge-record index is partial (see migrations/0006); drizzle only reads through it.

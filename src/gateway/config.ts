@@ -3,7 +3,8 @@
  * compiler lives) and the path contract's mode, read through the config table (src/config/vars.ts).
  */
 import { lastUsedIntervalSeconds, scopeCatalog } from "../config/keys";
-import { booleanVar, enumVar, integerVar, jsonVar, perEnv, required } from "../config/read";
+import { originUrl } from "../config/origin";
+import { booleanVar, enumVar, integerVar, jsonVar, perEnv } from "../config/read";
 import { ConfigError } from "../errors";
 import type { PathMode } from "./path-contract";
 import { type CompiledPolicy, compilePolicy, type UnmatchedRoutes } from "./policy";
@@ -20,20 +21,6 @@ export interface GatewayConfig {
   revocationCacheTtlMs: number;
   lastUsedIntervalSeconds: number;
 }
-
-/** ORIGIN_URL, parsed once: http(s), no query or fragment. The gateway and the identity assertion both read it. */
-export const originUrl = perEnv((env): URL => {
-  const originRaw = required(env, "ORIGIN_URL");
-  let origin: URL;
-  try {
-    origin = new URL(originRaw);
-  } catch {
-    throw new ConfigError("ORIGIN_URL is not a URL");
-  }
-  if (origin.protocol !== "http:" && origin.protocol !== "https:") throw new ConfigError("ORIGIN_URL must be http(s)");
-  if (origin.search || origin.hash) throw new ConfigError("ORIGIN_URL must not have a query or fragment");
-  return origin;
-});
 
 export const gatewayConfig = perEnv((env): GatewayConfig => {
   const origin = originUrl(env);

@@ -24,7 +24,7 @@
 import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import { type CidrRange, parseCidr } from "../lib/ip";
-import type { RateLimit } from "./schemas";
+import type { RateLimit } from "./requests";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
 export interface RefusedFrom {

@@ -11,7 +11,7 @@ import { type LeakAction, tenantSettingsOf } from "../alerts/settings";
 import { type LeakReportActor, leakReportEntry } from "../audit/entry";
 import { insertAudit } from "../db/audit-repo";
 import type { ApiKeyRow } from "../db/schema";
-import { REASON_MAX_LENGTH } from "../keys/schemas";
+import { REASON_MAX_LENGTH } from "../keys/requests";
 import { type KeyServiceDeps, revokeLeakedKey } from "../keys/service";
 
 /** Keys acted on at once; a GitHub batch rarely holds more than a few live keys of one deployment. */
@@ -58,7 +58,7 @@ async function actOn(deps: KeyServiceDeps, actor: LeakReportActor, leak: LeakedK
   // The key.leaked alert and webhook, once per key: after the revocation (or the notify-only audit
   // entry) is stored, so a failure here never undoes the action; it is logged.
   try {
-    await raiseAlert(deps.db, deps.webhooks, {
+    await raiseAlert(deps.db, deps.record.deliver, {
       tenant,
       type: "key.leaked",
       keyId,

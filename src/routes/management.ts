@@ -26,8 +26,8 @@ import {
 import { lastUsedIntervalSeconds } from "../config/keys";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
-import { recordUse } from "../gateway/usage";
 import { requestClient } from "../http/client";
+import { recordLastUsed } from "../keys/last-used";
 import { ID_NOUNS, isId } from "../lib/ids";
 import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } from "./spec";
 
@@ -97,7 +97,7 @@ function refusedActor(
 
 /** A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot. */
 function recordKeyUse(c: AppContext, principal: Principal, now: number): void {
-  if (principal.kind === "key") recordUse(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+  if (principal.kind === "key") recordLastUsed(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
 }
 
 /**

@@ -6,7 +6,7 @@
 import * as z from "zod/mini";
 import { keyConfig, scopeCatalog } from "../config/keys";
 import { perEnv } from "../config/read";
-import { serveApiReference } from "../console/serve";
+import { serveApiReference } from "../console-host/serve";
 import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
 import { alertRoutes } from "./alerts";

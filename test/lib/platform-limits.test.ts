@@ -5,7 +5,7 @@
 import { createExecutionContext, createMessageBatch, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { boundChunks } from "../../src/db/statements";
+import { boundParameters, chunks, jsonRows, statementsFor } from "../../src/db/statements";
 import {
   D1_MAX_BOUND_PARAMETERS,
   D1_MAX_QUERIES_PER_INVOCATION,
@@ -245,12 +245,21 @@ describe("the wrappers are on", () => {
   });
 });
 
-describe("boundChunks (src/db/statements.ts)", () => {
-  it("sizes IN lists and multi-row VALUES to the parameter limit, with fixed parameters", () => {
+describe("chunks (src/db/statements.ts)", () => {
+  it("sizes bound-parameter lists to the parameter limit, with fixed parameters", () => {
     const ids = params(250);
-    expect(boundChunks(ids).map((c) => c.length)).toEqual([100, 100, 50]);
-    expect(boundChunks(ids, 1, 1).map((c) => c.length)).toEqual([99, 99, 52]);
-    expect(boundChunks(ids, 6).every((c) => c.length <= 16)).toBe(true);
-    expect(() => boundChunks(ids, 101)).toThrow(RangeError);
+    expect(chunks(ids, boundParameters()).map((c) => c.length)).toEqual([100, 100, 50]);
+    expect(chunks(ids, boundParameters(1, 1)).map((c) => c.length)).toEqual([99, 99, 52]);
+    expect(chunks(ids, boundParameters(6)).every((c) => c.length <= 16)).toBe(true);
+    expect(statementsFor(250, boundParameters(1, 1))).toBe(3);
+    expect(() => boundParameters(101)).toThrow(RangeError);
+  });
+
+  it("sizes JSON-parameter lists by rows, not by the parameter limit", () => {
+    const ids = params(4_500);
+    expect(chunks(ids, jsonRows()).map((c) => c.length)).toEqual([2_000, 2_000, 500]);
+    expect(statementsFor(4_500, jsonRows(1_000))).toBe(5);
+    expect(chunks([], jsonRows())).toEqual([]);
+    expect(() => jsonRows(0)).toThrow(RangeError);
   });
 });

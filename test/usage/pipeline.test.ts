@@ -197,7 +197,7 @@ describe("the roll-up", () => {
       Math.floor(now / 1000),
     );
     expect(result.applied).toBe(2);
-    // It was about 2,000 (100 bound parameters per statement), over the 1,000 queries of one invocation.
+    // It was about 2,000 (D1_MAX_BOUND_PARAMETERS per statement), over the 1,000 queries of one invocation.
     // (Alerts are two statements each: a batch in which many keys raise one is still that many more.)
     expect(statements()).toBeLessThan(40);
     const total = await env.DB.prepare("SELECT SUM(count) AS n FROM usage_counts WHERE granularity = 'minute' AND key_id LIKE ?")

@@ -3,7 +3,9 @@
  * can only be trusted while the origin is reachable through keygate alone; an assertion can be
  * trusted anyway: a short-lived EdDSA JWT in X-Keygate-Assertion binding who (key id, tenant,
  * scopes, subject) to what (method and path, as the origin receives them) for one origin (`aud`),
- * which the origin verifies offline with keygate's JWKS (the key has its own kid there).
+ * which the origin verifies offline with keygate's JWKS (the key has its own kid there). The
+ * gateway signs assertions and sends them in X-Keygate-Assertion (gateway/origin-headers.ts); the
+ * public plane publishes the keys (routes/public.ts): both use this module, below both planes.
  *
  * Off (the default), the gateway pays one WeakMap lookup per request. On, the cost is kept small:
  * Ed25519 (a fraction of an RSA signature), the private key imported once per isolate, the header
@@ -12,15 +14,13 @@
  * the bytes signing again would give: the binding to the request is not weakened.
  */
 import { keyConfig } from "../config/keys";
+import { originUrl } from "../config/origin";
 import { enumVar, perEnv, required, text } from "../config/read";
 import type { Env } from "../env";
 import { ConfigError } from "../errors";
+import type { Identity } from "../gateway/proxy";
 import { isolateCache, setBounded } from "../lib/bounded-map";
-import { originUrl } from "./config";
-import type { Identity } from "./proxy";
 
-/** Where the origin finds the assertion (an X-Keygate-* header: clients' copies are always removed). */
-export { ASSERTION_HEADER } from "./origin-headers";
 /** RFC 8725 §3.11: typed, so no verifier can take it for an API key (nor an API key for it). */
 export const ASSERTION_TYP = "keygate-identity+jwt";
 export const ASSERTION_ALG = "EdDSA";

@@ -7,8 +7,8 @@
 import { env } from "cloudflare:workers";
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
+import { ASSERTION_TTL_SECONDS, identityAssertion } from "../../src/auth/identity-assertion";
 import type { Env } from "../../src/env";
-import { ASSERTION_TTL_SECONDS, identityAssertion } from "../../src/gateway/assertion";
 import { call, createKey, expectError, freshTenant } from "../helpers/worker";
 
 const ON = { IDENTITY_ASSERTION: "jwt" };
