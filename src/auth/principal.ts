@@ -11,7 +11,7 @@ import type { Env } from "../env";
 import { ApiError } from "../errors";
 import type { RateLimit } from "../keys/schemas";
 import { satisfies } from "../keys/scopes";
-import { keyStatus } from "../keys/status";
+import { keyStatus } from "../vocab/key-status.mjs";
 import { allowlistAdmits } from "../lib/ip";
 import { API_KEY_REFUSALS, type ApiKeyRefusalReason, verifyApiKey } from "./api-key-token";
 import { requireBearer } from "./bearer";

@@ -8,7 +8,7 @@ import * as z from "zod/mini";
 import { verifyApiKey } from "../auth/api-key-token";
 import { findKey } from "../db/keys-repo";
 import type { KeyServiceDeps } from "./service";
-import { keyStatus } from "./status";
+import { keyStatus } from "../vocab/key-status.mjs";
 
 /** RFC 6749 §7.1: keygate keys are bearer tokens. */
 const TOKEN_TYPE = "Bearer";

@@ -28,7 +28,7 @@ import {
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./schemas";
-import type { KeyStatus } from "./status";
+import type { KeyStatus } from "../vocab/key-status.mjs";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
 const SECONDS_PER_DAY = 86_400;

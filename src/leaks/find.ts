@@ -8,7 +8,7 @@ import { verifyApiKey } from "../auth/api-key-token";
 import { findKeys } from "../db/keys-repo";
 import type { ApiKeyRow } from "../db/schema";
 import type { KeyServiceDeps } from "../keys/service";
-import { keyStatus } from "../keys/status";
+import { keyStatus } from "../vocab/key-status.mjs";
 
 /** Far above any key keygate issues (about 1 KiB); longer "tokens" are not worth a signature check. */
 const MAX_TOKEN_LENGTH = 8192;
