@@ -8,9 +8,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { d1Statement } from "../db/statements";
 import { newId } from "../lib/ids";
-import type { AlertType, KEY_EVENTS } from "./event-types";
-
-export { ALERT_TYPES, type AlertType, KEY_EVENTS, WEBHOOK_EVENTS, type WebhookEvent } from "./event-types";
+import type { AlertType, KeyEvent } from "../vocab/events.mjs";
 
 /** Sent only by POST .../webhooks/{id}/test, to that webhook. */
 export const TEST_EVENT = "webhook.test";
@@ -48,7 +46,7 @@ export function deliveriesSql(tenant: string, type: string, payload: string, eve
 }
 
 /** The deliveries of a key lifecycle event (key.created, ...), gated like the change itself. */
-export function keyEventSql(tenant: string, type: (typeof KEY_EVENTS)[number], data: unknown, now: number, onlyIf?: SQL): SQL {
+export function keyEventSql(tenant: string, type: KeyEvent, data: unknown, now: number, onlyIf?: SQL): SQL {
   const eventId = newEventId();
   return deliveriesSql(tenant, type, eventPayload(eventId, type, tenant, now, data), eventId, now, onlyIf);
 }

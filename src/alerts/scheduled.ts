@@ -4,8 +4,9 @@
  * condition: once per key and expiry date, once per key and idle period.
  */
 import type { Db } from "../db/client";
+import type { AlertType } from "../vocab/events.mjs";
 import { keyDisplayStatusSql } from "../vocab/key-status.mjs";
-import { type AlertType, alertsStatements, deliveryIdsOf, type NewAlert } from "./events";
+import { alertsStatements, deliveryIdsOf, type NewAlert } from "./events";
 import { DEFAULT_SETTINGS } from "./settings";
 
 const SECONDS_PER_DAY = 86_400;

@@ -126,13 +126,3 @@ function claimsOf(payload: Record<string, unknown>, kid: string): ApiKeyClaims |
   }
   return { keyId, tenant, sub, scopes, iat, exp: exp as number | undefined, jti, kid };
 }
-
-/** The seed's error descriptions, one per way a presented API key is refused. */
-export const API_KEY_REFUSALS = {
-  expired: "API key has expired",
-  invalid: "API key is invalid",
-  revoked: "API key has been revoked",
-  rotated: "API key has been rotated and its grace period has ended",
-} as const;
-
-export type ApiKeyRefusalReason = keyof typeof API_KEY_REFUSALS;

@@ -12,7 +12,7 @@ import { lookUpKey } from "../keys/lookup";
 import type { RateLimit } from "../keys/schemas";
 import { satisfies } from "../keys/scopes";
 import { allowlistAdmits } from "../lib/ip";
-import { API_KEY_REFUSALS, type ApiKeyRefusalReason } from "./api-key-token";
+import { API_KEY_REFUSALS, type ApiKeyRefusalReason } from "../vocab/refusals.mjs";
 import { requireBearer } from "./bearer";
 import { signingKeys } from "./signing-keys";
 import { type UserPrincipal, verifyUserToken } from "./user-token";

@@ -7,7 +7,7 @@
 import { sql } from "drizzle-orm";
 import { keyEventSql } from "../alerts/events";
 import { auditEntry } from "../audit/entry";
-import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
+import { issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import type { KeyConfig, ScopeLifetimePolicy } from "../config";
@@ -16,6 +16,8 @@ import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
+import type { KeyStatus } from "../vocab/key-status.mjs";
+import { API_KEY_REFUSALS } from "../vocab/refusals.mjs";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
@@ -28,7 +30,6 @@ import {
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./schemas";
-import type { KeyStatus } from "../vocab/key-status.mjs";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
 const SECONDS_PER_DAY = 86_400;

@@ -9,7 +9,6 @@
  * USAGE_FLUSH_MS of that isolate's traffic), and batches the queue refuses USAGE_SEND_ATTEMPTS times
  * in a row (counted in usage_losses and logged, so the loss is visible).
  */
-import { REFUSAL_REASONS } from "../gateway/verdict";
 import { registerCounters } from "../lib/bounded-map";
 import {
   QUEUE_MAX_BATCH_BYTES,
@@ -17,10 +16,7 @@ import {
   QUEUE_MAX_MESSAGE_BYTES,
   QUEUE_MESSAGE_METADATA_BYTES,
 } from "../lib/platform-limits";
-
-/** What an event's outcome can be: accepted, a refusal reason, or the origin failing keygate's forward. */
-export const USAGE_OUTCOMES = ["accepted", ...REFUSAL_REASONS, "bad_gateway", "gateway_timeout"] as const;
-export type UsageOutcome = (typeof USAGE_OUTCOMES)[number];
+import type { UsageOutcome } from "../vocab/usage.mjs";
 
 /**
  * One event, as a tuple (compact on the queue): time (ms), tenant and key (null unless the key's

@@ -106,7 +106,7 @@ export interface WebhookDelivery {
 }
 
 /** One source with the worker's validation. */
-export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/alerts/event-types";
+export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/vocab/events.mjs";
 
 /** Gateway outcomes of the usage API, in the order the chart stacks them. */
 export const OUTCOMES = [
