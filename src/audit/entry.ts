@@ -7,7 +7,7 @@ import type { NewAuditRow } from "../db/schema";
 import type { ActorKind, AuditAction, AuditOutcome } from "../vocab/audit.mjs";
 
 /** The audit log's actor fields for a principal (none: an attempt that never authenticated). */
-export function actorOf(principal: Principal | undefined): { actorKind: ActorKind; actorId: string | null } {
+export function auditActorOf(principal: Principal | undefined): { actorKind: ActorKind; actorId: string | null } {
   if (!principal) return { actorKind: "anonymous", actorId: null };
   return principal.kind === "user" ? { actorKind: "user", actorId: principal.sub } : { actorKind: "key", actorId: principal.keyId };
 }
@@ -34,7 +34,7 @@ export function auditEntry(
     id: `evt-${crypto.randomUUID()}`,
     at: ctx.now,
     tenantId: ctx.tenant,
-    ...actorOf(ctx.principal),
+    ...auditActorOf(ctx.principal),
     action,
     targetKeyId,
     outcome,

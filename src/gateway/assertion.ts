@@ -15,10 +15,9 @@ import { keyConfig, perEnv } from "../config";
 import type { Env } from "../env";
 import { ConfigError } from "../errors";
 import { isolateCache, setBounded } from "../lib/bounded-map";
-import type { Identity } from "./proxy";
+import type { Identity } from "../vocab/headers.mjs";
 
 /** Where the origin finds the assertion (an X-Keygate-* header: clients' copies are always removed). */
-export { ASSERTION_HEADER } from "./origin-headers";
 /** RFC 8725 §3.11: typed, so no verifier can take it for an API key (nor an API key for it). */
 export const ASSERTION_TYP = "keygate-identity+jwt";
 export const ASSERTION_ALG = "EdDSA";

@@ -23,6 +23,7 @@ import { allowlistAdmits } from "../lib/ip";
 import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
 import { recordUsage } from "../usage/events";
 import { usageSink } from "../usage/sink";
+import { rateLimitHeaders } from "../vocab/headers.mjs";
 import { AUTH_FAILURE_REASONS } from "../vocab/refusals.mjs";
 import type { UsageOutcome } from "../vocab/usage.mjs";
 import { assertionsEnabled, identityAssertion } from "./assertion";
@@ -206,10 +207,7 @@ async function forwardAccepted(
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, path, nowMs) : undefined;
   const response = await forward(request, target, path, config, claims, assertion);
   if (!verdict.rateLimit) return response;
-  const { policy, current } = verdict.rateLimit;
-  const fields: [string, string][] = [["ratelimit-policy", policy]];
-  if (current) fields.push(["ratelimit", current]);
-  return withHeaders(response, fields);
+  return withHeaders(response, rateLimitHeaders(verdict.rateLimit));
 }
 
 export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {

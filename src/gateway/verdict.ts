@@ -6,6 +6,7 @@
  */
 import type { ApiKeyClaims } from "../auth/api-key-token";
 import { type ErrorCode, refusal } from "../errors";
+import { rateLimitHeaders } from "../vocab/headers.mjs";
 import { API_KEY_REFUSALS, type RefusalReason } from "../vocab/refusals.mjs";
 
 /** The RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11) for a limited key. */
@@ -48,10 +49,7 @@ function bearer(code: ErrorCode, description: string): Response {
 
 function withRetryAfter(code: ErrorCode, description: string, v: Refused): Response {
   const headers: Record<string, string> = { "retry-after": String(v.retryAfterS ?? 1) };
-  if (v.rateLimit) {
-    headers["ratelimit-policy"] = v.rateLimit.policy;
-    if (v.rateLimit.current) headers.ratelimit = v.rateLimit.current;
-  }
+  if (v.rateLimit) for (const [name, value] of rateLimitHeaders(v.rateLimit)) headers[name] = value;
   return refusal(code, description, { headers });
 }
 

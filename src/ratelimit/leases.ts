@@ -12,6 +12,7 @@
  */
 import type { RateLimits } from "../keys/edge-record";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
+import { rateLimitItem } from "../vocab/headers.mjs";
 import type { LeaseGrant, LimitState, RateLimitCounter } from "./counter";
 
 /** A lease should last about this long at the key's current rate here. */
@@ -47,10 +48,6 @@ export type LimitDecision =
   | { kind: "limited"; rateLimit: string; policy: string; retryAfterS: number }
   | { kind: "unavailable"; policy: string };
 
-function sfItem(name: string, r: number, t: number): string {
-  return `"${name.replace(/[\\"]/g, "\\$&")}";r=${r};t=${t}`;
-}
-
 /** The RateLimit field: the policy closest to exhaustion as this isolate knows it. */
 function rateLimitField(pool: Pool, nowMs: number): string {
   let best: LimitState | undefined;
@@ -63,13 +60,13 @@ function rateLimitField(pool: Pool, nowMs: number): string {
     }
   }
   if (!best) return "";
-  return sfItem(best.name, bestRemaining, Math.max(0, Math.ceil((best.resetAtMs - nowMs) / 1000)));
+  return rateLimitItem(best.name, bestRemaining, Math.max(0, Math.ceil((best.resetAtMs - nowMs) / 1000)));
 }
 
 function limitedField(pool: Pool, nowMs: number): string {
   const exhausted = pool.limits.filter((l) => l.remaining === 0);
   const worst = exhausted.reduce<LimitState | undefined>((a, l) => (a === undefined || l.resetAtMs > a.resetAtMs ? l : a), undefined);
-  return worst ? sfItem(worst.name, 0, Math.max(1, Math.ceil((worst.resetAtMs - nowMs) / 1000))) : "";
+  return worst ? rateLimitItem(worst.name, 0, Math.max(1, Math.ceil((worst.resetAtMs - nowMs) / 1000))) : "";
 }
 
 function admit(pool: Pool, limits: RateLimits, nowMs: number): LimitDecision {
