@@ -108,7 +108,9 @@ export interface WebhookDelivery {
 /** One source with the worker's validation. */
 export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/vocab/events.mjs";
 
-/** Gateway outcomes of the usage API, in the order the chart stacks them. */
+import type { UsageOutcome } from "../../../src/vocab/usage.mjs";
+
+/** Gateway outcomes of the usage API (src/vocab/usage.mjs), in the order the chart stacks them. */
 export const OUTCOMES = [
   "accepted",
   "invalid",
@@ -122,4 +124,4 @@ export const OUTCOMES = [
   "bad_gateway",
   "gateway_timeout",
   "rate_limit_unavailable",
-] as const;
+] as const satisfies readonly UsageOutcome[];
