@@ -11,6 +11,7 @@
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
 import type { KeyConfig } from "../config";
+import type { ApiKeyRefusalReason } from "../vocab/refusals.mjs";
 import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
 
 /** The `typ` of every key issued now; old keys carry LEGACY_API_KEY_TYP. */
@@ -41,7 +42,7 @@ export interface ApiKeyClaims {
 }
 
 /** Why a presented key was refused. Deliberately coarse: the wire says no more than the seed. */
-export type ApiKeyRefusal = "expired" | "invalid";
+export type ApiKeyRefusal = Extract<ApiKeyRefusalReason, "expired" | "invalid">;
 
 /** A refusal carries the claims when the signature verified (an expired key): only then do they name a key. */
 export type ApiKeyVerification = { ok: true; claims: ApiKeyClaims } | { ok: false; reason: ApiKeyRefusal; claims?: ApiKeyClaims };
