@@ -1,19 +1,20 @@
 /** Bindings, vars and secrets of the keygate worker (wrangler.toml, .dev.vars, `wrangler secret`). */
 import type { EnvVars } from "./config/vars";
-import type { RateLimitCounter } from "./ratelimit/counter";
-import type { UsageAggregator } from "./usage/aggregator";
-import type { UsageMessage } from "./usage/events";
-import type { DeliveryMessage } from "./webhooks/message";
+import type { DeliveryMessage, UsageMessage } from "./vocab/messages.mjs";
 
 /** Bindings, written here, and every var and secret, from the config table (src/config/vars.ts). */
 export interface Env extends EnvVars {
   DB: D1Database;
   /** Per-key edge records (revocation, rotation cut-off, rate limits, allowlist), mirrored from D1. */
   EDGE_RECORDS: KVNamespace;
-  /** One exact counter per rate-limited key. */
-  RATE_LIMITER: DurableObjectNamespace<RateLimitCounter>;
-  /** Usage held per shard of tenants before one D1 roll-up (USAGE_AGGREGATE_SECONDS). */
-  USAGE_AGGREGATOR: DurableObjectNamespace<UsageAggregator>;
+  /**
+   * One exact counter per rate-limited key: the RateLimitCounter class (src/ratelimit/counter.ts).
+   * Durable Object namespaces are typed with their class where they are called (the feature that
+   * owns the class), so this bottom layer imports no feature.
+   */
+  RATE_LIMITER: DurableObjectNamespace<Rpc.DurableObjectBranded>;
+  /** Usage held per shard of tenants before one D1 roll-up: the UsageAggregator class (src/usage/aggregator.ts). */
+  USAGE_AGGREGATOR: DurableObjectNamespace<Rpc.DurableObjectBranded>;
   /** Workers Rate Limiting binding counting failed authentications per client IP. */
   AUTH_FAILURES?: RateLimit;
   /** Usage events from the gateway to the worker's own consumer (roll-ups, detectors). */

@@ -3,7 +3,7 @@
  * deliveries. A batch comes from one queue; the message shape says which.
  */
 import type { Env } from "./env";
-import { aggregatorName, slicesByShard } from "./usage/aggregator";
+import { aggregatorStub, slicesByShard } from "./usage/aggregator";
 import { usageConfig } from "./usage/config";
 import { sendMessages, type UsageMessage } from "./usage/events";
 import { messagesWithin, ROLLUP_MAX_QUERIES, RollupTooBig, rollUp, splitToFit } from "./usage/rollup";
@@ -56,7 +56,7 @@ async function holdUsage(messages: readonly Message<UsageMessage>[], env: Env, f
   await Promise.all(
     [...byShard].map(async ([shard, { slices, from }]) => {
       try {
-        await env.USAGE_AGGREGATOR.get(env.USAGE_AGGREGATOR.idFromName(aggregatorName(shard))).hold(slices, flushSeconds);
+        await aggregatorStub(env.USAGE_AGGREGATOR, shard).hold(slices, flushSeconds);
       } catch (err) {
         console.error(`usage: aggregator shard ${shard} unavailable; rolling its ${slices.length} slices up directly`, err);
         try {

@@ -8,10 +8,8 @@
 import { type SQL, sql } from "drizzle-orm";
 import { chunks, d1Statement, jsonRows } from "../db/statements";
 import { newId } from "../lib/ids";
+import type { AlertType } from "../vocab/events.mjs";
 import { deliveriesOfRowsSql, deliveriesSql, eventPayload, newEventId } from "../webhooks/outbox";
-import type { AlertType } from "./event-types";
-
-export { ALERT_TYPES, type AlertType } from "./event-types";
 
 export interface NewAlert {
   tenant: string;

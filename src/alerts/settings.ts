@@ -9,9 +9,7 @@ import type { Db } from "../db/client";
 import { tenantSettings } from "../db/schema";
 import { jsonChunks, jsonRows } from "../db/statements";
 import { boundedInt, oneOf } from "../http/validate";
-
-export const LEAK_ACTIONS = ["revoke", "notify"] as const;
-export type LeakAction = (typeof LEAK_ACTIONS)[number];
+import { LEAK_ACTIONS, type LeakAction } from "../vocab/events.mjs";
 
 export const DEFAULT_SETTINGS = {
   volume_per_hour: 1000,

@@ -14,7 +14,7 @@
 import { countManagementRefusal } from "../db/audit-repo";
 import type { Db } from "../db/client";
 import { clientNetwork } from "../lib/ip";
-import type { ActorKind } from "./entry";
+import type { ActorKind } from "../vocab/audit.mjs";
 
 const SECONDS_PER_HOUR = 3600;
 /** Distinct (tenant, actor, error) rows per hour before new ones go to an overflow row. */

@@ -11,6 +11,7 @@
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
 import type { KeyConfig } from "../config/keys";
+import type { ApiKeyRefusalReason } from "../vocab/refusals.mjs";
 import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
 
 /** The `typ` of every key issued now; old keys carry LEGACY_API_KEY_TYP. */
@@ -41,7 +42,7 @@ export interface ApiKeyClaims {
 }
 
 /** Why a presented key was refused. Deliberately coarse: the wire says no more than the seed. */
-export type ApiKeyRefusal = "expired" | "invalid";
+export type ApiKeyRefusal = Extract<ApiKeyRefusalReason, "expired" | "invalid">;
 
 /** A refusal carries the claims when the signature verified (an expired key): only then do they name a key. */
 export type ApiKeyVerification = { ok: true; claims: ApiKeyClaims } | { ok: false; reason: ApiKeyRefusal; claims?: ApiKeyClaims };
@@ -126,13 +127,3 @@ function claimsOf(payload: Record<string, unknown>, kid: string): ApiKeyClaims |
   }
   return { keyId, tenant, sub, scopes, iat, exp: exp as number | undefined, jti, kid };
 }
-
-/** The seed's error descriptions, one per way a presented API key is refused. */
-export const API_KEY_REFUSALS = {
-  expired: "API key has expired",
-  invalid: "API key is invalid",
-  revoked: "API key has been revoked",
-  rotated: "API key has been rotated and its grace period has ended",
-} as const;
-
-export type ApiKeyRefusalReason = keyof typeof API_KEY_REFUSALS;

@@ -18,8 +18,8 @@ import { originUrl } from "../config/origin";
 import { enumVar, perEnv, required, text } from "../config/read";
 import type { Env } from "../env";
 import { ConfigError } from "../errors";
-import type { Identity } from "../gateway/proxy";
 import { isolateCache, setBounded } from "../lib/bounded-map";
+import type { Identity } from "../vocab/headers.mjs";
 
 /** RFC 8725 §3.11: typed, so no verifier can take it for an API key (nor an API key for it). */
 export const ASSERTION_TYP = "keygate-identity+jwt";

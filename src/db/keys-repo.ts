@@ -1,7 +1,7 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
-import { and, desc, eq, getTableColumns, getTableName, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, getTableName, gt, gte, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
-import type { KeyStatus } from "../keys/status";
+import { type KeyStatus, keyStatusSql } from "../vocab/key-status.mjs";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, edgeChanges, type NewApiKeyRow, type NewAuditRow } from "./schema";
 import { boundParameters, chunks, d1Statement, returnedIds } from "./statements";
@@ -17,19 +17,10 @@ export interface ListKeysQuery {
   now: number;
 }
 
-function statusCondition(status: KeyStatus, now: number): SQL | undefined {
-  const notExpired = or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now));
-  const notCutOff = or(isNull(apiKeys.rotationCutoffAt), gt(apiKeys.rotationCutoffAt, now));
-  switch (status) {
-    case "active":
-      return and(eq(apiKeys.revoked, false), notExpired, notCutOff);
-    case "revoked":
-      return eq(apiKeys.revoked, true);
-    case "expired":
-      return and(eq(apiKeys.revoked, false), isNotNull(apiKeys.expiresAt), lte(apiKeys.expiresAt, now));
-    case "rotated":
-      return and(eq(apiKeys.revoked, false), notExpired, isNotNull(apiKeys.rotationCutoffAt), lte(apiKeys.rotationCutoffAt, now));
-  }
+/** `?status=`: the vocabulary's predicate (src/vocab/key-status.mjs), with `now` bound where it says. */
+function statusCondition(status: KeyStatus, now: number): SQL {
+  const parts = keyStatusSql(status, `"${getTableName(apiKeys)}".`);
+  return sql.join(parts.flatMap((part, i) => (i === 0 ? [sql.raw(part)] : [sql`${now}`, sql.raw(part)])));
 }
 
 /** Rows newest first; asks for limit + 1 so the caller knows whether a next page exists. */

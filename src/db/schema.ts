@@ -1,6 +1,8 @@
 /** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../vocab/audit.mjs";
+import { DELIVERY_STATUSES, LEAK_ACTIONS } from "../vocab/events.mjs";
+import { GRANULARITY_NAMES } from "../vocab/usage.mjs";
 
 /**
  * One stored rate limit, as the rate_limits column holds it (JSON). The request schema
@@ -131,7 +133,7 @@ export const usageBatches = sqliteTable("usage_batches", {
 export const usageCounts = sqliteTable(
   "usage_counts",
   {
-    granularity: text("granularity", { enum: ["minute", "hour", "day"] }).notNull(),
+    granularity: text("granularity", { enum: GRANULARITY_NAMES }).notNull(),
     tenantId: text("tenant_id").notNull(),
     keyId: text("key_id").notNull(),
     bucket: integer("bucket").notNull(),
@@ -173,7 +175,7 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   refusalsPerHour: integer("refusals_per_hour"),
   expiringWithinDays: integer("expiring_within_days"),
   unusedDays: integer("unused_days"),
-  leakAction: text("leak_action", { enum: ["revoke", "notify"] }),
+  leakAction: text("leak_action", { enum: LEAK_ACTIONS }),
   updatedAt: integer("updated_at").notNull(),
 });
 
@@ -213,7 +215,7 @@ export const webhookDeliveries = sqliteTable("webhook_deliveries", {
   eventId: text("event_id").notNull(),
   eventType: text("event_type").notNull(),
   payload: text("payload").notNull(),
-  status: text("status", { enum: ["pending", "succeeded", "failed"] }).notNull(),
+  status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
   attempts: integer("attempts").notNull().default(0),
   nextAttemptAt: integer("next_attempt_at"),
   lastStatus: integer("last_status"),

@@ -24,14 +24,17 @@ import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
 import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
-import { recordUsage, type UsageOutcome } from "../usage/events";
+import { recordUsage } from "../usage/events";
 import { usageSink } from "../usage/sink";
+import { rateLimitHeaders } from "../vocab/headers.mjs";
+import { AUTH_FAILURE_REASONS } from "../vocab/refusals.mjs";
+import type { UsageOutcome } from "../vocab/usage.mjs";
 import { type GatewayConfig, gatewayConfig } from "./config";
 import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 import { judgePath } from "./path-contract";
 import { type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
 import { forward, originFailure, withHeaders } from "./proxy";
-import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
+import { type Accepted, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
 
 const AUTHENTICATED: Requirement = { kind: "authenticated", rule: UNMATCHED_RULE };
@@ -206,10 +209,7 @@ async function forwardAccepted(
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, path, nowMs) : undefined;
   const response = await forward(request, target, path, config, claims, assertion);
   if (!verdict.rateLimit) return response;
-  const { policy, current } = verdict.rateLimit;
-  const fields: [string, string][] = [["ratelimit-policy", policy]];
-  if (current) fields.push(["ratelimit", current]);
-  return withHeaders(response, fields);
+  return withHeaders(response, rateLimitHeaders(verdict.rateLimit));
 }
 
 export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
@@ -223,7 +223,7 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   let verdict: Verdict = !route.ok
     ? route
     : (decideFromCache(request, env, route.requirement, ip, nowMs) ?? (await decide(request, env, config, route.requirement, ip, nowMs)));
-  if (!verdict.ok && AUTH_FAILURES.has(verdict.reason)) {
+  if (!verdict.ok && AUTH_FAILURE_REASONS.has(verdict.reason)) {
     const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
     if (throttled > 0) verdict = refused("throttled", verdict.rule, { retryAfterS: throttled });
   }

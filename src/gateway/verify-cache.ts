@@ -26,7 +26,8 @@ interface Verified {
   validUntilMs: number;
 }
 
-interface Refused {
+/** A refusal remembered for REFUSED_TTL_MS (the gateway's verdict is `Refused`, src/gateway/verdict.ts). */
+interface CachedRefusal {
   reason: ApiKeyRefusal;
   /** An expired key's claims (its signature verified). */
   claims: ApiKeyClaims | undefined;
@@ -36,7 +37,7 @@ interface Refused {
 let cacheRing: SigningKeyRing | undefined;
 let cacheConfig: KeyConfig | undefined;
 const verified = isolateCache<string, Verified>("verified-keys", MAX_VERIFIED);
-const refused = isolateCache<string, Refused>("refused-keys", MAX_REFUSED);
+const refused = isolateCache<string, CachedRefusal>("refused-keys", MAX_REFUSED);
 
 function sameTrust(ring: SigningKeyRing, config: KeyConfig): void {
   if (ring !== cacheRing || config !== cacheConfig) {

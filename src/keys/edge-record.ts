@@ -24,6 +24,7 @@
 import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import { type CidrRange, parseCidr } from "../lib/ip";
+import { rateLimitPolicyField } from "../vocab/headers.mjs";
 import type { RateLimit } from "./requests";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
@@ -106,10 +107,6 @@ export function fingerprintOf(record: EdgeRecord): string {
   return hash.toString(16).padStart(8, "0");
 }
 
-function sfString(value: string): string {
-  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
-}
-
 function viewOf(record: EdgeRecord | null): EdgeView | null {
   if (record === null) return null;
   const refused =
@@ -121,7 +118,7 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
     limits = {
       list: record.rate_limits,
       fingerprint: fingerprintOf({ rate_limits: record.rate_limits }),
-      policyHeader: record.rate_limits.map((l) => `${sfString(l.name)};q=${l.limit};w=${l.window_seconds}`).join(", "),
+      policyHeader: rateLimitPolicyField(record.rate_limits),
     };
   }
   let allowlist: CidrRange[] | null = null;

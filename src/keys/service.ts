@@ -5,8 +5,7 @@
  */
 
 import { type SQL, sql } from "drizzle-orm";
-import type { KEY_EVENTS } from "../alerts/event-types";
-import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
+import { issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
 import type { KeyConfig, ScopeLifetimePolicy } from "../config/keys";
@@ -15,6 +14,9 @@ import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
+import type { KEY_EVENTS } from "../vocab/events.mjs";
+import type { KeyStatus } from "../vocab/key-status.mjs";
+import { API_KEY_REFUSALS } from "../vocab/refusals.mjs";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
 import {
@@ -26,7 +28,6 @@ import {
   type RotateKeyInput,
   type UpdateKeyInput,
 } from "./requests";
-import type { KeyStatus } from "./status";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
 const SECONDS_PER_DAY = 86_400;

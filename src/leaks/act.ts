@@ -7,12 +7,13 @@
  */
 
 import { raiseAlert } from "../alerts/raise";
-import { type LeakAction, tenantSettingsOf } from "../alerts/settings";
+import { tenantSettingsOf } from "../alerts/settings";
 import { type LeakReportActor, leakReportEntry } from "../audit/entry";
 import { insertAudit } from "../db/audit-repo";
 import type { ApiKeyRow } from "../db/schema";
 import { REASON_MAX_LENGTH } from "../keys/requests";
 import { type KeyServiceDeps, revokeLeakedKey } from "../keys/service";
+import type { LeakAction } from "../vocab/events.mjs";
 
 /** Keys acted on at once; a GitHub batch rarely holds more than a few live keys of one deployment. */
 const LEAK_ACTION_CONCURRENCY = 8;

@@ -5,8 +5,8 @@ import { jsonResponse } from "../http/responses";
 import { boundedInt, oneOf } from "../http/validate";
 import { requestSchemas } from "../keys/requests";
 import { createKey, getKey, listKeys, revokeKey, rotateKey, updateKey } from "../keys/service";
-import { KEY_STATUSES } from "../keys/status";
 import { createdKeyViewSchema, keyViewSchema } from "../keys/views";
+import { KEY_STATUSES } from "../vocab/key-status.mjs";
 import { serviceDeps } from "./deps";
 import { managementRoute } from "./spec";
 

@@ -12,7 +12,7 @@
 
 import { firstOfBurst, recordAuthFailure, throttledFor } from "../abuse/auth-failures";
 import { abuseConfig } from "../abuse/config";
-import { actorOf, auditEntry, outcomeOf } from "../audit/entry";
+import { auditActorOf, auditEntry, outcomeOf } from "../audit/entry";
 import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
 import {
@@ -87,12 +87,12 @@ function refusedActor(
   principal: Principal | undefined,
   err: ApiError,
   tenant: string,
-): { actor: ReturnType<typeof actorOf>; member: boolean } {
+): { actor: ReturnType<typeof auditActorOf>; member: boolean } {
   if (principal === undefined && err instanceof KeyRefusal) {
     return { actor: { actorKind: "key", actorId: err.key.keyId }, member: err.live && err.key.tenant === tenant };
   }
   const member = principal !== undefined && (principal.kind === "user" ? principal.tenants.has(tenant) : principal.tenant === tenant);
-  return { actor: actorOf(principal), member };
+  return { actor: auditActorOf(principal), member };
 }
 
 /** A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot. */

@@ -55,6 +55,15 @@ export function aggregatorName(shard: number): string {
   return `usage-shard-${shard}`;
 }
 
+/** The shard's object (USAGE_AGGREGATOR's class; src/env.ts types namespaces loosely, so it imports no feature). */
+export function aggregatorStub(
+  namespace: DurableObjectNamespace<Rpc.DurableObjectBranded>,
+  shard: number,
+): DurableObjectStub<UsageAggregator> {
+  const aggregators = namespace as unknown as DurableObjectNamespace<UsageAggregator>;
+  return aggregators.get(aggregators.idFromName(aggregatorName(shard)));
+}
+
 export class UsageAggregator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
 

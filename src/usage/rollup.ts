@@ -14,6 +14,7 @@ import { TENANTS_PER_QUERY, type TenantSettings, tenantSettingsOfMany } from "..
 import { database } from "../db/client";
 import { jsonChunks, jsonRows, multiRow, statementsFor } from "../db/statements";
 import { D1_MAX_QUERIES_PER_INVOCATION } from "../lib/platform-limits";
+import type { UsageOutcome } from "../vocab/usage.mjs";
 import { deliveryIdsOf } from "../webhooks/outbox";
 import { type Aggregate, aggregate } from "./aggregate";
 import { detectorStatements, newIps, priorHourCounts } from "./detectors";
@@ -43,11 +44,13 @@ function readQueries(messages: number, agg: Aggregate): number {
  * of the others. Not counted: the one-by-one retry after a concurrent redelivery (rare). An upper
  * bound for splitting a batch that rollUp refused as too big (RollupTooBig).
  */
+/** Outcomes whose detectors (src/usage/detectors.ts) write a statement per key-hour whatever they find. */
+const UNCONDITIONAL_OUTCOMES: readonly UsageOutcome[] = ["revoked", "rotated", "rate_limited"];
+
 export function rollupQueries(messages: readonly UsageMessage[]): number {
   const agg = aggregate(messages.flatMap((m) => m.events));
   let unconditional = 0;
-  for (const { outcomes } of agg.keyHours.values())
-    unconditional += ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
+  for (const { outcomes } of agg.keyHours.values()) unconditional += UNCONDITIONAL_OUTCOMES.filter((o) => outcomes.has(o)).length;
   const conditional = agg.keyHours.size + agg.tenantHours.size + agg.clients.size + agg.ips.size;
   const reads = readQueries(messages.length, agg);
   const writes =

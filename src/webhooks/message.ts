@@ -1,4 +1,2 @@
-/** A webhook queue message (WEBHOOK_QUEUE): the delivery to attempt. No imports: src/env.ts types its queue with it. */
-export interface DeliveryMessage {
-  delivery: string;
-}
+/** A webhook queue message (WEBHOOK_QUEUE): its format is a vocabulary (src/vocab/messages.mjs). */
+export type { DeliveryMessage } from "../vocab/messages.mjs";

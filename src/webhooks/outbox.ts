@@ -6,9 +6,9 @@
  * Features that raise events (alerts, keys) import this module; it imports no feature.
  */
 import { type SQL, sql } from "drizzle-orm";
-import type { KEY_EVENTS } from "../alerts/event-types";
 import { returnedIds } from "../db/statements";
 import { newRecordId, RECORD_ID_PREFIXES } from "../lib/ids";
+import type { KEY_EVENTS } from "../vocab/events.mjs";
 
 /** Sent only by POST .../webhooks/{id}/test, to that webhook. */
 export const TEST_EVENT = "webhook.test";

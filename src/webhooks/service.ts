@@ -4,13 +4,13 @@
  */
 import { and, desc, eq, inArray, lt } from "drizzle-orm";
 import * as z from "zod/mini";
-import { WEBHOOK_EVENTS, type WebhookEvent } from "../alerts/event-types";
 import type { Db } from "../db/client";
 import { webhookAttempts, webhookDeliveries, webhooks } from "../db/schema";
 import { boundParameters, chunks } from "../db/statements";
 import { ApiError } from "../errors";
 import { typeError } from "../http/validate";
 import { ID_NOUNS, newId } from "../lib/ids";
+import { DELIVERY_STATUSES, WEBHOOK_EVENTS, type WebhookEvent } from "../vocab/events.mjs";
 import { checkDestination, type DestinationPolicy } from "./destination";
 import { eventPayload, newEventId, TEST_EVENT } from "./outbox";
 import { newWebhookSecret } from "./signing";
@@ -53,7 +53,7 @@ export const deliveryViewSchema = z
     id: z.string(),
     event_id: z.string(),
     event_type: z.string(),
-    status: z.enum(["pending", "succeeded", "failed"]),
+    status: z.enum(DELIVERY_STATUSES),
     attempt: z.int().check(z.describe("Attempts made so far.")),
     response_status: z.nullable(z.int()),
     error: z.nullable(z.string()),

@@ -2,6 +2,7 @@
  * The test wrappers of the real local bindings: each production limit passes just under and
  * throws just over, naming the limit. And they are on for the env tests use and for the worker.
  */
+
 import { createExecutionContext, createMessageBatch, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -22,6 +23,7 @@ import {
   QUEUE_MESSAGE_METADATA_BYTES,
   WORKERS_MAX_SUBREQUESTS_PER_INVOCATION,
 } from "../../src/lib/platform-limits";
+import type { RateLimitCounter } from "../../src/ratelimit/counter";
 import worker from "../helpers/limited-entry";
 import { currentInvocation, kvSameKeyWrites, PlatformLimitError, queueMessageBytes, runAsInvocation } from "../helpers/platform-limits";
 
@@ -207,7 +209,8 @@ describe("subrequests", () => {
       await env.EDGE_RECORDS.get("limits-missing");
       await env.WEBHOOK_QUEUE.send({ delivery: "dlv-limits" });
       // A Durable Object RPC call, through the wrapped stub, still reaches the real object.
-      const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`limits-${crypto.randomUUID()}`));
+      const counters = env.RATE_LIMITER as unknown as DurableObjectNamespace<RateLimitCounter>;
+      const stub = counters.get(counters.idFromName(`limits-${crypto.randomUUID()}`));
       const grant = await stub.lease({ limits: [{ name: "n", limit: 10, window_seconds: 60 }], want: 1, nowMs: Date.now() });
       expect(grant.granted).toBe(1);
       expect(currentInvocation().subrequests).toBe(5);

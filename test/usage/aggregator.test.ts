@@ -8,7 +8,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../src/env";
-import { aggregatorName, aggregatorShard, slicesByShard } from "../../src/usage/aggregator";
+import { aggregatorShard, aggregatorStub, slicesByShard } from "../../src/usage/aggregator";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { rollUp } from "../../src/usage/rollup";
 import { eventually } from "../helpers/eventually";
@@ -24,7 +24,7 @@ function aggregating(seconds: number, overrides: Partial<Env> = {}): Env {
 }
 
 function shardOf(tenant: string) {
-  return env.USAGE_AGGREGATOR.get(env.USAGE_AGGREGATOR.idFromName(aggregatorName(aggregatorShard(tenant, SHARDS))));
+  return aggregatorStub(env.USAGE_AGGREGATOR, aggregatorShard(tenant, SHARDS));
 }
 
 async function consume(messages: UsageMessage[], withEnv: Env): Promise<{ acked: number; retried: number }> {
@@ -53,7 +53,7 @@ async function minuteCounts(keyId: string): Promise<Record<string, number>> {
 
 async function flushAll(): Promise<void> {
   for (let shard = 0; shard < SHARDS; shard++) {
-    const stub = env.USAGE_AGGREGATOR.get(env.USAGE_AGGREGATOR.idFromName(aggregatorName(shard)));
+    const stub = aggregatorStub(env.USAGE_AGGREGATOR, shard);
     for (let i = 0; i < 10 && (await stub.flush()).left > 0; i++);
   }
 }
