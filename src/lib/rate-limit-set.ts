@@ -1,8 +1,10 @@
 /**
  * A key's set of rate limits as the data plane works with it, parsed once per edge read: what the
- * keys domain builds from an edge record and the rate-limit leases consume. A leaf module (no
- * imports), so `ratelimit/` and `keys/` both depend on it rather than on each other.
+ * keys domain builds from an edge record and the rate-limit leases consume. A leaf module (it
+ * imports only the header vocabulary), so `ratelimit/` and `keys/` both depend on it rather than on
+ * each other.
  */
+import { rateLimitPolicyField } from "../vocab/headers.mjs";
 
 /** One limit: at most `limit` requests in each fixed window of `window_seconds` (the RateLimit schema's shape). */
 export interface RateLimitRule {
@@ -26,16 +28,12 @@ function fnv1a(text: string): string {
   return hash.toString(16).padStart(8, "0");
 }
 
-function sfString(value: string): string {
-  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
-}
-
 /** The set of `list` (non-empty), with its fingerprint and RateLimit-Policy value. */
 export function rateLimitsOf(list: readonly RateLimitRule[]): RateLimits {
   return {
     list,
     // Leases are per key and per set of limits: a changed set starts a new lease.
     fingerprint: fnv1a(JSON.stringify({ rate_limits: list })),
-    policyHeader: list.map((l) => `${sfString(l.name)};q=${l.limit};w=${l.window_seconds}`).join(", "),
+    policyHeader: rateLimitPolicyField(list),
   };
 }

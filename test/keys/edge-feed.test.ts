@@ -5,12 +5,12 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { usageConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import { applyFeedChange, CLOCK_SKEW_SECONDS, clearEdgeCache, learnEdgeRecord } from "../../src/keys/edge-cache";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
 import { MANIFEST_KEY, type Manifest } from "../../src/keys/edge-record";
 import { feedTrust } from "../../src/keys/feed-trust";
+import { usageConfig } from "../../src/usage/config";
 import { pruneUsage } from "../../src/usage/retention";
 import { buildSnapshot, countingKv, readEdgeState } from "../helpers/edge";
 import { unavailableD1, withFailures } from "../helpers/faults";

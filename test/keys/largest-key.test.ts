@@ -6,8 +6,8 @@
  * event's queue message and the roll-up all stay inside Cloudflare's limits.
  */
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SCOPE_CATALOG } from "../../src/config";
-import { ALLOWED_IPS_MAX, METADATA_MAX_BYTES, NAME_MAX_LENGTH, RATE_LIMITS_MAX } from "../../src/keys/schemas";
+import { DEFAULT_SCOPE_CATALOG } from "../../src/config/keys";
+import { ALLOWED_IPS_MAX, METADATA_MAX_BYTES, NAME_MAX_LENGTH, RATE_LIMITS_MAX } from "../../src/keys/requests";
 import { buildSnapshot, snapshotRecord } from "../helpers/edge";
 import { auditRows, call, createKey, freshTenant, usageRecorded, userToken } from "../helpers/worker";
 

@@ -4,12 +4,13 @@
  * once by its tenant's leak policy (revoked, so the gateway refuses it on the next request, or
  * notify only), with an audit entry of actor `leak-report`; everything else changes nothing.
  */
-import { feedRowsOf } from "../helpers/edge";
+
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { updateTenantSettings } from "../../src/alerts/settings";
 import { database } from "../../src/db/client";
+import { feedRowsOf } from "../helpers/edge";
 import { gitHubSignature, signedByGitHub } from "../helpers/github";
 import { activeSigningJwk, auditRows, type CreatedKey, call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
