@@ -3,8 +3,8 @@
 // --keys keys (default 1,000,000) of which --big-tenant-keys (default 100,000) belong to one tenant
 // ("capacity-big"), the rest spread over tenants of 1,000 ("capacity-t000", ...), written straight into
 // D1 in statements of 10,000 rows (INSERT ... SELECT over a recursive CTE: five bound parameters per
-// statement), not through the API. Then the edge records those keys call for, written into KV by
-// keygate's own write path (writeEdgeRecord, in the capacity worker), and a retention backlog.
+// statement), not through the API. Then the edge records those keys call for, built into KV by
+// keygate's reconciler (the snapshot of 256 shards, built by /reconcile of the capacity worker), and a retention backlog.
 //
 // The mix, per key (deterministic from its number): created within the last 2 years; 30 % never
 // expire, the rest after 30, 90 or 365 days (so many have expired, as in a real deployment);
