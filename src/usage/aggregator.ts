@@ -75,11 +75,14 @@ export class UsageAggregator extends DurableObject<Env> {
 
   /**
    * Holds the messages (a message already held is ignored) and makes sure a flush is due within
-   * `flushSeconds`. Durable when it returns.
+   * `flushSeconds` (an alarm set for later is brought forward). Durable when it returns.
    */
   async hold(messages: readonly UsageMessage[], flushSeconds: number): Promise<void> {
     for (const m of messages) this.sql.exec("INSERT OR IGNORE INTO held (id, events) VALUES (?, ?)", m.id, JSON.stringify(m.events));
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + flushSeconds * 1000);
+    // Due within flushSeconds: an alarm set under a longer USAGE_AGGREGATE_SECONDS is brought forward.
+    const due = Date.now() + flushSeconds * 1000;
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > due) await this.ctx.storage.setAlarm(due);
   }
 
   /** How many messages and events are held (tests, operators). */

@@ -7,7 +7,7 @@
  *
  * One table (STATUS_CONDITIONS) says what each status means; the function (`keyStatus`) and the
  * SQL predicate (`keyStatusSql`, the list endpoint's `?status=` and the cron's detectors) are both
- * read from it, and test/keys/status-agreement.test.ts checks that they agree with each other and
+ * read from it, and test/vocab/key-status.test.ts checks that they agree with each other and
  * with the console and the CLI on every combination.
  *
  * Why plain JavaScript with JSDoc types (`// @ts-check`): the CLI runs on the user's Node (>= 20.19,

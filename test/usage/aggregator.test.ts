@@ -124,9 +124,11 @@ describe("the usage aggregator", () => {
     expect(await shardOf(tenant).held()).toEqual({ messages: 0, events: 0 });
   });
 
-  it("flushes on its own when the alarm is due", async () => {
+  it("flushes on its own when the alarm is due, bringing forward an alarm set under a longer interval", async () => {
     const tenant = freshTenant();
     const keyId = `key-${crypto.randomUUID()}`;
+    // The shard's alarm is an hour out (USAGE_AGGREGATE_SECONDS was 3600); then it becomes 1.
+    await consume([{ v: 1, id: `batch-${crypto.randomUUID()}`, events: [event(tenant, null, "invalid_token")] }], aggregating(3600));
     await consume(
       [{ v: 1, id: `batch-${crypto.randomUUID()}`, events: [event(tenant, keyId), event(null, null, "invalid_token")] }],
       aggregating(1),
