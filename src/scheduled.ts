@@ -22,7 +22,7 @@ export async function runScheduled(env: Env, now: number): Promise<void> {
       async () => {
         const r = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now);
         const pending = r.pending === 0 ? "every shard current" : `${r.pending} changed shards left for the next run`;
-        return `${r.rebuilt} shards rebuilt (${r.records} records, ${r.bytes} bytes), ${r.written} written, ${r.deleted} old versions deleted, ${r.failed} failed, ${pending}, as of ${r.asOf} (${r.kvOps} KV operations, ${r.d1Queries} D1 queries)`;
+        return `${r.rebuilt} shards rebuilt (${r.records} records, ${r.bytes} bytes), ${r.written} written, ${r.deleted} old versions and ${r.legacyDeleted} per-key entries deleted, ${r.failed} failed, ${pending}, as of ${r.asOf} (${r.kvOps} KV operations, ${r.d1Queries} D1 queries)`;
       },
     ],
     [

@@ -17,7 +17,8 @@
  *    shard that was not rebuilt is current as of this run too (the feed says nothing changed);
  *    a changed shard the budget left out keeps its old line, and the next run starts with it;
  * 5. deletes versions retired at least RETIRED_GRACE_SECONDS ago (isolates holding an older
- *    manifest may still read them), and saves its state.
+ *    manifest may still read them), and a page of the per-key entries versions before issue #18
+ *    wrote (`key-state:<id>`, read by nothing now), and saves its state.
  * The feed keeps what the snapshot does not know yet: an isolate reads the changes since the
  * manifest's `asOf` before it trusts what it holds.
  */
@@ -48,6 +49,8 @@ export const REBUILD_UNCHANGED_PER_RUN = 8;
 const RETIRED_GRACE_SECONDS = 600;
 /** Retired versions kept track of, at most (more would be a run that deleted nothing for days). */
 const RETIRED_MAX = 5_000;
+/** KV entries of the per-key layout before issue #18 (nothing reads them): deleted with what a run's budget leaves. */
+const LEGACY_PREFIX = "key-state:";
 
 /** What one run may spend. The cron's other tasks share the invocation's limits, hence the margin. */
 export interface ReconcileBudget {
@@ -72,6 +75,8 @@ export interface ReconcileReport {
   pending: number;
   /** Retired versions deleted. */
   deleted: number;
+  /** Per-key entries of the layout before issue #18 deleted. */
+  legacyDeleted: number;
   /** Writes that failed (the shard keeps its old line; the next run tries again). */
   failed: number;
   /** Every shard is current as of this run (nothing pending). */
@@ -120,6 +125,7 @@ export async function reconcileEdgeRecords(
     bytes: 0,
     pending: 0,
     deleted: 0,
+    legacyDeleted: 0,
     failed: 0,
     passCompleted: false,
     asOf: 0,
@@ -260,6 +266,18 @@ export async function reconcileEdgeRecords(
     kept.push([name, since]);
   }
   if (kept.length > RETIRED_MAX) console.error(`edge snapshot: ${kept.length} retired shard versions waiting to be deleted`);
+
+  // The per-key entries an earlier version wrote: a page per run (deleting moves the list's start).
+  if (report.kvOps + 2 <= budget.kvOps) {
+    report.kvOps++;
+    const legacy = await kv.list({ prefix: LEGACY_PREFIX, limit: Math.min(1000, budget.kvOps - report.kvOps) });
+    for (const key of legacy.keys) {
+      if (report.kvOps >= budget.kvOps) break;
+      report.kvOps++;
+      await kv.delete(key.name);
+      report.legacyDeleted++;
+    }
+  }
 
   // The state keeps building towards a manifest even while none is written (a first build over several runs).
   const next: State = {

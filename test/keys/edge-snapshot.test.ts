@@ -108,6 +108,15 @@ describe("the reconciler builds the snapshot from D1", () => {
     expect(Object.keys((await manifest()).shards)).toHaveLength(SHARD_PREFIXES.length);
   });
 
+  it("deletes the per-key KV entries of the layout before the snapshot, a page per run", async () => {
+    const name = `key-state:key-${crypto.randomUUID()}`;
+    await env.EDGE_RECORDS.put(name, JSON.stringify({ state: "revoked", at: 1 }));
+    await buildSnapshot();
+    const report = await reconcileEdgeRecords(env.DB, env.EDGE_RECORDS, now());
+    expect(report.kvOps).toBeLessThanOrEqual(RECONCILE_BUDGET.kvOps);
+    expect(await env.EDGE_RECORDS.get(name)).toBeNull();
+  });
+
   it("sizes: a shard of 4,000 records (1,000,000 keys, 5 % revoked, is about 200 a shard) stays far below KV's value limit", async () => {
     const records: ShardValue["records"] = {};
     for (let i = 0; i < 4_000; i++) records[keyIdInShard("ab")] = { state: "revoked", at: 1_795_557_600 };
