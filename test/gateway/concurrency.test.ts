@@ -7,6 +7,8 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { clearEdgeCache } from "../../src/keys/edge-cache";
+import { edgeFeedStats } from "../../src/keys/edge-feed";
+import { buildSnapshot } from "../helpers/edge";
 import { BASE, createKey, freshTenant } from "../helpers/worker";
 
 async function burst(path: string, token: string, n: number): Promise<number[]> {
@@ -33,9 +35,13 @@ describe("concurrent requests in one isolate", () => {
     const key = await createKey(freshTenant());
     const { env } = await import("cloudflare:workers");
     const now = Math.floor(Date.now() / 1000);
+    await buildSnapshot(); // before the revocation: only the change feed knows it
     await env.DB.prepare("UPDATE api_keys SET revoked = 1, revoked_at = ?, updated_at = ? WHERE id = ?").bind(now, now, key.id).run();
     clearEdgeCache();
+    const queries = edgeFeedStats.queries;
     const statuses = await burst("/echo/concurrency-revoked", key.api_key, 40);
     expect(statuses.filter((s) => s !== 401)).toEqual([]);
+    // One request made the first poll; the others waited for it rather than each asking D1.
+    expect(edgeFeedStats.queries - queries).toBeLessThanOrEqual(2);
   });
 });
