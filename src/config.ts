@@ -9,6 +9,7 @@ import { ConfigError } from "./errors";
 import { PATH_MODES, type PathMode } from "./gateway/path-contract";
 import { type CompiledPolicy, compilePolicy, type UnmatchedRoutes } from "./gateway/policy";
 import { DEFAULT_USAGE_FLUSH_MS } from "./usage/events";
+import { DEFAULT_ROLE_SETTINGS, type DefaultRoleSetting } from "./vocab/roles";
 import { DEFAULT_WEBHOOK_MAX_ATTEMPTS, DEFAULT_WEBHOOK_RETRY_BASE_SECONDS, type DeliveryConfig } from "./webhooks/deliver";
 
 /** The seed's "Common Scopes", plus keys:manage for management keys and keys:introspect for origins. */
@@ -24,6 +25,7 @@ export const DEFAULT_SCOPE_CATALOG: Readonly<Record<string, string>> = {
   "admin:all": "Full administrative access",
   "keys:manage": "Manage this tenant's API keys through the management API",
   "keys:introspect": "Ask keygate whether a key of this tenant is active (POST /api/v1/introspect)",
+  "keys:read": "Read this tenant's keys, usage, alerts, audit log and settings through the management API (a viewer's reads)",
 };
 
 /** The scope that satisfies every route rule and every management check. */
@@ -32,6 +34,8 @@ export const ADMIN_ALL_SCOPE = "admin:all";
 export const KEYS_MANAGE_SCOPE = "keys:manage";
 /** The scope that lets an API key introspect keys of its own tenant (RFC 7662). */
 export const KEYS_INTROSPECT_SCOPE = "keys:introspect";
+/** The read-only management scope: a viewer's capabilities, for dashboards and exporters. */
+export const KEYS_READ_SCOPE = "keys:read";
 
 /**
  * The seed's "Security Considerations" bound production deployment keys to 30-90 days. Its other
@@ -58,6 +62,10 @@ export interface UserTokenConfig {
   issuer: string;
   audience: string;
   tenantsClaim: string;
+  /** The claim holding the user's roles (USER_TOKEN_ROLES_CLAIM, default "keygate_roles"). */
+  rolesClaim: string;
+  /** The role of a token without that claim (USER_TOKEN_DEFAULT_ROLE, default "admin": deployments before roles keep working). */
+  defaultRole: DefaultRoleSetting;
 }
 
 export type ScopeCatalog = ReadonlyMap<string, string>;
@@ -139,17 +147,26 @@ export const keyConfig = perEnv(
   }),
 );
 
+/** The user-token claim read for roles when USER_TOKEN_ROLES_CLAIM is unset. */
+export const DEFAULT_ROLES_CLAIM = "keygate_roles";
+
 export const userTokenConfig = perEnv((env): UserTokenConfig => {
   const issuer = required(env, "USER_TOKEN_ISSUER");
   const audience = required(env, "USER_TOKEN_AUDIENCE");
   const tenantsClaim = env.USER_TOKEN_TENANTS_CLAIM?.trim() || "tenants";
+  const rolesClaim = env.USER_TOKEN_ROLES_CLAIM?.trim() || DEFAULT_ROLES_CLAIM;
+  const defaultRole = (env.USER_TOKEN_DEFAULT_ROLE?.trim() || "admin") as DefaultRoleSetting;
+  if (!DEFAULT_ROLE_SETTINGS.includes(defaultRole)) {
+    throw new ConfigError(`USER_TOKEN_DEFAULT_ROLE must be one of ${DEFAULT_ROLE_SETTINGS.join(", ")}, got ${JSON.stringify(defaultRole)}`);
+  }
+  const claims = { tenantsClaim, rolesClaim, defaultRole };
   if (env.USER_TOKEN_JWKS?.trim()) {
     const set = jsonVar(env, "USER_TOKEN_JWKS") as JSONWebKeySet;
     if (!set || !Array.isArray(set.keys) || set.keys.length === 0) {
       throw new ConfigError('USER_TOKEN_JWKS must be a JWK set: {"keys":[...]}');
     }
     if (set.keys.some((k) => "d" in k)) throw new ConfigError("USER_TOKEN_JWKS must hold public keys only");
-    return { jwks: { kind: "inline", set }, issuer, audience, tenantsClaim };
+    return { jwks: { kind: "inline", set }, issuer, audience, ...claims };
   }
   const url = required(env, "USER_TOKEN_JWKS_URL");
   let parsed: URL;
@@ -158,7 +175,7 @@ export const userTokenConfig = perEnv((env): UserTokenConfig => {
   } catch {
     throw new ConfigError("USER_TOKEN_JWKS_URL is not a URL");
   }
-  return { jwks: { kind: "url", url: parsed }, issuer, audience, tenantsClaim };
+  return { jwks: { kind: "url", url: parsed }, issuer, audience, ...claims };
 });
 
 export const scopeCatalog = perEnv((env): ScopeCatalog => {

@@ -27,6 +27,10 @@ export interface Env {
   USER_TOKEN_ISSUER?: string;
   USER_TOKEN_AUDIENCE?: string;
   USER_TOKEN_TENANTS_CLAIM?: string;
+  /** The claim holding a user's roles: a list for every tenant, or an object of tenant -> list (default "keygate_roles"). */
+  USER_TOKEN_ROLES_CLAIM?: string;
+  /** The role of a token without that claim: admin (default), operator, viewer, or none. */
+  USER_TOKEN_DEFAULT_ROLE?: string;
 
   /** Object of scope -> description, or its JSON text. */
   SCOPE_CATALOG?: string | Record<string, string>;

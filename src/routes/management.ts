@@ -16,10 +16,12 @@ import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
 import {
   authenticateManagement,
+  authorizeRole,
   authorizeTenant,
   INTROSPECTION_KEY_SCOPES,
   KeyRefusal,
   type ManagementContext,
+  managementScopesFor,
   type Principal,
 } from "../auth/principal";
 import { abuseConfig, lastUsedIntervalSeconds } from "../config";
@@ -42,7 +44,7 @@ const AUTHENTICATION_FAILURES: ReadonlySet<string> = new Set(["invalid_token", "
  * key in a client app), so unthrottled it could write the log without limit. (Introspection, which
  * writes no audit log, and the gateway do not count it: it is not a guess.)
  */
-const MANAGEMENT_FAILURES: ReadonlySet<string> = new Set([...AUTHENTICATION_FAILURES, "insufficient_scope"]);
+const MANAGEMENT_FAILURES: ReadonlySet<string> = new Set([...AUTHENTICATION_FAILURES, "insufficient_scope", "insufficient_role"]);
 
 function tooManyFailures(retryAfterS: number): ApiError {
   return new ApiError("rate_limited", "Too many failed authentication attempts", { headers: { "retry-after": String(retryAfterS) } });
@@ -125,10 +127,11 @@ export function introspecting(run: (c: AppContext, caller: Principal, now: numbe
  * it is looked up or stored.
  */
 export function managed(
-  route: Pick<ManagementRoute, "audit" | "path">,
+  route: Pick<ManagementRoute, "audit" | "path" | "role">,
   run: (c: AppContext, ctx: ManagementContext, keyId: string) => Promise<Response>,
 ) {
   const idKind = pathIdKind(route.path);
+  const keyScopes = managementScopesFor(route.role);
   return async (c: AppContext): Promise<Response> => {
     const tenant = c.req.param("tenant") ?? "";
     const rawId = idKind === undefined ? null : (c.req.param("id") ?? null);
@@ -136,12 +139,14 @@ export function managed(
     const base = { tenant, now: Math.floor(Date.now() / 1000), ...requestClient(c.req.raw.headers) };
     let principal: Principal | undefined;
     try {
-      principal = await authenticateThrottled(c, base.ip, base.now, MANAGEMENT_FAILURES);
+      principal = await authenticateThrottled(c, base.ip, base.now, MANAGEMENT_FAILURES, keyScopes);
       if (!TENANT_ID_PATTERN.test(tenant)) {
         throw new ApiError("invalid_request", "tenant must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
       }
       try {
         authorizeTenant(principal, tenant);
+        // After the tenant: a role is only ever named to a member of the tenant.
+        authorizeRole(principal, tenant, route.role);
       } catch (err) {
         countFailure(c, base.ip, base.now, err, MANAGEMENT_FAILURES);
         throw err;

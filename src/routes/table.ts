@@ -4,6 +4,7 @@
  * derive from this list.
  */
 import * as z from "zod/mini";
+import { managementScopesFor } from "../auth/principal";
 import { keyConfig, scopeCatalog } from "../config";
 import { serveApiReference } from "../console/serve";
 import type { Env } from "../env";
@@ -28,7 +29,12 @@ export function openApiDocument(env: Env): Record<string, unknown> {
   let doc = documents.get(env);
   if (!doc) {
     const serverUrl = keyConfig(env).issuer;
-    doc = buildOpenApiDocument(ROUTES, { serverUrl, contactUrl: `${serverUrl}${apiReferenceRoute.path}`, catalog: scopeCatalog(env) });
+    doc = buildOpenApiDocument(ROUTES, {
+      serverUrl,
+      contactUrl: `${serverUrl}${apiReferenceRoute.path}`,
+      catalog: scopeCatalog(env),
+      roles: { scopesFor: managementScopesFor },
+    });
     documents.set(env, doc);
   }
   return doc;
@@ -42,6 +48,7 @@ const openApiRoute = publicRoute({
   description: `Generated from the route table, for this deployment's scope catalog and URL. Cacheable for ${OPENAPI_MAX_AGE_SECONDS} s.`,
   tag: "Public",
   credential: "none",
+  role: "public",
   responses: { 200: { description: "The OpenAPI document of the control plane.", schema: z.looseObject({ openapi: z.string() }) } },
   handle({ env }) {
     return jsonResponse(openApiDocument(env), 200, { "cache-control": `public, max-age=${OPENAPI_MAX_AGE_SECONDS}` });
@@ -57,6 +64,7 @@ const apiReferenceRoute = publicRoute({
     "An HTML page that renders GET /api/v1/openapi.json in the browser. Its files are the console's static assets, served under the console's Content-Security-Policy.",
   tag: "Public",
   credential: "none",
+  role: "public",
   // The deployment has no [assets] binding, or the console was not built.
   errors: ["not_found"],
   responses: { 200: { description: "The API reference page.", mediaType: "text/html", schema: z.string() } },
