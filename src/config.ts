@@ -85,6 +85,8 @@ export interface GatewayConfig {
   origin: string;
   originTimeoutMs: number;
   forwardAuthorization: boolean;
+  /** FORWARD_KEY_META: the origin receives the key's metadata as X-Keygate-Meta. */
+  forwardKeyMeta: boolean;
   unmatched: UnmatchedRoutes;
   policy: CompiledPolicy;
   /** What the gateway does with a path an origin could read another way (src/gateway/path-contract.ts). */
@@ -258,6 +260,7 @@ export const gatewayConfig = perEnv((env): GatewayConfig => {
     origin: origin.href.replace(/\/+$/, ""),
     originTimeoutMs: positiveInt(env, "ORIGIN_TIMEOUT_MS", DEFAULT_ORIGIN_TIMEOUT_MS, 1),
     forwardAuthorization: bool(env, "FORWARD_AUTHORIZATION", true),
+    forwardKeyMeta: bool(env, "FORWARD_KEY_META", false),
     unmatched,
     policy,
     pathNormalization,

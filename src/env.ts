@@ -50,6 +50,8 @@ export interface Env {
   ORIGIN_URL?: string;
   ORIGIN_TIMEOUT_MS?: string;
   FORWARD_AUTHORIZATION?: string;
+  /** "true": the origin receives a key's metadata as X-Keygate-Meta (base64url JSON); default "false". */
+  FORWARD_KEY_META?: string;
   UNMATCHED_ROUTES?: string;
   /** Array of route rules, or its JSON text. */
   ROUTE_POLICY?: string | unknown[];

@@ -17,7 +17,7 @@ const ERRORS = {
   access_denied: [403, "The credential may not act on this tenant, or would grant more than it holds."],
   not_found: [404, "No such key (including another tenant's) or endpoint."],
   method_not_allowed: [405, "Wrong method; the Allow header says which."],
-  conflict: [409, "The key is revoked or already rotated."],
+  conflict: [409, "The key is revoked or already rotated (or, to narrow, exercised no scope)."],
   payload_too_large: [413, "The request body is over 16 KiB."],
   unsupported_media_type: [415, "The request body is not application/json."],
   rate_limited: [

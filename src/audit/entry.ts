@@ -24,14 +24,20 @@ export const AUDIT_ACTIONS = [
   "test_webhook",
   /** A leak of a live key was reported and the tenant's policy is to notify only. */
   "leak_report",
+  /** Reading a key's scope usage or the tenant's least-privilege report (refusals only: reads are not recorded). */
+  "scope_usage",
+  /** A rotation to the scopes a key exercised (POST .../narrow). */
+  "narrow",
+  /** A key's exempt_from_unused_policy set or cleared. */
+  "set_unused_exemption",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "throttled", "error"] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
-/** `leak-report`: keygate acting on a leak report (actor id `github` or `public-report`). */
-export const ACTOR_KINDS = ["user", "key", "anonymous", "leak-report"] as const;
+/** `leak-report`: keygate acting on a leak report (actor id `github` or `public-report`); `policy`: the unused-key policy (actor id `unused`). */
+export const ACTOR_KINDS = ["user", "key", "anonymous", "leak-report", "policy"] as const;
 export type ActorKind = (typeof ACTOR_KINDS)[number];
 
 /** The audit log's actor fields for a principal (none: an attempt that never authenticated). */

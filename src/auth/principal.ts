@@ -160,11 +160,9 @@ export function authorizeTenant(principal: Principal, tenant: string): void {
 /** The role `principal` acts with in `tenant` (a tenant it may manage): a user's from its token, a key's from its scopes. */
 export function roleOf(principal: Principal, tenant: string): Role | null {
   if (principal.kind === "user") return roleIn(principal.roles, tenant, principal.defaultRole);
+  // As authenticateManagement checks it: admin:all, or a wildcard over a management scope, counts.
   let best: Role | null = null;
-  for (const scope of principal.scopes) {
-    const role = MANAGEMENT_SCOPE_ROLES[scope];
-    if (role !== undefined && (best === null || ROLES.indexOf(role) > ROLES.indexOf(best))) best = role;
-  }
+  for (const role of ROLES) if (satisfies(principal.scopes, managementScopesFor(role))) best = role;
   return best;
 }
 

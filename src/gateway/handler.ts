@@ -17,7 +17,7 @@ import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
 import { edgeFeedPollIfDue } from "../keys/edge-feed";
 import { cachedEdgeView, type EdgeView, fetchEdgeView, type RateLimits } from "../keys/edge-record";
-import { satisfies } from "../keys/scopes";
+import { satisfyingScope } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
 import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
@@ -135,14 +135,26 @@ function judgeKey(
     if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, rule, { claims });
     if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", rule, { claims });
   }
-  if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
-    return refused("insufficient_scope", rule, { claims, detail: route.challenge });
+  let scope: string | null = null;
+  if (route.kind === "scopes") {
+    scope = satisfyingScope(claims.scopes, route.scopes);
+    if (scope === null) return refused("insufficient_scope", rule, { claims, detail: route.challenge });
   }
+  let verdict: Verdict = { ok: true, rule, claims };
   if (view?.limits) {
     const decision = decideFromLease(claims.keyId, view.limits, nowMs);
-    return decision === undefined ? undefined : fromLimitDecision(decision, claims, rule, env);
+    if (decision === undefined) return undefined;
+    verdict = fromLimitDecision(decision, claims, rule, env);
   }
-  return { ok: true, rule, claims };
+  return withKeyFacts(verdict, scope, view);
+}
+
+/** An accepted verdict with what the usage event and the origin learn about the key: the scope exercised, its metadata header. */
+function withKeyFacts(verdict: Verdict, scope: string | null, view: EdgeView | null): Verdict {
+  if (!verdict.ok) return verdict;
+  if (scope !== null) verdict.scope = scope;
+  if (view?.meta) verdict.meta = view.meta;
+  return verdict;
 }
 
 /**
@@ -182,7 +194,8 @@ async function decide(
   if (verdict !== undefined) return verdict;
   // The key has limits and this isolate's lease is spent: ask its counter.
   const limits = view?.limits as RateLimits;
-  return fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, claims.keyId, limits, nowMs), claims, rule, env);
+  const decided = fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, claims.keyId, limits, nowMs), claims, rule, env);
+  return withKeyFacts(decided, route.kind === "scopes" ? satisfyingScope(claims.scopes, route.scopes) : null, view);
 }
 
 /** The origin's answer to an accepted request, with the RateLimit fields of a limited key. */
@@ -202,7 +215,7 @@ async function forwardAccepted(
   if (usageSink(env) === null) recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
   // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/gateway/assertion.ts).
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, path, nowMs) : undefined;
-  const response = await forward(request, target, path, config, claims, assertion);
+  const response = await forward(request, target, path, config, claims, assertion, config.forwardKeyMeta ? verdict.meta : undefined);
   if (!verdict.rateLimit) return response;
   const { policy, current } = verdict.rateLimit;
   const fields: [string, string][] = [["ratelimit-policy", policy]];
@@ -256,6 +269,7 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
         ip,
         country,
         latencyMs,
+        verdict.ok ? (verdict.scope ?? null) : null,
       ],
       nowMs,
     );

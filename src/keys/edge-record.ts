@@ -38,6 +38,8 @@ export interface EdgeRecord {
   at?: number;
   rate_limits?: RateLimit[];
   allowed_ips?: string[];
+  /** The key's metadata as the X-Keygate-Meta value (base64url of its JSON), encoded once when written. */
+  meta?: string;
 }
 
 /** What the gateway works with: the record parsed once per read. */
@@ -45,6 +47,8 @@ export interface EdgeView {
   refused: RefusedFrom | null;
   limits: RateLimits | null;
   allowlist: readonly CidrRange[] | null;
+  /** X-Keygate-Meta for the origin (FORWARD_KEY_META), or null for a key without metadata. */
+  meta: string | null;
 }
 
 export interface RateLimits {
@@ -83,7 +87,8 @@ export function keyIdFromEdgeRecordKey(name: string): string | undefined {
 
 /** The record D1's row calls for, or null when the edge needs to know nothing about the key. */
 export function edgeRecordOf(
-  row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt">,
+  row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt"> &
+    Partial<Pick<ApiKeyRow, "metadata">>,
 ): EdgeRecord | null {
   const record: EdgeRecord = {};
   if (row.revoked) {
@@ -95,6 +100,7 @@ export function edgeRecordOf(
   }
   if (row.rateLimits && row.rateLimits.length > 0) record.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) record.allowed_ips = row.allowedIps;
+  if (row.metadata && Object.keys(row.metadata).length > 0) record.meta = metaHeaderValue(row.metadata);
   return Object.keys(record).length > 0 ? record : null;
 }
 
@@ -104,6 +110,14 @@ export function fingerprintOf(record: EdgeRecord): string {
   const text = JSON.stringify(record);
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return hash.toString(16).padStart(8, "0");
+}
+
+/** base64url (no padding) of the metadata's UTF-8 JSON: a header value whatever the metadata holds. */
+export function metaHeaderValue(metadata: Record<string, unknown>): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(metadata));
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function sfString(value: string): string {
@@ -132,7 +146,8 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
       if (parsed.ok) allowlist.push(parsed.range);
     }
   }
-  return refused || limits || allowlist ? { refused, limits, allowlist } : null;
+  const meta = typeof record.meta === "string" && record.meta !== "" ? record.meta : null;
+  return refused || limits || allowlist || meta ? { refused, limits, allowlist, meta } : null;
 }
 
 interface CacheEntry {
@@ -197,7 +212,7 @@ function keepRefusal(keyId: string, next: EdgeView | null): EdgeView | null {
     return refused === next.refused ? next : { ...next, refused };
   }
   if (known === undefined) return next;
-  return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null };
+  return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null, meta: next?.meta ?? null };
 }
 
 /** What D1 told this isolate about the key within the last KV_STALENESS_MS, if anything. */

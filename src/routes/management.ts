@@ -28,7 +28,9 @@ import { abuseConfig, lastUsedIntervalSeconds } from "../config";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
 import { recordUse } from "../gateway/usage";
+import { recordManagementScope } from "../governance/scope-usage";
 import { requestClient } from "../http/client";
+import { satisfyingScope } from "../keys/scopes";
 import { ID_NOUNS, isId } from "../lib/ids";
 import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } from "./spec";
 
@@ -96,9 +98,15 @@ function refusedActor(
   return { actor: actorOf(principal), member };
 }
 
-/** A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot. */
-function recordKeyUse(c: AppContext, principal: Principal, now: number): void {
-  if (principal.kind === "key") recordUse(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+/**
+ * A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot, and
+ * the least-privilege report must see the management scope that let it in (`keyScopes`: what the route asked for).
+ */
+function recordKeyUse(c: AppContext, principal: Principal, now: number, keyScopes: readonly string[]): void {
+  if (principal.kind !== "key") return;
+  recordUse(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+  const scope = satisfyingScope(principal.scopes, keyScopes);
+  if (scope !== null) recordManagementScope(c.env.DB, c.executionCtx, principal, scope, now);
 }
 
 /**
@@ -116,7 +124,7 @@ export function introspecting(run: (c: AppContext, caller: Principal, now: numbe
       AUTHENTICATION_FAILURES,
       INTROSPECTION_KEY_SCOPES,
     );
-    recordKeyUse(c, caller, now);
+    recordKeyUse(c, caller, now, INTROSPECTION_KEY_SCOPES);
     return run(c, caller, now);
   };
 }
@@ -151,7 +159,7 @@ export function managed(
         countFailure(c, base.ip, base.now, err, MANAGEMENT_FAILURES);
         throw err;
       }
-      recordKeyUse(c, principal, base.now);
+      recordKeyUse(c, principal, base.now, keyScopes);
       if (rawId !== null && pathId === null && idKind !== undefined) throw new ApiError("not_found", `${ID_NOUNS[idKind]} not found`);
       return await run(c, { ...base, principal }, pathId ?? "");
     } catch (err) {

@@ -12,6 +12,7 @@ import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
 import { alertRoutes } from "./alerts";
 import { auditRoutes } from "./audit";
+import { governanceRoutes } from "./governance";
 import { introspectionRoutes } from "./introspect";
 import { keyRoutes } from "./keys";
 import { leakRoutes } from "./leaks";
@@ -80,6 +81,7 @@ export const ROUTES: readonly Route[] = [
   ...keyRoutes,
   ...auditRoutes,
   ...usageRoutes,
+  ...governanceRoutes,
   ...alertRoutes,
   ...webhookRoutes,
   ...leakRoutes,

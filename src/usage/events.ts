@@ -25,7 +25,7 @@ export type UsageOutcome = (typeof USAGE_OUTCOMES)[number];
 /**
  * One event, as a tuple (compact on the queue): time (ms), tenant and key (null unless the key's
  * signature verified), method, route rule, status, outcome, client IP, country, origin latency (ms;
- * -1 when the origin was not asked).
+ * -1 when the origin was not asked), and the scope exercised (null when none).
  */
 export type UsageEvent = [
   at: number,
@@ -38,6 +38,8 @@ export type UsageEvent = [
   ip: string | null,
   country: string | null,
   latencyMs: number,
+  /** The key's scope that satisfied the route rule (accepted requests on rules with scopes); absent in older messages. */
+  scope?: string | null,
 ];
 
 export interface UsageMessage {
@@ -92,7 +94,15 @@ const FLUSH_TAKEOVER_MS = 1_000;
 /** An upper bound of an event's JSON size (its strings are ASCII but for rare escapes; 48 covers the rest). */
 function eventBytes(e: UsageEvent): number {
   return (
-    48 + (e[1]?.length ?? 4) + (e[2]?.length ?? 4) + e[3].length + e[4].length + e[6].length + (e[7]?.length ?? 4) + (e[8]?.length ?? 4)
+    48 +
+    (e[1]?.length ?? 4) +
+    (e[2]?.length ?? 4) +
+    e[3].length +
+    e[4].length +
+    e[6].length +
+    (e[7]?.length ?? 4) +
+    (e[8]?.length ?? 4) +
+    (e[10]?.length ?? 4)
   );
 }
 

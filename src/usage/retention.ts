@@ -1,7 +1,7 @@
 /**
  * Retention, run by the cron: roll-ups are kept per granularity (USAGE_RETENTION_*_DAYS: 7 days of
  * minutes, 90 days of hours, 2 years of days by default), per-client refusal counts as long as
- * hours, a key's client IPs as long as days, batch ids a week (redeliveries come within minutes),
+ * hours, a key's client IPs and the scopes it exercised as long as days, batch ids a week (redeliveries come within minutes),
  * finished webhook deliveries 30 days and alerts a year; the edge change feed a day (an isolate that
  * has not polled for that long starts over; the newest row stays so the feed's position survives).
  */
@@ -57,6 +57,7 @@ export async function pruneUsage(d1: D1Database, config: UsageConfig, now: numbe
   }
   deleted += await deleteInChunks(d1, "client_refusals", "hour, tenant_id, ip", "hour < ?", [now - hour * DAY]);
   deleted += await deleteInChunks(d1, "key_ips", "key_id, ip", "last_seen < ?", [now - day * DAY]);
+  deleted += await deleteInChunks(d1, "scope_usage", "key_id, scope, day", "day < ?", [now - day * DAY]);
   deleted += await deleteInChunks(d1, "usage_batches", "id", "applied_at < ?", [now - BATCH_ID_RETENTION_DAYS * DAY]);
   deleted += await deleteInChunks(d1, "usage_losses", "day", "day < ?", [now - day * DAY]);
   deleted += await deleteInChunks(d1, "alerts", "seq", "created_at < ?", [now - ALERT_RETENTION_DAYS * DAY]);

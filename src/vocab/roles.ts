@@ -5,8 +5,8 @@
  *
  * Roles are ordered: each includes everything the one before it may do.
  * - viewer: reads keys, usage, alerts, the audit log and settings;
- * - operator: adds create, rotate, revoke, PATCH, narrowing and alert acknowledgements;
- * - admin: adds webhooks, alert settings (leak and unused-key policy) and per-key policy exemptions.
+ * - operator: adds create, rotate, revoke, PATCH (exemptions included), narrowing and alert acknowledgements;
+ * - admin: adds webhooks and alert settings (the leak and unused-key policies among them).
  */
 
 export const ROLES = ["viewer", "operator", "admin"] as const;
@@ -18,8 +18,9 @@ export type RouteRole = Role | "public";
 /** One sentence per role, for the OpenAPI document and the docs. */
 export const ROLE_DESCRIPTIONS: Readonly<Record<Role, string>> = {
   viewer: "reads keys, usage, scope usage, alerts, the audit log and settings",
-  operator: "a viewer who also creates, rotates, narrows, revokes and changes keys and acknowledges alerts",
-  admin: "an operator who also manages webhooks, alert settings (leak and unused-key policy) and exemptions from that policy",
+  operator:
+    "a viewer who also creates, rotates, narrows, revokes and changes keys (their exemption from the unused-key policy too) and acknowledges alerts",
+  admin: "an operator who also manages webhooks and alert settings (thresholds, the leak policy and the unused-key policy)",
 };
 
 /** USER_TOKEN_DEFAULT_ROLE's values: a role, or "none" (a token without the claim may do nothing). */
