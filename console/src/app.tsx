@@ -265,7 +265,7 @@ export function App(props: AppProps) {
       </a>
       <Header session={session} route={route} onSignOut={signOut} can={context.can} />
       {/* biome-ignore lint/a11y/useKeyWithClickEvents: link clicks are keyboard-activated already; this only routes them. */}
-      <main id="main" ref={mainRef} onClick={onLinkClick}>
+      <main id="main" ref={mainRef} onClick={onLinkClick} data-roles={operationRoles ? "loaded" : "loading"}>
         <Page route={route} />
       </main>
       <Footer />
