@@ -28,6 +28,14 @@ async function seedAlert(tenant: string): Promise<string> {
   return id;
 }
 
+/** The key's use of api:read today, as the usage roll-up records it: narrowing it has something to narrow to. */
+async function seedScopeUsage(tenant: string, keyId: string): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  await env.DB.prepare("INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at) VALUES (?, ?, 'api:read', ?, 1, ?)")
+    .bind(tenant, keyId, now - (now % 86_400), now)
+    .run();
+}
+
 async function seedWebhook(tenant: string): Promise<string> {
   const res = await call("POST", `/api/v1/tenant/${tenant}/webhooks`, {
     token: await tokenAs("admin", tenant),
@@ -45,6 +53,7 @@ describe("the role matrix: every route of the table, as each role", () => {
       it(`${route.method} ${route.path} (role ${route.role}) as ${caller}: ${allowed ? "served" : "403 insufficient_role"}`, async () => {
         const tenant = freshTenant();
         const key = await createKey(tenant, { name: "subject" });
+        await seedScopeUsage(tenant, key.id);
         const path = concretePath(route.path, tenant, { key: key.id, alert: await seedAlert(tenant), webhook: await seedWebhook(tenant) });
         const token = await tokenAs(caller, tenant, `as-${caller}`);
         const keysBefore = await countKeys(tenant);
