@@ -254,7 +254,7 @@ const server = createServer(async (req, res) => {
 <p class="note">Or sign in with a role (the token's roles claim lists it; the first button sends none, which keygate reads as admin):</p>
 ${ROLE_CHOICES.map((r) => `<button type="submit" name="decision" value="approve-as-${r}" class="secondary">With the ${r} role</button>`).join("\n")}
 </form>
-<p class="note">In a deployment the console signs in at your organization's identity provider instead (README, "Console").</p>`,
+<p class="note">In a deployment the console signs in at your organization's identity provider instead (docs/console.md).</p>`,
         new URL(checked.redirectUri).origin,
       );
     }

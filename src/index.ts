@@ -1,11 +1,11 @@
 /**
  * keygate's entry point. Control-plane paths (management API, JWKS, scopes, health) go to the
- * Hono app; /console is the web console (src/console/); every other request is the data plane and
+ * Hono app; /console is the web console (src/console-host/); every other request is the data plane and
  * goes straight to the gateway. The cron and the queues (usage events, webhook deliveries) have
  * their own entry points below.
  */
 import { createApp, isControlPlanePath } from "./app";
-import { isConsolePath, serveConsole } from "./console/serve";
+import { isConsolePath, serveConsole } from "./console-host/serve";
 import type { Env } from "./env";
 import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
@@ -14,6 +14,7 @@ import { consume } from "./queues";
 import { runScheduled } from "./scheduled";
 
 export { RateLimitCounter } from "./ratelimit/counter";
+export { UsageAggregator } from "./usage/aggregator";
 
 const app = createApp();
 

@@ -1,5 +1,7 @@
 // @ts-check
 /** `keygate alerts ...`: the tenant's alerts, acknowledging them, and the alert thresholds. */
+
+import { ALERT_TYPES } from "../../src/vocab/events.mjs";
 import { action } from "../context.mjs";
 import { formatTime, renderPairs, renderTable } from "../output.mjs";
 import { parseId, parsePositive, parseSetting, parseTime } from "../parse.mjs";
@@ -42,10 +44,7 @@ export function registerAlerts(program) {
     .command("list")
     .description("alerts, newest first")
     .option("--since <time>", "only alerts since: unix seconds, a duration ago (1h, 7d) or an ISO date", (v) => parseTime(v))
-    .option(
-      "--type <type>",
-      "only this type: volume, new_ip, refusal_burst, revoked_key_used, key_expiring, key_unused, rate_limited, key.leaked",
-    )
+    .option("--type <type>", `only this type: ${ALERT_TYPES.join(", ")}`)
     .option("--limit <n>", "alerts per page", parsePositive)
     .option("--all", "follow the pages to the end")
     .action(

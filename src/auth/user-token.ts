@@ -4,10 +4,10 @@
  * (default `keygate_roles`, src/vocab/roles.ts).
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey, jwtVerify } from "jose";
-import type { UserTokenConfig } from "../config";
+import type { UserTokenConfig } from "../config/keys";
 import { ApiError } from "../errors";
 import { escapeControlCharacters } from "../lib/escape-control-characters";
-import { type DefaultRoleSetting, type RoleClaim, readRoleClaim } from "../vocab/roles";
+import { type DefaultRoleSetting, type RoleClaim, readRoleClaim } from "../vocab/roles.mjs";
 
 /** Asymmetric algorithms only: an HMAC "IdP key" would let anyone holding the JWKS mint tokens. */
 const USER_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519"];

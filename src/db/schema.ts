@@ -1,7 +1,18 @@
 /** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
-import type { RateLimit } from "../keys/schemas";
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../vocab/audit.mjs";
+import { DELIVERY_STATUSES, LEAK_ACTIONS } from "../vocab/events.mjs";
+import { GRANULARITY_NAMES } from "../vocab/usage.mjs";
+
+/**
+ * One stored rate limit, as the rate_limits column holds it (JSON). The request schema
+ * (keys/requests.ts) validates what goes in and is checked, at compile time, to produce this shape.
+ */
+export interface RateLimitColumn {
+  name: string;
+  limit: number;
+  window_seconds: number;
+}
 
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -28,7 +39,7 @@ export const apiKeys = sqliteTable(
     replacedBy: text("replaced_by"),
     rotationCutoffAt: integer("rotation_cutoff_at"),
     updatedAt: integer("updated_at").notNull(),
-    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimitColumn[]>(),
     allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
     /** migrations/0011: a break-glass key the unused-key policy never revokes. */
     exemptFromUnusedPolicy: integer("exempt_from_unused_policy", { mode: "boolean" }).notNull().default(false),
@@ -124,7 +135,7 @@ export const usageBatches = sqliteTable("usage_batches", {
 export const usageCounts = sqliteTable(
   "usage_counts",
   {
-    granularity: text("granularity", { enum: ["minute", "hour", "day"] }).notNull(),
+    granularity: text("granularity", { enum: GRANULARITY_NAMES }).notNull(),
     tenantId: text("tenant_id").notNull(),
     keyId: text("key_id").notNull(),
     bucket: integer("bucket").notNull(),
@@ -166,7 +177,7 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   refusalsPerHour: integer("refusals_per_hour"),
   expiringWithinDays: integer("expiring_within_days"),
   unusedDays: integer("unused_days"),
-  leakAction: text("leak_action", { enum: ["revoke", "notify"] }),
+  leakAction: text("leak_action", { enum: LEAK_ACTIONS }),
   /** migrations/0011: the unused-key policy (NULL or 0: off). */
   revokeUnusedAfterDays: integer("revoke_unused_after_days"),
   unusedNoticeDays: integer("unused_notice_days"),
@@ -223,7 +234,7 @@ export const webhookDeliveries = sqliteTable("webhook_deliveries", {
   eventId: text("event_id").notNull(),
   eventType: text("event_type").notNull(),
   payload: text("payload").notNull(),
-  status: text("status", { enum: ["pending", "succeeded", "failed"] }).notNull(),
+  status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
   attempts: integer("attempts").notNull().default(0),
   nextAttemptAt: integer("next_attempt_at"),
   lastStatus: integer("last_status"),

@@ -8,9 +8,11 @@
  * as a case-sensitive one (Werkzeug) does; a path for which the two pick different rules is refused.
  */
 
+import type { VARS } from "../config/vars";
 import { foldAscii } from "./path-contract";
 
-export type UnmatchedRoutes = "authenticate" | "deny";
+/** UNMATCHED_ROUTES's values (src/config/vars.ts). */
+export type UnmatchedRoutes = (typeof VARS.UNMATCHED_ROUTES.values)[number];
 
 /** What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage analytics. */
 export type Requirement = { rule: string } & (

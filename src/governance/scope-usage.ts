@@ -11,7 +11,7 @@
  * unexercised; requests lost before the roll-up (docs/governance.md) are not counted.
  */
 import * as z from "zod/mini";
-import { ADMIN_ALL_SCOPE } from "../config";
+import { ADMIN_ALL_SCOPE } from "../config/keys";
 import type { ApiKeyRow } from "../db/schema";
 import { covers, isWildcard } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";

@@ -13,11 +13,12 @@
  * 100,000 keys of one tenant a pass takes one run per 100,000 keys examined; 100,000 keys falling due
  * on the same day take 500 runs of revocations (the KV writes bound it: docs/governance.md).
  */
-import { alertsStatements, deliveryIdsOf, eventPayload, type NewAlert, newEventId } from "../alerts/events";
+import { alertsStatements, type NewAlert } from "../alerts/events";
 import type { Db } from "../db/client";
 import { readCronCursor, writeCronCursor } from "../db/cron-cursors";
 import { edgeRowsOf } from "../db/keys-repo";
 import { edgeRecordOf, writeEdgeRecord } from "../keys/edge-record";
+import { deliveryIdsOf, eventPayload, newEventId } from "../webhooks/outbox";
 
 export const UNUSED_POLICY_CURSOR = "unused-key-policy";
 /** Who revokes, in the key's revoked_by and the audit log (actor kind `policy`, id `unused`). */

@@ -24,7 +24,8 @@
 import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import { type CidrRange, parseCidr } from "../lib/ip";
-import type { RateLimit } from "./schemas";
+import { rateLimitPolicyField } from "../vocab/headers.mjs";
+import type { RateLimit } from "./requests";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
 export interface RefusedFrom {
@@ -120,10 +121,6 @@ export function metaHeaderValue(metadata: Record<string, unknown>): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function sfString(value: string): string {
-  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
-}
-
 function viewOf(record: EdgeRecord | null): EdgeView | null {
   if (record === null) return null;
   const refused =
@@ -135,7 +132,7 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
     limits = {
       list: record.rate_limits,
       fingerprint: fingerprintOf({ rate_limits: record.rate_limits }),
-      policyHeader: record.rate_limits.map((l) => `${sfString(l.name)};q=${l.limit};w=${l.window_seconds}`).join(", "),
+      policyHeader: rateLimitPolicyField(record.rate_limits),
     };
   }
   let allowlist: CidrRange[] | null = null;

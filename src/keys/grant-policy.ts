@@ -6,11 +6,11 @@
  */
 
 import type { ManagementContext } from "../auth/principal";
-import { ADMIN_ALL_SCOPE, type ScopeLifetimePolicy } from "../config";
+import { ADMIN_ALL_SCOPE, type ScopeLifetimePolicy } from "../config/keys";
 import type { ApiKeyRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { type CidrRange, parseCidr, rangeContains } from "../lib/ip";
-import type { RateLimit } from "./schemas";
+import type { RateLimit } from "./requests";
 import { covers, satisfies } from "./scopes";
 
 /**

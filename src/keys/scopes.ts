@@ -3,7 +3,7 @@
  * the grant policy. A key may hold a catalog prefix wildcard (`deploy:*`): it stands for every
  * scope under that prefix (`deploy:staging`, `deploy:production`, `deploy:eu:blue`).
  */
-import { ADMIN_ALL_SCOPE, type ScopeCatalog } from "../config";
+import { ADMIN_ALL_SCOPE, type ScopeCatalog } from "../config/keys";
 
 const WILDCARD_SUFFIX = ":*";
 

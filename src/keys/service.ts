@@ -4,19 +4,19 @@
  * transaction, then mirrors what the edge must know into KV.
  */
 
-import { sql } from "drizzle-orm";
-import { keyEventSql } from "../alerts/events";
-import { auditEntry } from "../audit/entry";
-import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
+import { type SQL, sql } from "drizzle-orm";
+import { issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import type { KeyConfig, ScopeLifetimePolicy } from "../config";
+import type { KeyConfig, ScopeLifetimePolicy } from "../config/keys";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
-import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
+import type { KEY_EVENTS } from "../vocab/events.mjs";
+import type { KeyStatus } from "../vocab/key-status.mjs";
+import { API_KEY_REFUSALS } from "../vocab/refusals.mjs";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
 import {
@@ -27,16 +27,35 @@ import {
   type RateLimit,
   type RotateKeyInput,
   type UpdateKeyInput,
-} from "./schemas";
-import type { KeyStatus } from "./status";
+} from "./requests";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
 const SECONDS_PER_DAY = 86_400;
 
+/**
+ * How a key change reaches the audit log and webhook receivers. The key domain sits below those
+ * features and imports neither; whoever assembles the deps fills this in (routes/deps.ts: the audit
+ * entry of audit/entry.ts, the outbox of webhooks/outbox.ts, the queue of webhooks/deliver.ts).
+ */
+export interface KeyChangeRecorder {
+  /** The audit row of a successful change, written in the change's transaction. */
+  audit(
+    ctx: ManagementContext,
+    action: "create" | "revoke" | "update" | "rotate" | "narrow" | "set_unused_exemption",
+    keyId: string,
+    outcome: "success",
+    status: number,
+  ): NewAuditRow;
+  /** The webhook deliveries of a key event as SQL (RETURNING their ids), gated by `onlyIf`, in the change's transaction. */
+  event(tenant: string, type: (typeof KEY_EVENTS)[number], data: unknown, now: number, onlyIf?: SQL): SQL;
+  /** After the commit: sends the deliveries. */
+  deliver(deliveries: readonly string[]): Promise<void>;
+}
+
 export interface KeyServiceDeps {
   db: Db;
   kv: KVNamespace;
-  webhooks: Queue<DeliveryMessage>;
+  record: KeyChangeRecorder;
   ring: SigningKeyRing;
   keyConfig: KeyConfig;
   /** SCOPE_MAX_LIFETIME_DAYS. */
@@ -117,7 +136,7 @@ async function newKey(
 async function notify(deps: KeyServiceDeps, deliveries: readonly string[]): Promise<void> {
   if (deliveries.length === 0) return;
   try {
-    await enqueueDeliveries(deps.webhooks, deliveries);
+    await deps.record.deliver(deliveries);
   } catch (err) {
     console.error("enqueueing webhook deliveries failed; the cron will send them", err);
   }
@@ -168,8 +187,8 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
   const deliveries = await repo.insertKey(
     deps.db,
     row,
-    auditEntry(ctx, "create", row.id, "success", 201),
-    keyEventSql(ctx.tenant, "key.created", { key: created }, ctx.now),
+    deps.record.audit(ctx, "create", row.id, "success", 201),
+    deps.record.event(ctx.tenant, "key.created", { key: created }, ctx.now),
   );
   await mirrorNew(deps, row, ctx.now);
   await notify(deps, deliveries);
@@ -216,7 +235,13 @@ async function existing(deps: KeyServiceDeps, tenant: string, id: string): Promi
 
 export async function revokeKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, reason: string | null): Promise<void> {
   await existing(deps, ctx.tenant, id);
-  await revoke(deps, ctx.tenant, id, { at: ctx.now, by: actorLabel(ctx.principal), reason }, auditEntry(ctx, "revoke", id, "success", 200));
+  await revoke(
+    deps,
+    ctx.tenant,
+    id,
+    { at: ctx.now, by: actorLabel(ctx.principal), reason },
+    deps.record.audit(ctx, "revoke", id, "success", 200),
+  );
 }
 
 /**
@@ -231,7 +256,7 @@ async function revoke(deps: KeyServiceDeps, tenant: string, id: string, input: r
     input,
     audit,
     // Only the first revocation is an event: the UPDATE before it changed the row.
-    keyEventSql(
+    deps.record.event(
       tenant,
       "key.revoked",
       { key_id: id, revoked_at: input.at, revoked_by: input.by, reason: input.reason },
@@ -272,7 +297,7 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     id,
     { name: input.name, metadata, rateLimits, allowedIps, exemptFromUnusedPolicy: exempt, at: ctx.now },
     // An exemption from the unused-key policy is an entry of its own kind, so it can be found.
-    auditEntry(ctx, exempt === undefined ? "update" : "set_unused_exemption", id, "success", 200),
+    deps.record.audit(ctx, exempt === undefined ? "update" : "set_unused_exemption", id, "success", 200),
   );
   if (!row) notFound();
   if (rateLimits !== undefined || allowedIps !== undefined || metadata !== undefined) await mirror(deps, row, ctx.now);
@@ -322,9 +347,15 @@ export async function rotateKey(
     old.id,
     cutoffAt,
     row,
-    auditEntry(ctx, action, old.id, "success", 201),
+    deps.record.audit(ctx, action, old.id, "success", 201),
     (happened) =>
-      keyEventSql(ctx.tenant, "key.rotated", { key_id: old.id, grace_period_ends_at: cutoffAt, replacement: created }, ctx.now, happened),
+      deps.record.event(
+        ctx.tenant,
+        "key.rotated",
+        { key_id: old.id, grace_period_ends_at: cutoffAt, replacement: created },
+        ctx.now,
+        happened,
+      ),
   );
   // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.
   if (!rotated) throw new ApiError("conflict", "API key was revoked or rotated concurrently; nothing was changed");

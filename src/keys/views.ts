@@ -8,7 +8,7 @@
 import * as z from "zod/mini";
 import type { ApiKeyRow } from "../db/schema";
 import { jsonValue } from "../http/validate";
-import { type RateLimit, rateLimitSchema } from "./schemas";
+import { type RateLimit, rateLimitSchema } from "./requests";
 
 const unixSeconds = z.int();
 

@@ -6,11 +6,11 @@
  * receive against it).
  */
 import * as z from "zod/mini";
-import type { ScopeCatalog } from "../config";
+import type { ScopeCatalog } from "../config/keys";
 import { ERROR_CODES, type ErrorCode, errorDocs, statusOf } from "../errors";
 import { pathParams } from "../http/path-templates";
 import { CREDENTIALS, errorCodesOf, pathParamDoc, type Route, SECURITY_SCHEMES } from "../routes/spec";
-import { ROLE_DESCRIPTIONS, ROLES, type RouteRole } from "../vocab/roles";
+import { ROLE_DESCRIPTIONS, ROLES, type RouteRole } from "../vocab/roles.mjs";
 
 type JsonSchema = Record<string, unknown>;
 

@@ -12,6 +12,7 @@
  */
 import type { RateLimits } from "../keys/edge-record";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
+import { rateLimitItem } from "../vocab/headers.mjs";
 import type { LeaseGrant, LimitState, RateLimitCounter } from "./counter";
 
 /** A lease should last about this long at the key's current rate here. */
@@ -47,10 +48,6 @@ export type LimitDecision =
   | { kind: "limited"; rateLimit: string; policy: string; retryAfterS: number }
   | { kind: "unavailable"; policy: string };
 
-function sfItem(name: string, r: number, t: number): string {
-  return `"${name.replace(/[\\"]/g, "\\$&")}";r=${r};t=${t}`;
-}
-
 /** The RateLimit field: the policy closest to exhaustion as this isolate knows it. */
 function rateLimitField(pool: Pool, nowMs: number): string {
   let best: LimitState | undefined;
@@ -63,13 +60,13 @@ function rateLimitField(pool: Pool, nowMs: number): string {
     }
   }
   if (!best) return "";
-  return sfItem(best.name, bestRemaining, Math.max(0, Math.ceil((best.resetAtMs - nowMs) / 1000)));
+  return rateLimitItem(best.name, bestRemaining, Math.max(0, Math.ceil((best.resetAtMs - nowMs) / 1000)));
 }
 
 function limitedField(pool: Pool, nowMs: number): string {
   const exhausted = pool.limits.filter((l) => l.remaining === 0);
   const worst = exhausted.reduce<LimitState | undefined>((a, l) => (a === undefined || l.resetAtMs > a.resetAtMs ? l : a), undefined);
-  return worst ? sfItem(worst.name, 0, Math.max(1, Math.ceil((worst.resetAtMs - nowMs) / 1000))) : "";
+  return worst ? rateLimitItem(worst.name, 0, Math.max(1, Math.ceil((worst.resetAtMs - nowMs) / 1000))) : "";
 }
 
 function admit(pool: Pool, limits: RateLimits, nowMs: number): LimitDecision {
@@ -104,14 +101,16 @@ function want(pool: Pool | undefined, nowMs: number): number {
 }
 
 async function askCounter(
-  namespace: DurableObjectNamespace<RateLimitCounter>,
+  namespace: DurableObjectNamespace<Rpc.DurableObjectBranded>,
   keyId: string,
   limits: RateLimits,
   count: number,
   nowMs: number,
 ): Promise<LeaseGrant> {
   counterStats.leases++;
-  const stub = namespace.get(namespace.idFromName(keyId));
+  // RATE_LIMITER's class (src/env.ts types namespaces loosely, so it imports no feature).
+  const counters = namespace as unknown as DurableObjectNamespace<RateLimitCounter>;
+  const stub = counters.get(counters.idFromName(keyId));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`rate-limit counter did not answer within ${COUNTER_TIMEOUT_MS} ms`)), COUNTER_TIMEOUT_MS);
@@ -125,7 +124,7 @@ async function askCounter(
 
 /** Asks the key's counter for a lease and decides with it; "unavailable" if the counter cannot be reached. */
 export async function decideWithCounter(
-  namespace: DurableObjectNamespace<RateLimitCounter>,
+  namespace: DurableObjectNamespace<Rpc.DurableObjectBranded>,
   keyId: string,
   limits: RateLimits,
   nowMs: number,

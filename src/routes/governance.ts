@@ -16,7 +16,7 @@ import {
 import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } from "../http/pagination";
 import { jsonResponse } from "../http/responses";
 import { boundedInt } from "../http/validate";
-import { DEFAULT_GRACE_PERIOD_SECONDS, GRACE_PERIOD_MAX_SECONDS } from "../keys/schemas";
+import { DEFAULT_GRACE_PERIOD_SECONDS, GRACE_PERIOD_MAX_SECONDS } from "../keys/requests";
 import { getKey, rotateKey } from "../keys/service";
 import { createdKeyViewSchema } from "../keys/views";
 import { serviceDeps } from "./deps";

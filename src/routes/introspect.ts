@@ -4,7 +4,7 @@ import { roleOf } from "../auth/principal";
 import { jsonResponse } from "../http/responses";
 import { tokenField } from "../http/validate";
 import { introspectionSchema, introspectKey } from "../keys/introspection";
-import { type Role, roleAllows } from "../vocab/roles";
+import { type Role, roleAllows } from "../vocab/roles.mjs";
 import { serviceDeps } from "./deps";
 import { introspectionRoute } from "./spec";
 

@@ -3,10 +3,10 @@ import * as z from "zod/mini";
 import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } from "../http/pagination";
 import { jsonResponse } from "../http/responses";
 import { boundedInt, oneOf } from "../http/validate";
-import { requestSchemas } from "../keys/schemas";
+import { requestSchemas } from "../keys/requests";
 import { createKey, getKey, listKeys, revokeKey, rotateKey, updateKey } from "../keys/service";
-import { KEY_STATUSES } from "../keys/status";
 import { createdKeyViewSchema, keyViewSchema } from "../keys/views";
+import { KEY_STATUSES } from "../vocab/key-status.mjs";
 import { serviceDeps } from "./deps";
 import { managementRoute } from "./spec";
 

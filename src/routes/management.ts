@@ -11,7 +11,8 @@
  */
 
 import { firstOfBurst, recordAuthFailure, throttledFor } from "../abuse/auth-failures";
-import { actorOf, auditEntry, outcomeOf } from "../audit/entry";
+import { abuseConfig } from "../abuse/config";
+import { auditActorOf, auditEntry, outcomeOf } from "../audit/entry";
 import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
 import {
@@ -24,12 +25,12 @@ import {
   managementScopesFor,
   type Principal,
 } from "../auth/principal";
-import { abuseConfig, lastUsedIntervalSeconds } from "../config";
+import { lastUsedIntervalSeconds } from "../config/keys";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
-import { recordUse } from "../gateway/usage";
 import { recordManagementScope } from "../governance/scope-usage";
 import { requestClient } from "../http/client";
+import { recordLastUsed } from "../keys/last-used";
 import { satisfyingScope } from "../keys/scopes";
 import { ID_NOUNS, isId } from "../lib/ids";
 import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } from "./spec";
@@ -90,12 +91,12 @@ function refusedActor(
   principal: Principal | undefined,
   err: ApiError,
   tenant: string,
-): { actor: ReturnType<typeof actorOf>; member: boolean } {
+): { actor: ReturnType<typeof auditActorOf>; member: boolean } {
   if (principal === undefined && err instanceof KeyRefusal) {
     return { actor: { actorKind: "key", actorId: err.key.keyId }, member: err.live && err.key.tenant === tenant };
   }
   const member = principal !== undefined && (principal.kind === "user" ? principal.tenants.has(tenant) : principal.tenant === tenant);
-  return { actor: actorOf(principal), member };
+  return { actor: auditActorOf(principal), member };
 }
 
 /**
@@ -104,7 +105,7 @@ function refusedActor(
  */
 function recordKeyUse(c: AppContext, principal: Principal, now: number, keyScopes: readonly string[]): void {
   if (principal.kind !== "key") return;
-  recordUse(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+  recordLastUsed(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
   const scope = satisfyingScope(principal.scopes, keyScopes);
   if (scope !== null) recordManagementScope(c.env.DB, c.executionCtx, principal, scope, now);
 }

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ROUTES } from "../../src/routes/table";
-import { ROLES, type Role, roleAllows } from "../../src/vocab/roles";
+import { ROLES, type Role, roleAllows } from "../../src/vocab/roles.mjs";
 import { signedByGitHub } from "../helpers/github";
 import { auditRows, call, concretePath, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 

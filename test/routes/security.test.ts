@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { ROUTES as TABLE } from "../../src/routes/table";
-import { ROLES, type Role } from "../../src/vocab/roles";
+import { ROLES, type Role } from "../../src/vocab/roles.mjs";
 import {
   auditRows,
   call,

@@ -4,7 +4,7 @@
  * read by the same function the worker uses (src/vocab/roles.ts). A control is shown only when
  * both are known and the role allows it; the API still decides (a refusal is shown as it is).
  */
-import { type Role, type RouteRole, roleAllows, roleIn } from "../../../src/vocab/roles";
+import { type Role, type RouteRole, roleAllows, roleIn } from "../../../src/vocab/roles.mjs";
 import type { ApiClient } from "./api";
 import type { Session } from "./session";
 

@@ -4,7 +4,7 @@
  * sign the user out; never in localStorage, cookies or URLs. Sign-out removes every key the
  * console ever writes.
  */
-import { DEFAULT_ROLE_SETTINGS, type DefaultRoleSetting, type RoleClaim, readRoleClaim } from "../../../src/vocab/roles";
+import { DEFAULT_ROLE_SETTINGS, type DefaultRoleSetting, type RoleClaim, readRoleClaim } from "../../../src/vocab/roles.mjs";
 import { decodeJwtClaims, tenantsFromClaim } from "./jwt";
 
 export type SessionStore = Pick<Storage, "getItem" | "setItem" | "removeItem">;

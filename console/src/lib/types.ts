@@ -1,4 +1,4 @@
-/** Wire shapes of the management API (README "The contract", and the usage/alerts/webhooks additions). */
+/** Wire shapes of the management API (docs/api.md, and the usage/alerts/webhooks additions). */
 
 export interface RateLimit {
   name: string;
@@ -142,7 +142,7 @@ export interface WebhookDelivery {
   event_id: string;
   event_type: string;
   attempt: number;
-  status: "pending" | "succeeded" | "failed";
+  status: DeliveryStatus;
   response_status: number | null;
   error: string | null;
   at: number;
@@ -150,9 +150,12 @@ export interface WebhookDelivery {
 }
 
 /** One source with the worker's validation. */
-export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/alerts/event-types";
+export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/vocab/events.mjs";
 
-/** Gateway outcomes of the usage API, in the order the chart stacks them. */
+import type { DeliveryStatus } from "../../../src/vocab/events.mjs";
+import type { UsageOutcome } from "../../../src/vocab/usage.mjs";
+
+/** Gateway outcomes of the usage API (src/vocab/usage.mjs), in the order the chart stacks them. */
 export const OUTCOMES = [
   "accepted",
   "invalid",
@@ -166,4 +169,4 @@ export const OUTCOMES = [
   "bad_gateway",
   "gateway_timeout",
   "rate_limit_unavailable",
-] as const;
+] as const satisfies readonly UsageOutcome[];

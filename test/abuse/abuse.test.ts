@@ -144,7 +144,7 @@ describe("brute-force throttling", () => {
   });
 
   it("follows the Workers Rate Limiting binding when other isolates saw the failures", async () => {
-    // AUTH_FAILURE_LIMIT is far above the binding's own limit (20 per 60 s in wrangler.toml), as
+    // AUTH_FAILURE_LIMIT is far above the binding's own limit (wrangler.toml's AUTH_FAILURES `limit`), as
     // when the failures were spread over many isolates: the binding's verdict throttles the client.
     const ip = freshIp();
     const statuses: number[] = [];

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { consoleCsp, isConsolePath } from "../../src/console/serve";
+import { consoleCsp, isConsolePath } from "../../src/console-host/serve";
 import { call } from "../helpers/worker";
 
 const STRICT_CSP =

@@ -1,45 +1,61 @@
+// @ts-check
 /**
- * Roles of people on the management API, and how a user token's roles claim reads. No imports: the
- * worker, the console and the CLI share it (the console decides which controls to show with the
- * same function the worker decides with).
+ * Roles of people on the management API, and how a user token's roles claim reads: the worker
+ * decides with these functions and the console decides which controls to show with the same ones.
+ * Plain ESM with JSDoc types, like every vocabulary (see src/vocab/key-status.mjs). No imports.
  *
  * Roles are ordered: each includes everything the one before it may do.
- * - viewer: reads keys, usage, alerts, the audit log and settings;
+ * - viewer: reads keys, usage, scope usage, alerts, the audit log and settings;
  * - operator: adds create, rotate, revoke, PATCH (exemptions included), narrowing and alert acknowledgements;
  * - admin: adds webhooks and alert settings (the leak and unused-key policies among them).
  */
 
-export const ROLES = ["viewer", "operator", "admin"] as const;
-export type Role = (typeof ROLES)[number];
+export const ROLES = /** @type {const} */ (["viewer", "operator", "admin"]);
+/** @typedef {(typeof ROLES)[number]} Role */
 
-/** What a route of the table asks of its caller: a role, or "public" (no credential, or not a person's). */
-export type RouteRole = Role | "public";
+/**
+ * What a route of the table asks of its caller: a role, or "public" (no credential, or not a person's).
+ * @typedef {Role | "public"} RouteRole
+ */
 
 /** One sentence per role, for the OpenAPI document and the docs. */
-export const ROLE_DESCRIPTIONS: Readonly<Record<Role, string>> = {
+export const ROLE_DESCRIPTIONS = /** @type {const} */ ({
   viewer: "reads keys, usage, scope usage, alerts, the audit log and settings",
   operator:
     "a viewer who also creates, rotates, narrows, revokes and changes keys (their exemption from the unused-key policy too) and acknowledges alerts",
   admin: "an operator who also manages webhooks and alert settings (thresholds, the leak policy and the unused-key policy)",
-};
+});
 
 /** USER_TOKEN_DEFAULT_ROLE's values: a role, or "none" (a token without the claim may do nothing). */
-export const DEFAULT_ROLE_SETTINGS = [...ROLES, "none"] as const;
-export type DefaultRoleSetting = (typeof DEFAULT_ROLE_SETTINGS)[number];
+export const DEFAULT_ROLE_SETTINGS = /** @type {const} */ ([...ROLES, "none"]);
+/** @typedef {(typeof DEFAULT_ROLE_SETTINGS)[number]} DefaultRoleSetting */
 
-export function isRole(value: unknown): value is Role {
-  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
+/**
+ * @param {unknown} value
+ * @returns {value is Role}
+ */
+export function isRole(value) {
+  return typeof value === "string" && /** @type {readonly string[]} */ (ROLES).includes(value);
 }
 
-/** Whether `have` includes what `need` may do. */
-export function roleAllows(have: Role | null, need: Role): boolean {
+/**
+ * Whether `have` includes what `need` may do.
+ * @param {Role | null} have
+ * @param {Role} need
+ */
+export function roleAllows(have, need) {
   return have !== null && ROLES.indexOf(have) >= ROLES.indexOf(need);
 }
 
-/** The highest role among `values` (unknown strings ignored), or null. */
-function highest(values: unknown): Role | null {
+/**
+ * The highest role among `values` (unknown strings ignored), or null.
+ * @param {unknown} values
+ * @returns {Role | null}
+ */
+function highest(values) {
   const list = typeof values === "string" ? [values] : Array.isArray(values) ? values : [];
-  let best: Role | null = null;
+  /** @type {Role | null} */
+  let best = null;
   for (const value of list) if (isRole(value) && (best === null || ROLES.indexOf(value) > ROLES.indexOf(best))) best = value;
   return best;
 }
@@ -49,18 +65,20 @@ function highest(values: unknown): Role | null {
  * it lists (a flat list or a string), or a role per tenant (an object of tenant -> list). The
  * highest known role of a list counts; unknown names are ignored. A claim of any other shape, or
  * a list with no known role, grants no role: it fails closed.
+ * @typedef {{ kind: "absent" } | { kind: "every-tenant", role: Role | null } | { kind: "per-tenant", roles: Record<string, Role> }} RoleClaim
  */
-export type RoleClaim =
-  | { kind: "absent" }
-  | { kind: "every-tenant"; role: Role | null }
-  | { kind: "per-tenant"; roles: Record<string, Role> };
 
-export function readRoleClaim(value: unknown): RoleClaim {
+/**
+ * @param {unknown} value the claim's value
+ * @returns {RoleClaim}
+ */
+export function readRoleClaim(value) {
   if (value === undefined || value === null) return { kind: "absent" };
   if (typeof value === "string" || Array.isArray(value)) return { kind: "every-tenant", role: highest(value) };
   if (typeof value === "object") {
     // No prototype: a tenant named "__proto__" is a key like any other.
-    const roles: Record<string, Role> = Object.create(null);
+    /** @type {Record<string, Role>} */
+    const roles = Object.create(null);
     for (const [tenant, listed] of Object.entries(value)) {
       const role = highest(listed);
       if (role !== null) roles[tenant] = role;
@@ -70,8 +88,14 @@ export function readRoleClaim(value: unknown): RoleClaim {
   return { kind: "every-tenant", role: null };
 }
 
-/** The role a user holds in `tenant` (a member of it): what the claim says, else the deployment's default. */
-export function roleIn(claim: RoleClaim, tenant: string, defaultRole: DefaultRoleSetting): Role | null {
+/**
+ * The role a user holds in `tenant` (a member of it): what the claim says, else the deployment's default.
+ * @param {RoleClaim} claim
+ * @param {string} tenant
+ * @param {DefaultRoleSetting} defaultRole
+ * @returns {Role | null}
+ */
+export function roleIn(claim, tenant, defaultRole) {
   switch (claim.kind) {
     case "absent":
       return defaultRole === "none" ? null : defaultRole;

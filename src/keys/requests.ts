@@ -3,7 +3,8 @@
  * refused) and every refusal names the field, so a 400 tells the caller exactly what to fix.
  */
 import * as z from "zod/mini";
-import type { ScopeCatalog } from "../config";
+import type { ScopeCatalog } from "../config/keys";
+import type { RateLimitColumn } from "../db/schema";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { parseCidr } from "../lib/ip";
@@ -88,6 +89,9 @@ export const rateLimitSchema = z
   });
 
 export type RateLimit = z.output<typeof rateLimitSchema>;
+/** The request schema and the stored column (db/schema.ts) describe one object: this fails to compile if they part. */
+export type RateLimitIsStoredAsIs = Assert<[RateLimit, RateLimitColumn] extends [RateLimitColumn, RateLimit] ? true : false>;
+type Assert<T extends true> = T;
 
 const rateLimits = z
   .array(rateLimitSchema, typeError("rate_limits", "rate_limits must be an array of {name, limit, window_seconds}"))

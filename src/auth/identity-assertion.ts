@@ -3,7 +3,9 @@
  * can only be trusted while the origin is reachable through keygate alone; an assertion can be
  * trusted anyway: a short-lived EdDSA JWT in X-Keygate-Assertion binding who (key id, tenant,
  * scopes, subject) to what (method and path, as the origin receives them) for one origin (`aud`),
- * which the origin verifies offline with keygate's JWKS (the key has its own kid there).
+ * which the origin verifies offline with keygate's JWKS (the key has its own kid there). The
+ * gateway signs assertions and sends them in X-Keygate-Assertion (gateway/origin-headers.ts); the
+ * public plane publishes the keys (routes/public.ts): both use this module, below both planes.
  *
  * Off (the default), the gateway pays one WeakMap lookup per request. On, the cost is kept small:
  * Ed25519 (a fraction of an RSA signature), the private key imported once per isolate, the header
@@ -11,14 +13,14 @@
  * second. Ed25519 signatures are deterministic (RFC 8032 §5.1.6), so a reused assertion is exactly
  * the bytes signing again would give: the binding to the request is not weakened.
  */
-import { keyConfig, perEnv } from "../config";
+import { keyConfig } from "../config/keys";
+import { originUrl } from "../config/origin";
+import { enumVar, perEnv, required, text } from "../config/read";
 import type { Env } from "../env";
 import { ConfigError } from "../errors";
 import { isolateCache, setBounded } from "../lib/bounded-map";
-import type { Identity } from "./proxy";
+import type { Identity } from "../vocab/headers.mjs";
 
-/** Where the origin finds the assertion (an X-Keygate-* header: clients' copies are always removed). */
-export { ASSERTION_HEADER } from "./origin-headers";
 /** RFC 8725 §3.11: typed, so no verifier can take it for an API key (nor an API key for it). */
 export const ASSERTION_TYP = "keygate-identity+jwt";
 export const ASSERTION_ALG = "EdDSA";
@@ -81,18 +83,11 @@ function parseKeys(raw: string | undefined): AssertionKey[] {
 
 /** The assertion settings, or null when IDENTITY_ASSERTION is off. */
 const assertionConfig = perEnv((env): AssertionConfig | null => {
-  const mode = env.IDENTITY_ASSERTION?.trim() || "off";
-  if (mode === "off") return null;
-  if (mode !== "jwt") throw new ConfigError(`IDENTITY_ASSERTION must be "jwt" or "off", got ${JSON.stringify(mode)}`);
-  const keys = parseKeys(env.IDENTITY_ASSERTION_KEYS);
-  const origin = env.ORIGIN_URL?.trim() ?? "";
-  let originPathPrefix = "";
-  try {
-    originPathPrefix = new URL(origin).pathname.replace(/\/+$/, "");
-  } catch {
-    throw new ConfigError("ORIGIN_URL is not a URL");
-  }
-  const audience = env.IDENTITY_ASSERTION_AUDIENCE?.trim() || origin.replace(/\/+$/, "");
+  if (enumVar(env, "IDENTITY_ASSERTION") === "off") return null;
+  const keys = parseKeys(text(env, "IDENTITY_ASSERTION_KEYS"));
+  const origin = originUrl(env);
+  const originPathPrefix = origin.pathname.replace(/\/+$/, "");
+  const audience = text(env, "IDENTITY_ASSERTION_AUDIENCE") ?? required(env, "ORIGIN_URL").replace(/\/+$/, "");
   const header = JSON.stringify({ typ: ASSERTION_TYP, alg: ASSERTION_ALG, kid: (keys[0] as AssertionKey).kid });
   return { keys, issuer: keyConfig(env).issuer, audience, originPathPrefix, headerSegment: base64url(encoder.encode(header)) };
 });

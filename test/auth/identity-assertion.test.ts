@@ -2,13 +2,13 @@
  * The signed identity assertion (IDENTITY_ASSERTION = "jwt"): off by default (no header, nothing
  * extra in the JWKS); on, the origin receives an EdDSA JWT binding key, tenant, scopes, subject,
  * method and path for its audience, verifiable with keygate's JWKS. Also prints its cost per
- * request measured here in workerd (not asserted: a rough number for the README).
+ * request measured here in workerd (not asserted: a rough number for docs/gateway.md).
  */
 import { env } from "cloudflare:workers";
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
+import { ASSERTION_TTL_SECONDS, identityAssertion } from "../../src/auth/identity-assertion";
 import type { Env } from "../../src/env";
-import { ASSERTION_TTL_SECONDS, identityAssertion } from "../../src/gateway/assertion";
 import { call, createKey, expectError, freshTenant } from "../helpers/worker";
 
 const ON = { IDENTITY_ASSERTION: "jwt" };

@@ -1,7 +1,9 @@
 /**
  * `last_used` bookkeeping off the request path. Each isolate writes a key's last_used at most once
  * per LAST_USED_INTERVAL_SECONDS, and writes that fall due together go to D1 in one batch inside
- * `ctx.waitUntil`, so a key making thousands of requests a second costs a write a minute.
+ * `ctx.waitUntil`, so a key making thousands of requests a second costs a write a minute. Both
+ * planes record uses: the gateway for an accepted request (when no usage pipeline does), the
+ * management API for a key that authenticates to it.
  */
 import { database } from "../db/client";
 import { touchLastUsed } from "../db/keys-repo";
@@ -31,7 +33,7 @@ async function flush(d1: D1Database): Promise<void> {
   }
 }
 
-export function recordUse(
+export function recordLastUsed(
   d1: D1Database,
   ctx: Pick<ExecutionContext, "waitUntil">,
   keyId: string,

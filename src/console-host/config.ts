@@ -4,7 +4,8 @@
  * exactly one identity-provider origin (the token endpoint), which its CSP names, and the browser
  * needs no CORS on discovery.
  */
-import { perEnv, userTokenConfig } from "../config";
+import { userTokenConfig } from "../config/keys";
+import { perEnv, stringVar } from "../config/read";
 import type { Env } from "../env";
 import { ApiError, ConfigError } from "../errors";
 
@@ -13,7 +14,6 @@ const DISCOVERY_MAX_AGE_MS = 10 * 60_000;
 /** After a failed fetch, later requests wait this long before trying again (no stampede on a down IdP). */
 const DISCOVERY_RETRY_AFTER_MS = 10_000;
 const DISCOVERY_TIMEOUT_MS = 5_000;
-const DEFAULT_SCOPE = "openid";
 /** RFC 6749 §3.3 scope-token characters. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 /** Authorization-request parameters the console sets itself; CONSOLE_OIDC_AUTH_PARAMS may not override them. */
@@ -97,7 +97,7 @@ export const consoleOidcConfig = perEnv((env: Env): ConsoleOidcConfig | null => 
   const clientId = env.CONSOLE_OIDC_CLIENT_ID?.trim();
   if (!clientId) throw new ConfigError("CONSOLE_OIDC_CLIENT_ID is not set (CONSOLE_OIDC_ISSUER is)");
 
-  const scope = env.CONSOLE_OIDC_SCOPE?.trim().split(/\s+/).join(" ") || DEFAULT_SCOPE;
+  const scope = stringVar(env, "CONSOLE_OIDC_SCOPE").split(/\s+/).join(" ");
   const scopes = scope.split(" ");
   if (scopes.some((s) => !SCOPE_TOKEN.test(s))) throw new ConfigError("CONSOLE_OIDC_SCOPE has an invalid scope token");
   // The ID token carries the nonce the console checks; without `openid` there is none.
