@@ -5,7 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ROUTES } from "../../src/routes/table";
+import type { Env } from "../../src/env";
+import { openApiDocument, ROUTES } from "../../src/routes/table";
 import { ROLES, type Role, roleAllows } from "../../src/vocab/roles.mjs";
 import { signedByGitHub } from "../helpers/github";
 import { auditRows, call, concretePath, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
@@ -86,6 +87,17 @@ describe("the role matrix: every route of the table, as each role", () => {
       });
     }
   }
+});
+
+describe("the OpenAPI document states each operation's role", () => {
+  it("x-keygate-role is the route's role, and the description says it", () => {
+    const doc = openApiDocument(env as Env) as { paths: Record<string, Record<string, { "x-keygate-role": string; description: string }>> };
+    for (const route of ROUTES) {
+      const op = doc.paths[route.path]?.[route.method.toLowerCase()];
+      expect(op?.["x-keygate-role"], `${route.method} ${route.path}`).toBe(route.role);
+      expect(op?.description).toContain(`Role: ${route.role}`);
+    }
+  });
 });
 
 describe("the roles claim", () => {
