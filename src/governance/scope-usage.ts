@@ -10,9 +10,11 @@
  * What it cannot know: a scope not needed within the window (a quarterly job) reads as
  * unexercised; requests lost before the roll-up (docs/governance.md) are not counted.
  */
+import { and, gte, sql } from "drizzle-orm";
 import * as z from "zod/mini";
 import { ADMIN_ALL_SCOPE } from "../config/keys";
-import type { ApiKeyRow } from "../db/schema";
+import { database } from "../db/client";
+import { type ApiKeyRow, scopeUsage } from "../db/schema";
 import { covers, isWildcard } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 
@@ -91,18 +93,21 @@ export function usageOfScopes(held: readonly string[], recorded: readonly Record
   return { rows, exercised: [...exercised].sort() };
 }
 
-/** What scope_usage holds for these keys within the window, per key. */
+/** What scope_usage holds for these keys (a page of them: one JSON parameter) within the window, per key. */
 export async function recordedUsage(d1: D1Database, keyIds: readonly string[], from: number): Promise<Map<string, Recorded[]>> {
   const out = new Map<string, Recorded[]>();
   if (keyIds.length === 0) return out;
-  const { results } = await d1
-    .prepare(
-      `SELECT key_id, scope, SUM(count) AS count, MAX(last_at) AS last FROM scope_usage
-       WHERE key_id IN (SELECT value FROM json_each(?1)) AND day >= ?2 GROUP BY key_id, scope`,
-    )
-    .bind(JSON.stringify(keyIds), from)
-    .all<{ key_id: string; scope: string; count: number; last: number }>();
-  for (const row of results) out.set(row.key_id, [...(out.get(row.key_id) ?? []), { scope: row.scope, count: row.count, last: row.last }]);
+  const rows = await database(d1)
+    .select({
+      keyId: scopeUsage.keyId,
+      scope: scopeUsage.scope,
+      count: sql<number>`SUM(${scopeUsage.count})`,
+      last: sql<number>`MAX(${scopeUsage.lastAt})`,
+    })
+    .from(scopeUsage)
+    .where(and(sql`${scopeUsage.keyId} IN (SELECT value FROM json_each(${JSON.stringify(keyIds)}))`, gte(scopeUsage.day, from)))
+    .groupBy(scopeUsage.keyId, scopeUsage.scope);
+  for (const row of rows) out.set(row.keyId, [...(out.get(row.keyId) ?? []), { scope: row.scope, count: row.count, last: row.last }]);
   return out;
 }
 
@@ -187,12 +192,13 @@ export function recordManagementScope(
   setBounded(lastRecorded, id, now, MAX_TRACKED);
   const day = now - (now % SECONDS_PER_DAY);
   ctx.waitUntil(
-    d1
-      .prepare(
-        `INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at) VALUES (?1, ?2, ?3, ?4, 1, ?5)
-         ON CONFLICT (key_id, scope, day) DO UPDATE SET count = count + 1, last_at = MAX(last_at, excluded.last_at)`,
-      )
-      .bind(key.tenant, key.keyId, scope, day, now)
+    database(d1)
+      .insert(scopeUsage)
+      .values({ tenantId: key.tenant, keyId: key.keyId, scope, day, count: 1, lastAt: now })
+      .onConflictDoUpdate({
+        target: [scopeUsage.keyId, scopeUsage.scope, scopeUsage.day],
+        set: { count: sql`${scopeUsage.count} + 1`, lastAt: sql`MAX(${scopeUsage.lastAt}, excluded.last_at)` },
+      })
       .run()
       .then(
         () => undefined,

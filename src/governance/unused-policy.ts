@@ -13,10 +13,13 @@
  * 100,000 keys of one tenant a pass takes one run per 100,000 keys examined; 100,000 keys falling due
  * on the same day take 500 runs of revocations (the KV writes bound it: docs/governance.md).
  */
+
+import { sql } from "drizzle-orm";
 import { alertsStatements, type NewAlert } from "../alerts/events";
 import type { Db } from "../db/client";
 import { readCronCursor, writeCronCursor } from "../db/cron-cursors";
 import { edgeRowsOf } from "../db/keys-repo";
+import { apiKeys } from "../db/schema";
 import { edgeRecordOf, writeEdgeRecord } from "../keys/edge-record";
 import { deliveryIdsOf, eventPayload, newEventId } from "../webhooks/outbox";
 
@@ -68,25 +71,21 @@ function dedupeKey(k: Candidate): string {
  * Keys in (after, after + SEQ_WINDOW] of tenants with the policy on that are due for a notice (not
  * yet given for this idle period) or for revocation, in seq order, at most `limit`.
  */
-async function candidates(d1: D1Database, after: number, now: number, limit: number): Promise<Candidate[]> {
-  const { results } = await d1
-    .prepare(
-      `SELECT k.seq, k.id, k.tenant_id, k.name, k.last_used, k.created_at,
-              s.revoke_unused_after_days AS after_days,
-              MIN(COALESCE(s.unused_notice_days, ?4), s.revoke_unused_after_days) AS notice_days
-       FROM api_keys k JOIN tenant_settings s ON s.tenant_id = k.tenant_id
-       WHERE k.seq > ?1 AND k.seq <= ?1 + ${SEQ_WINDOW}
-         AND s.revoke_unused_after_days > 0
-         AND k.revoked = 0 AND k.replaced_by IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?2)
-         AND k.exempt_from_unused_policy = 0
-         AND COALESCE(k.last_used, k.created_at) <= ?2 - (s.revoke_unused_after_days - MIN(COALESCE(s.unused_notice_days, ?4), s.revoke_unused_after_days)) * ${SECONDS_PER_DAY}
-         AND (COALESCE(k.last_used, k.created_at) <= ?2 - s.revoke_unused_after_days * ${SECONDS_PER_DAY}
-              OR NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = 'key_unused_policy:' || k.id || ':' || COALESCE(k.last_used, 'never')))
-       ORDER BY k.seq LIMIT ?3`,
-    )
-    .bind(after, now, limit, DEFAULT_UNUSED_NOTICE_DAYS)
-    .all<Candidate>();
-  return results;
+async function candidates(db: Db, after: number, now: number, limit: number): Promise<Candidate[]> {
+  const notice = sql`MIN(COALESCE(s.unused_notice_days, ${DEFAULT_UNUSED_NOTICE_DAYS}), s.revoke_unused_after_days)`;
+  const idle = sql`COALESCE(k.last_used, k.created_at)`;
+  return db.all<Candidate>(sql`
+    SELECT k.seq, k.id, k.tenant_id, k.name, k.last_used, k.created_at,
+           s.revoke_unused_after_days AS after_days, ${notice} AS notice_days
+    FROM api_keys k JOIN tenant_settings s ON s.tenant_id = k.tenant_id
+    WHERE k.seq > ${after} AND k.seq <= ${after + SEQ_WINDOW}
+      AND s.revoke_unused_after_days > 0
+      AND k.revoked = 0 AND k.replaced_by IS NULL AND (k.expires_at IS NULL OR k.expires_at > ${now})
+      AND k.exempt_from_unused_policy = 0
+      AND ${idle} <= ${now} - (s.revoke_unused_after_days - ${notice}) * ${SECONDS_PER_DAY}
+      AND (${idle} <= ${now} - s.revoke_unused_after_days * ${SECONDS_PER_DAY}
+           OR NOT EXISTS (SELECT 1 FROM alerts a WHERE a.dedupe_key = 'key_unused_policy:' || k.id || ':' || COALESCE(k.last_used, 'never')))
+    ORDER BY k.seq LIMIT ${limit}`);
 }
 
 function isDue(k: Candidate, now: number): boolean {
@@ -175,13 +174,19 @@ export async function enforceUnusedPolicy(db: Db, kv: KVNamespace, now: number):
   const d1 = db.$client;
   const saved = await readCronCursor(db, UNUSED_POLICY_CURSOR);
   let after = saved === undefined ? 0 : Number((JSON.parse(saved) as { after?: unknown }).after ?? 0) || 0;
-  const maxSeq = (await d1.prepare("SELECT COALESCE(MAX(seq), 0) AS m FROM api_keys").first<{ m: number }>())?.m ?? 0;
+  const maxSeq =
+    (
+      await db
+        .select({ m: sql<number>`COALESCE(MAX(${apiKeys.seq}), 0)` })
+        .from(apiKeys)
+        .get()
+    )?.m ?? 0;
   const run: PolicyRun = { examinedUpTo: after, passCompleted: false, noticed: 0, revoked: 0, deliveries: [], d1Queries: 2, kvWrites: 0 };
   for (let w = 0; w < MAX_WINDOWS_PER_RUN && after < maxSeq; w++) {
     const roomNotices = MAX_NOTICES_PER_RUN - run.noticed;
     const roomRevocations = MAX_REVOCATIONS_PER_RUN - run.revoked;
     if (roomNotices <= 0 || roomRevocations <= 0) break;
-    const found = await candidates(d1, after, now, roomNotices + roomRevocations + 1);
+    const found = await candidates(db, after, now, roomNotices + roomRevocations + 1);
     run.d1Queries++;
     // In seq order, up to the first key over a budget: the next run resumes at that key.
     const notices: Candidate[] = [];
