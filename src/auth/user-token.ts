@@ -1,7 +1,7 @@
 /**
  * User access tokens: JWTs from the deployment's identity provider, verified against its JWKS
  * (a URL, or an inline set in dev). Tenant membership is a claim (default `tenants`), roles another
- * (default `keygate_roles`, src/vocab/roles.ts).
+ * (default `keygate_roles`, src/vocab/roles.mjs).
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { UserTokenConfig } from "../config/keys";

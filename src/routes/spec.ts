@@ -150,7 +150,7 @@ export interface ManagementRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B
   /** A user access token of the tenant, or a management key of the tenant. */
   credential: "management";
   /**
-   * The least role a user needs in the tenant (src/vocab/roles.ts); a management key needs a scope
+   * The least role a user needs in the tenant (src/vocab/roles.mjs); a management key needs a scope
    * that maps to it (src/auth/principal.ts MANAGEMENT_SCOPE_ROLES). Required: a route without one
    * does not compile.
    */

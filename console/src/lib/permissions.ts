@@ -1,7 +1,7 @@
 /**
  * Which controls a page shows: the role each operation needs comes from the route table, through
  * the OpenAPI document's `x-keygate-role` (one source); the user's role in a tenant from its token,
- * read by the same function the worker uses (src/vocab/roles.ts). A control is shown only when
+ * read by the same function the worker uses (src/vocab/roles.mjs). A control is shown only when
  * both are known and the role allows it; the API still decides (a refusal is shown as it is).
  */
 import { type Role, type RouteRole, roleAllows, roleIn } from "../../../src/vocab/roles.mjs";

@@ -22,7 +22,7 @@ export interface Session {
   subject: string;
   tenants: string[];
   /**
-   * What the token's roles claim says, read as the worker reads it (src/vocab/roles.ts), and the role
+   * What the token's roles claim says, read as the worker reads it (src/vocab/roles.mjs), and the role
    * of a token without it. Only to decide which controls to show: the API decides what is allowed.
    */
   roles?: RoleClaim;
