@@ -14,14 +14,15 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { importJWK, SignJWT } from "jose";
+import { ROLES } from "../src/vocab/roles.mjs";
 import { IDP_KEY } from "./lib/dev-state.mjs";
 import { mintDevAccessToken } from "./lib/dev-token.mjs";
 import { publicJwk } from "./lib/keys.mjs";
 
 const DEV_USER = "user-123";
 const DEV_TENANTS = ["my-tenant", "demo-tenant"];
-/** The roles the sign-in page offers (src/vocab/roles.ts). */
-const ROLE_CHOICES = ["viewer", "operator", "admin"];
+/** The roles the sign-in page offers: every role of the vocabulary. */
+const ROLE_CHOICES = ROLES;
 /** The console's callback (console/src/lib/oidc.ts): the only redirect path this client may use. */
 const CALLBACK_PATH = "/console/callback";
 /** RFC 6749 §4.1.2 recommends at most 10 minutes; one is plenty for a click. */
