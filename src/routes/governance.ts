@@ -1,5 +1,6 @@
 /** The least-privilege report and narrowing a key to what it exercised (docs/governance.md). */
 import * as z from "zod/mini";
+import { scopeCatalog } from "../config/keys";
 import { database } from "../db/client";
 import { listKeys as listKeyRows } from "../db/keys-repo";
 import { ApiError } from "../errors";
@@ -17,6 +18,7 @@ import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } fr
 import { jsonResponse } from "../http/responses";
 import { boundedInt } from "../http/validate";
 import { DEFAULT_GRACE_PERIOD_SECONDS, GRACE_PERIOD_MAX_SECONDS } from "../keys/requests";
+import { inCatalog } from "../keys/scopes";
 import { getKey, rotateKey } from "../keys/service";
 import { createdKeyViewSchema } from "../keys/views";
 import { serviceDeps } from "./deps";
@@ -130,7 +132,10 @@ export const governanceRoutes = [
       const deps = await serviceDeps(env);
       const key = await getKey(deps, ctx.tenant, keyId);
       const window = windowOf(body?.days ?? DEFAULT_WINDOW_DAYS, ctx.now);
-      const { exercised } = usageOfScopes(key.scopes, (await recordedUsage(env.DB, [keyId], window.from)).get(keyId) ?? []);
+      const recorded = (await recordedUsage(env.DB, [keyId], window.from)).get(keyId) ?? [];
+      // A scope the catalog no longer has cannot be granted again: it is dropped, as a rotation would refuse it.
+      const catalog = scopeCatalog(env);
+      const exercised = usageOfScopes(key.scopes, recorded).exercised.filter((s) => inCatalog(catalog, s));
       if (exercised.length === 0) {
         throw new ApiError(
           "conflict",
