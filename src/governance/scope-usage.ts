@@ -17,10 +17,12 @@ import { database } from "../db/client";
 import { type ApiKeyRow, scopeUsage } from "../db/schema";
 import { covers, isWildcard } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
+import { SCOPE_USAGE_RETENTION_DAYS } from "../usage/retention";
 
 export const SECONDS_PER_DAY = 86_400;
 export const DEFAULT_WINDOW_DAYS = 30;
-export const MAX_WINDOW_DAYS = 365;
+/** As far back as scope_usage is kept (shorter when USAGE_RETENTION_DAY_DAYS is). */
+export const MAX_WINDOW_DAYS = SCOPE_USAGE_RETENTION_DAYS;
 
 /** The window a report covers: whole UTC days, today included. */
 export interface ReportWindow {

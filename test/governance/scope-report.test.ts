@@ -5,6 +5,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { Env } from "../../src/env";
+import { usageConfig } from "../../src/usage/config";
+import { pruneUsage } from "../../src/usage/retention";
 import { eventually } from "../helpers/eventually";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 
@@ -185,6 +188,25 @@ describe("the least-privilege report, against a recorded workload", () => {
     ]);
     expect(usage.exercised_scopes).toEqual(["api:read", "keys:read"]);
   }, 90_000);
+});
+
+describe("scope_usage retention", () => {
+  it("keeps a year of days (the longest window), prunes what is older", async () => {
+    const tenant = freshTenant();
+    const keyId = `key-${crypto.randomUUID()}`;
+    const now = Math.floor(Date.now() / 1000);
+    const today = now - (now % 86_400);
+    for (const age of [300, 364, 367, 400]) {
+      await env.DB.prepare("INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at) VALUES (?, ?, 'api:read', ?, 1, ?)")
+        .bind(tenant, keyId, today - age * 86_400, today - age * 86_400)
+        .run();
+    }
+    await pruneUsage(env.DB, usageConfig(env as Env), now);
+    const { results } = await env.DB.prepare("SELECT day FROM scope_usage WHERE key_id = ? ORDER BY day DESC")
+      .bind(keyId)
+      .all<{ day: number }>();
+    expect(results.map((r) => (today - r.day) / 86_400)).toEqual([300, 364]);
+  });
 });
 
 describe("wildcard scopes", () => {
