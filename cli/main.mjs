@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { registerAlerts } from "./commands/alerts.mjs";
 import { registerAudit } from "./commands/audit.mjs";
+import { registerGovernance } from "./commands/governance.mjs";
 import { registerKeys } from "./commands/keys.mjs";
 import { registerSession } from "./commands/session.mjs";
 import { registerUsage } from "./commands/usage.mjs";
@@ -41,6 +42,7 @@ then \`keygate login\`.`,
 
   registerSession(program);
   registerKeys(program);
+  registerGovernance(program);
   registerAudit(program);
   registerUsage(program);
   registerAlerts(program);

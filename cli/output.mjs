@@ -156,6 +156,7 @@ export function toJson(value) {
  * @property {boolean} revoked
  * @property {number} [revoked_at]
  * @property {Record<string, unknown>} [metadata]
+ * @property {true} [exempt_from_unused_policy]
  * @property {string} [rotated_from]
  * @property {string} [replaced_by]
  * @property {number} [grace_period_ends_at]
@@ -208,6 +209,7 @@ export function keyPairs(key, now) {
   if (key.rate_limits !== undefined) pairs.push(["rate limits", key.rate_limits.map(formatRateLimit).join(", ")]);
   if (key.allowed_ips !== undefined) pairs.push(["allowed IPs", key.allowed_ips.join(", ")]);
   if (key.metadata !== undefined) pairs.push(["metadata", JSON.stringify(key.metadata)]);
+  if (key.exempt_from_unused_policy === true) pairs.push(["unused policy", "exempt"]);
   return pairs;
 }
 

@@ -108,6 +108,7 @@ export interface UpdateInput {
   metadata?: Record<string, unknown> | null;
   rateLimits?: ApiKeyRow["rateLimits"];
   allowedIps?: ApiKeyRow["allowedIps"];
+  exemptFromUnusedPolicy?: boolean;
   at: number;
 }
 
@@ -123,6 +124,7 @@ export async function updateKey(
   if (input.metadata !== undefined) set.metadata = input.metadata;
   if (input.rateLimits !== undefined) set.rateLimits = input.rateLimits;
   if (input.allowedIps !== undefined) set.allowedIps = input.allowedIps;
+  if (input.exemptFromUnusedPolicy !== undefined) set.exemptFromUnusedPolicy = input.exemptFromUnusedPolicy;
   const [, , rows] = await db.batch([
     db
       .update(apiKeys)
@@ -207,14 +209,15 @@ const EDGE_RECORD_COLUMNS = {
   rotationCutoffAt: apiKeys.rotationCutoffAt,
   rateLimits: apiKeys.rateLimits,
   allowedIps: apiKeys.allowedIps,
+  metadata: apiKeys.metadata,
   updatedAt: apiKeys.updatedAt,
 };
 
 /**
- * Keys the edge must know something about (revoked, rotated, rate-limited or allowlisted) and that
+ * Keys the edge must know something about (revoked, rotated, rate-limited, allowlisted or with metadata) and that
  * can still be presented (not past their own exp), in id order: ids after `afterId` and up to
  * `upToId` (inclusive; no upper bound when undefined), at most `limit`. The condition is written
- * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0006): a
+ * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0011): a
  * bound parameter cannot prove a row is in a partial index.
  */
 export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId: string | undefined, limit: number) {
@@ -225,7 +228,7 @@ export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId:
       and(
         gt(apiKeys.id, afterId),
         upToId === undefined ? undefined : lte(apiKeys.id, upToId),
-        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL)`,
+        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL OR ${apiKeys.metadata} IS NOT NULL)`,
         or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
       ),
     )
@@ -278,4 +281,13 @@ export async function edgeChangesByIdPrefix(db: Db, afterSeq: number, offset: nu
   ]);
   const b = bounds[0];
   return { groups, first: b?.first ?? null, last: b?.last ?? null, now: b?.now ?? Math.floor(Date.now() / 1000) };
+}
+
+/** The edge columns of these keys (ids as one JSON parameter: any number within D1's 2 MB value). */
+export function edgeRowsOf(db: Db, ids: readonly string[]) {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db
+    .select(EDGE_RECORD_COLUMNS)
+    .from(apiKeys)
+    .where(sql`${apiKeys.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
 }

@@ -22,6 +22,8 @@ export interface EdgeRecord {
   at?: number;
   rate_limits?: RateLimitRule[];
   allowed_ips?: string[];
+  /** The key's metadata as the X-Keygate-Meta value (base64url of its JSON), encoded once when written. */
+  meta?: string;
 }
 
 /** What the gateway works with: the record parsed once per read. */
@@ -29,11 +31,14 @@ export interface EdgeView {
   refused: RefusedFrom | null;
   limits: RateLimits | null;
   allowlist: readonly CidrRange[] | null;
+  /** X-Keygate-Meta for the origin (FORWARD_KEY_META), or null for a key without metadata. */
+  meta: string | null;
 }
 
 /** The record D1's row calls for, or null when the edge needs to know nothing about the key. */
 export function edgeRecordOf(
-  row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt">,
+  row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt"> &
+    Partial<Pick<ApiKeyRow, "metadata">>,
 ): EdgeRecord | null {
   const record: EdgeRecord = {};
   if (row.revoked) {
@@ -45,7 +50,16 @@ export function edgeRecordOf(
   }
   if (row.rateLimits && row.rateLimits.length > 0) record.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) record.allowed_ips = row.allowedIps;
+  if (row.metadata && Object.keys(row.metadata).length > 0) record.meta = metaHeaderValue(row.metadata);
   return Object.keys(record).length > 0 ? record : null;
+}
+
+/** base64url (no padding) of the metadata's UTF-8 JSON: a header value whatever the metadata holds. */
+export function metaHeaderValue(metadata: Record<string, unknown>): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(metadata));
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 /** The record parsed for the gateway (null: nothing to enforce). */
@@ -64,7 +78,8 @@ export function viewOf(record: EdgeRecord | null): EdgeView | null {
       if (parsed.ok) allowlist.push(parsed.range);
     }
   }
-  return refused || limits || allowlist ? { refused, limits, allowlist } : null;
+  const meta = typeof record.meta === "string" && record.meta !== "" ? record.meta : null;
+  return refused || limits || allowlist || meta ? { refused, limits, allowlist, meta } : null;
 }
 
 /** The refusal that refuses more: a revocation over a rotation, else the earlier one. */

@@ -8,6 +8,7 @@ import type { RateLimitColumn } from "../db/schema";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { parseCidr } from "../lib/ip";
+import { inCatalog } from "./scopes";
 
 export const NAME_MAX_LENGTH = 200;
 export const EXPIRES_IN_DAYS_MAX = 3650;
@@ -38,12 +39,14 @@ function scopes(catalog: ScopeCatalog) {
     .check(
       z.minLength(1, "scopes must list at least one scope"),
       z.superRefine((value, ctx) => {
-        const unknown = value.filter((s) => !catalog.has(s));
+        const unknown = value.filter((s) => !inCatalog(catalog, s));
         if (unknown.length > 0) {
           ctx.addIssue({ code: "custom", message: `unknown scope(s): ${unknown.join(", ")} (see GET /api/v1/scopes)` });
         }
       }),
-      z.describe("Scopes from the catalog (GET /api/v1/scopes); duplicates are dropped."),
+      z.describe(
+        "Scopes from the catalog (GET /api/v1/scopes), or a catalog prefix wildcard such as `deploy:*` (every catalog scope under `deploy:`); duplicates are dropped.",
+      ),
     );
   return z.pipe(
     list,
@@ -57,6 +60,10 @@ const metadata = z.nullable(z.record(z.string(), jsonValue, { error: "metadata m
   }),
   z.describe(`Free-form JSON object, at most ${METADATA_MAX_BYTES} bytes; null clears it.`),
 );
+
+const exemptFromUnusedPolicy = z
+  .boolean({ error: "exempt_from_unused_policy must be true or false" })
+  .check(z.describe("true: the tenant's unused-key policy never revokes this key (a break-glass key). Audited."));
 
 export const RATE_LIMITS_MAX = 5;
 export const RATE_LIMIT_MAX = 1_000_000_000;
@@ -131,6 +138,8 @@ function build(catalog: ScopeCatalog) {
         expires_in_days: z.optional(expiresInDays),
         rate_limits: z.optional(rateLimits),
         allowed_ips: z.optional(allowedIps),
+        metadata: z.optional(metadata),
+        exempt_from_unused_policy: z.optional(exemptFromUnusedPolicy),
       },
       OBJECT,
     ),
@@ -156,13 +165,14 @@ function build(catalog: ScopeCatalog) {
           metadata: z.optional(metadata),
           rate_limits: z.optional(z.nullable(rateLimits).check(z.describe("New limits; null or [] removes them."))),
           allowed_ips: z.optional(z.nullable(allowedIps).check(z.describe("New allowlist; null or [] removes it."))),
+          exempt_from_unused_policy: z.optional(exemptFromUnusedPolicy),
           scopes: z.optional(z.never({ error: "scopes of an issued key cannot change in place; rotate the key with new scopes" })),
         },
         OBJECT,
       )
       .check(
         z.refine((b) => Object.values(b).some((v) => v !== undefined), {
-          message: "nothing to update: give name, metadata, rate_limits and/or allowed_ips",
+          message: "nothing to update: give name, metadata, rate_limits, allowed_ips and/or exempt_from_unused_policy",
         }),
       ),
     revoke: z.strictObject(

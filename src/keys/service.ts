@@ -43,7 +43,7 @@ export interface KeyChangeRecorder {
   /** The audit row of a successful change, written in the change's transaction. */
   audit(
     ctx: ManagementContext,
-    action: "create" | "revoke" | "update" | "rotate",
+    action: "create" | "revoke" | "update" | "rotate" | "narrow" | "set_unused_exemption",
     keyId: string,
     outcome: "success",
     status: number,
@@ -67,6 +67,11 @@ function notFound(): never {
   throw new ApiError("not_found", `${ID_NOUNS.key} not found`);
 }
 
+/** Metadata `{}` is none: stored as NULL, so a key without metadata has no edge record for it. */
+function emptyAsNull(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  return metadata && Object.keys(metadata).length > 0 ? metadata : null;
+}
+
 function expiresAtFor(days: number, now: number): number | null {
   return days === 0 ? null : now + days * SECONDS_PER_DAY;
 }
@@ -83,10 +88,14 @@ async function newKey(
     rotatedFrom: string | null;
     rateLimits: RateLimit[] | null;
     allowedIps: string[] | null;
+    exemptFromUnusedPolicy: boolean;
     /** The principal's own row when a management key rotates itself. */
     self?: ApiKeyRow;
   },
-): Promise<{ row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps">; apiKey: string }> {
+): Promise<{
+  row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps" | "metadata" | "exemptFromUnusedPolicy">;
+  apiKey: string;
+}> {
   assertLifetimeAllowed(deps.lifetimePolicy, fields.scopes, fields.expiresInDays);
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
   assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
@@ -114,10 +123,11 @@ async function newKey(
     subject: fields.subject,
     jti,
     kid: deps.ring.active.kid,
-    metadata: fields.metadata,
+    metadata: emptyAsNull(fields.metadata),
     rotatedFrom: fields.rotatedFrom,
     rateLimits: fields.rateLimits,
     allowedIps: fields.allowedIps,
+    exemptFromUnusedPolicy: fields.exemptFromUnusedPolicy,
     updatedAt: ctx.now,
   };
   return { row, apiKey };
@@ -170,10 +180,11 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     expiresInDays: input.expires_in_days ?? DEFAULT_EXPIRES_IN_DAYS,
     // A key made by a management key belongs to the same subject as that key.
     subject: ctx.principal.sub,
-    metadata: null,
+    metadata: input.metadata ?? null,
     rotatedFrom: null,
     rateLimits: noneIfEmpty(input.rate_limits) ?? null,
     allowedIps: allowlistOfNewKey(ctx, input.allowed_ips),
+    exemptFromUnusedPolicy: input.exempt_from_unused_policy ?? false,
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);
   const deliveries = await repo.insertKey(
@@ -281,15 +292,18 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
   const allowedIps = input.allowed_ips === undefined ? undefined : (noneIfEmpty(input.allowed_ips) ?? null);
   if (rateLimits !== undefined) assertLimitsNoLooser(ctx, rateLimits);
   assertAllowlistNoWider(ctx, allowedIps);
+  const metadata = input.metadata === undefined ? undefined : emptyAsNull(input.metadata);
+  const exempt = input.exempt_from_unused_policy;
   const row = await repo.updateKey(
     deps.db,
     ctx.tenant,
     id,
-    { name: input.name, metadata: input.metadata, rateLimits, allowedIps, at: ctx.now },
-    deps.record.audit(ctx, "update", id, "success", 200),
+    { name: input.name, metadata, rateLimits, allowedIps, exemptFromUnusedPolicy: exempt, at: ctx.now },
+    // An exemption from the unused-key policy is an entry of its own kind, so it can be found.
+    deps.record.audit(ctx, exempt === undefined ? "update" : "set_unused_exemption", id, "success", 200),
   );
   if (!row) notFound();
-  if (rateLimits !== undefined || allowedIps !== undefined) mirror(row, ctx.now);
+  if (rateLimits !== undefined || allowedIps !== undefined || metadata !== undefined) mirror(row, ctx.now);
   return keyView(row);
 }
 
@@ -303,7 +317,14 @@ function allowlistOfReplacement(ctx: ManagementContext, given: string[] | undefi
   return allowlistWithinOwn(ctx, old) ? old : allowlistOfNewKey(ctx, undefined);
 }
 
-export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: RotateKeyInput): Promise<CreatedKeyView> {
+export async function rotateKey(
+  deps: KeyServiceDeps,
+  ctx: ManagementContext,
+  id: string,
+  input: RotateKeyInput,
+  /** The audit entry's action: "narrow" for a rotation to the scopes a key exercised. */
+  action: "rotate" | "narrow" = "rotate",
+): Promise<CreatedKeyView> {
   const old = await existing(deps, ctx.tenant, id);
   if (old.revoked) throw new ApiError("conflict", `${API_KEY_REFUSALS.revoked}; create a new key instead`);
   if (old.replacedBy !== null) throw new ApiError("conflict", `API key was already rotated; its replacement is ${old.replacedBy}`);
@@ -319,6 +340,7 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     // Limits and allowlist carry over unless the rotation sets new ones.
     rateLimits: input.rate_limits === undefined ? old.rateLimits : (noneIfEmpty(input.rate_limits) ?? null),
     allowedIps: allowlistOfReplacement(ctx, input.allowed_ips, old.allowedIps),
+    exemptFromUnusedPolicy: old.exemptFromUnusedPolicy,
     self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);
@@ -328,7 +350,7 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     old.id,
     cutoffAt,
     row,
-    deps.record.audit(ctx, "rotate", old.id, "success", 201),
+    deps.record.audit(ctx, action, old.id, "success", 201),
     (happened) =>
       deps.record.event(
         ctx.tenant,

@@ -28,6 +28,7 @@ export const keyViewSchema = z
     grace_period_ends_at: z.optional(unixSeconds),
     rate_limits: z.optional(z.array(rateLimitSchema)),
     allowed_ips: z.optional(z.array(z.string())),
+    exempt_from_unused_policy: z.optional(z.literal(true)),
   })
   .register(z.globalRegistry, { id: "ApiKey", description: "An API key's metadata (never the key itself)." });
 
@@ -44,6 +45,8 @@ export const createdKeyViewSchema = z
     rotated_from: z.optional(z.string()),
     rate_limits: z.optional(z.array(rateLimitSchema)),
     allowed_ips: z.optional(z.array(z.string())),
+    metadata: z.optional(z.record(z.string(), jsonValue)),
+    exempt_from_unused_policy: z.optional(z.literal(true)),
   })
   .register(z.globalRegistry, { id: "CreatedApiKey", description: "A new key: the metadata plus `api_key`, shown only in this response." });
 
@@ -66,6 +69,7 @@ export function keyView(row: ApiKeyRow): KeyView {
   if (row.replacedBy !== null) view.replaced_by = row.replacedBy;
   if (row.rotationCutoffAt !== null) view.grace_period_ends_at = row.rotationCutoffAt;
   withPolicy(view, row);
+  if (row.exemptFromUnusedPolicy) view.exempt_from_unused_policy = true;
   return view;
 }
 
@@ -76,7 +80,8 @@ function withPolicy(view: { rate_limits?: RateLimit[]; allowed_ips?: string[] },
 }
 
 export function createdKeyView(
-  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps">,
+  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps"> &
+    Partial<Pick<ApiKeyRow, "metadata" | "exemptFromUnusedPolicy">>,
   apiKey: string,
 ): CreatedKeyView {
   const view: CreatedKeyView = {
@@ -91,5 +96,7 @@ export function createdKeyView(
   };
   if (row.rotatedFrom) view.rotated_from = row.rotatedFrom;
   withPolicy(view, row);
+  if (row.metadata && Object.keys(row.metadata).length > 0) view.metadata = row.metadata as CreatedKeyView["metadata"];
+  if (row.exemptFromUnusedPolicy) view.exempt_from_unused_policy = true;
   return view;
 }

@@ -5,6 +5,7 @@ export type Route =
   | { page: "keys"; tenant: string }
   | { page: "key"; tenant: string; keyId: string }
   | { page: "alerts"; tenant: string }
+  | { page: "report"; tenant: string }
   | { page: "webhooks"; tenant: string }
   | { page: "not-found" };
 
@@ -32,6 +33,7 @@ export function parseRoute(pathname: string): Route {
   if (section === "keys" && id === undefined) return { page: "keys", tenant };
   if (section === "keys" && id !== undefined) return { page: "key", tenant, keyId: id };
   if (section === "alerts" && id === undefined) return { page: "alerts", tenant };
+  if (section === "least-privilege" && id === undefined) return { page: "report", tenant };
   if (section === "webhooks" && id === undefined) return { page: "webhooks", tenant };
   return { page: "not-found" };
 }
@@ -47,6 +49,8 @@ export function routePath(route: Route): string {
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/keys/${encodeURIComponent(route.keyId)}`;
     case "alerts":
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/alerts`;
+    case "report":
+      return `${BASE}/t/${encodeURIComponent(route.tenant)}/least-privilege`;
     case "webhooks":
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/webhooks`;
   }
