@@ -53,7 +53,9 @@ export async function measureConsumer({
     config,
     secrets,
     originUrl,
-    keygates: [{ name: "consumer", vars: {} }],
+    // Each queue batch rolled up at once, as this measures (the aggregator shards would hold them
+    // for USAGE_AGGREGATE_SECONDS: npm run bench:capacity -- --only usage-minute measures that path).
+    keygates: [{ name: "consumer", vars: { USAGE_AGGREGATE_SECONDS: "0" } }],
     passthrough: false,
   });
   try {
