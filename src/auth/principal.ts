@@ -13,6 +13,7 @@ import type { RateLimit } from "../keys/schemas";
 import { satisfies } from "../keys/scopes";
 import { keyStatus } from "../keys/status";
 import { allowlistAdmits } from "../lib/ip";
+import type { Quota } from "../vocab/quotas";
 import { API_KEY_REFUSALS, type ApiKeyRefusalReason, verifyApiKey } from "./api-key-token";
 import { requireBearer } from "./bearer";
 import { signingKeys } from "./signing-keys";
@@ -30,6 +31,9 @@ export interface KeyPrincipal {
   rateLimits: RateLimit[] | null;
   /** The key's own allowlist (canonical CIDR texts): it may not grant a wider one. */
   allowedIps: string[] | null;
+  /** The key's own quota and limit group: it may not grant a looser quota, nor another group. */
+  quota: Quota | null;
+  limitGroup: string | null;
 }
 
 export type Principal = UserPrincipal | KeyPrincipal;
@@ -127,6 +131,8 @@ export async function authenticateManagement(
     exp: claims.exp,
     rateLimits: row.rateLimits,
     allowedIps: row.allowedIps,
+    quota: row.quota ?? null,
+    limitGroup: row.limitGroup ?? null,
   };
 }
 

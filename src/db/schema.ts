@@ -2,6 +2,7 @@
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
 import type { RateLimit } from "../keys/schemas";
+import type { Quota } from "../vocab/quotas";
 
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -30,6 +31,9 @@ export const apiKeys = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
     allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
+    /** migrations/0010: the key's quota and its limit group. */
+    quota: text("quota", { mode: "json" }).$type<Quota>(),
+    limitGroup: text("limit_group"),
   },
   // The edge-record index is partial (see migrations/0006); drizzle only reads through it.
   (t) => [index("api_keys_tenant_seq").on(t.tenantId, t.seq)],
@@ -165,6 +169,8 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   expiringWithinDays: integer("expiring_within_days"),
   unusedDays: integer("unused_days"),
   leakAction: text("leak_action", { enum: ["revoke", "notify"] }),
+  /** migrations/0010. */
+  quotaLowPercent: integer("quota_low_percent"),
   updatedAt: integer("updated_at").notNull(),
 });
 
@@ -180,6 +186,25 @@ export const alerts = sqliteTable("alerts", {
   acknowledgedAt: integer("acknowledged_at"),
   acknowledgedBy: text("acknowledged_by"),
 });
+
+/** Shared budgets (migrations/0010): keys that join one count against its counter too. */
+export const limitGroups = sqliteTable(
+  "limit_groups",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    id: text("id").notNull().unique(),
+    tenantId: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
+    quota: text("quota", { mode: "json" }).$type<Quota>(),
+    createdAt: integer("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("limit_groups_tenant_seq").on(t.tenantId, t.seq)],
+);
+
+export type LimitGroupRow = typeof limitGroups.$inferSelect;
 
 export type AlertRow = typeof alerts.$inferSelect;
 

@@ -2,7 +2,8 @@
  * The data plane: every request that is not for the control plane. In order: the path contract
  * (path-contract.ts: a path an origin could read another way is refused), route policy, client
  * throttle (brute force), bearer key (signature, iss, aud, exp), edge record (revoked / rotated,
- * allowlist), scopes, rate limits; one verdict, then forward or refuse.
+ * allowlist), scopes, rate limits and quotas (the key's and its limit group's, spending the route's
+ * cost); one verdict, then forward or refuse.
  *
  * Never waits on D1 (the edge change feed is polled after the response), and in the steady state
  * awaits nothing but the origin: the key ring, verifications, edge records, route decisions and
@@ -16,17 +17,17 @@ import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../co
 import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
 import { edgeFeedPollIfDue } from "../keys/edge-feed";
-import { cachedEdgeView, type EdgeView, fetchEdgeView, type RateLimits } from "../keys/edge-record";
+import { cachedEdgeView, type EdgeView, fetchEdgeView } from "../keys/edge-record";
 import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
-import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
+import { type CounterRef, decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
 import { recordUsage, type UsageOutcome } from "../usage/events";
 import { usageSink } from "../usage/sink";
 import { assertionsEnabled, identityAssertion } from "./assertion";
 import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 import { judgePath } from "./path-contract";
-import { type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
+import { costOf, type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
 import { forward, originFailure, withHeaders } from "./proxy";
 import { recordUse } from "./usage";
 import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
@@ -100,15 +101,33 @@ async function authenticate(request: Request, env: Env, ip: string | null, rule:
   return result.ok ? result.claims : refused(result.reason, rule, { claims: result.claims });
 }
 
+/** The counters a key's requests count against (its own, its limit group's), made once per edge view. */
+const countersOfView = new WeakMap<EdgeView, readonly CounterRef[]>();
+const NO_COUNTERS: readonly CounterRef[] = [];
+
+function countersOf(keyId: string, view: EdgeView | null): readonly CounterRef[] {
+  if (view === null || (view.limits === null && view.group === null)) return NO_COUNTERS;
+  let refs = countersOfView.get(view);
+  if (refs === undefined) {
+    const list: CounterRef[] = [];
+    if (view.limits !== null) list.push({ kind: "key", id: keyId, limits: view.limits });
+    if (view.group !== null) list.push({ kind: "group", id: view.group });
+    refs = list;
+    countersOfView.set(view, refs);
+  }
+  return refs;
+}
+
 function fromLimitDecision(decision: LimitDecision, claims: ApiKeyClaims, rule: string, env: Env): Verdict {
   switch (decision.kind) {
     case "admitted":
       return { ok: true, rule, claims, rateLimit: { policy: decision.policy, current: decision.rateLimit } };
     case "limited":
-      return refused("rate_limited", rule, {
+      return refused(decision.by.quota ? "quota_exceeded" : "rate_limited", rule, {
         claims,
         retryAfterS: decision.retryAfterS,
         rateLimit: { policy: decision.policy, current: decision.rateLimit },
+        limitedBy: decision.by,
       });
     case "unavailable":
       // Logged by the lease code; the deployment chose what an unreachable counter means.
@@ -138,8 +157,9 @@ function judgeKey(
   if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
     return refused("insufficient_scope", rule, { claims, detail: route.challenge });
   }
-  if (view?.limits) {
-    const decision = decideFromLease(claims.keyId, view.limits, nowMs);
+  const counters = countersOf(claims.keyId, view);
+  if (counters.length > 0) {
+    const decision = decideFromLease(counters, costOf(route), nowMs);
     return decision === undefined ? undefined : fromLimitDecision(decision, claims, rule, env);
   }
   return { ok: true, rule, claims };
@@ -180,9 +200,9 @@ async function decide(
   const view = cached !== undefined ? cached : await fetchEdgeView(env.EDGE_RECORDS, claims.keyId, config.revocationCacheTtlMs, nowMs);
   const verdict = judgeKey(env, claims, view, route, ip, nowMs);
   if (verdict !== undefined) return verdict;
-  // The key has limits and this isolate's lease is spent: ask its counter.
-  const limits = view?.limits as RateLimits;
-  return fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, claims.keyId, limits, nowMs), claims, rule, env);
+  // The key counts against counters and this isolate's leases cannot cover the request: ask them.
+  const counters = countersOf(claims.keyId, view);
+  return fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, counters, costOf(route), nowMs), claims, rule, env);
 }
 
 /** The origin's answer to an accepted request, with the RateLimit fields of a limited key. */

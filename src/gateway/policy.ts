@@ -8,12 +8,17 @@
  * as a case-sensitive one (Werkzeug) does; a path for which the two pick different rules is refused.
  */
 
+import { DEFAULT_ROUTE_COST, ROUTE_COST_MAX } from "../vocab/quotas";
 import { foldAscii } from "./path-contract";
 
 export type UnmatchedRoutes = "authenticate" | "deny";
 
-/** What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage analytics. */
-export type Requirement = { rule: string } & (
+/**
+ * What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage
+ * analytics; `cost` is what a request spends from each rate limit and quota it counts against
+ * (DEFAULT_ROUTE_COST when the rule sets none; 0 never touches a counter).
+ */
+export type Requirement = { rule: string; cost?: number } & (
   | { kind: "public" }
   | { kind: "authenticated" }
   | { kind: "scopes"; scopes: readonly string[]; challenge: string }
@@ -37,7 +42,12 @@ export interface CompiledPolicy {
   scopes: ReadonlySet<string>;
 }
 
-const RULE_FIELDS = new Set(["method", "path", "scopes", "public"]);
+const RULE_FIELDS = new Set(["method", "path", "scopes", "public", "cost"]);
+
+/** What a request of this requirement spends from each counter. */
+export function costOf(requirement: Requirement): number {
+  return requirement.cost ?? DEFAULT_ROUTE_COST;
+}
 const METHOD_PATTERN = /^[A-Z]+$/;
 
 function parseMethods(value: unknown, where: string): ReadonlySet<string> | null {
@@ -90,6 +100,13 @@ export function compilePolicy(raw: unknown): CompiledPolicy {
       if (list.length > 0) requirement = { kind: "scopes", scopes: list, challenge: list.join(" "), rule };
     }
     if (r.public === true) requirement = { kind: "public", rule };
+    if (r.cost !== undefined) {
+      if (typeof r.cost !== "number" || !Number.isInteger(r.cost) || r.cost < 0 || r.cost > ROUTE_COST_MAX) {
+        throw new Error(`${where}.cost must be an integer from 0 to ${ROUTE_COST_MAX}`);
+      }
+      if (r.public === true) throw new Error(`${where} cannot be public and have a cost (a public request has no key to count against)`);
+      if (r.cost !== DEFAULT_ROUTE_COST) requirement = { ...requirement, cost: r.cost };
+    }
     const asWritten = parsePath(r.path, where);
     return { methods, segments: asWritten.map(foldAscii), asWritten, requirement };
   });

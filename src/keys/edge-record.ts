@@ -24,6 +24,9 @@
 import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import { type CidrRange, parseCidr } from "../lib/ip";
+import type { CountedPolicy } from "../lib/periods";
+import { policyItem } from "../lib/ratelimit-fields";
+import { KEY_QUOTA_ITEM, type Quota } from "../vocab/quotas";
 import type { RateLimit } from "./schemas";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
@@ -38,17 +41,24 @@ export interface EdgeRecord {
   at?: number;
   rate_limits?: RateLimit[];
   allowed_ips?: string[];
+  /** migrations/0010: the key's quota, and the limit group whose counter it counts against too. */
+  quota?: Quota;
+  limit_group?: string;
 }
 
 /** What the gateway works with: the record parsed once per read. */
 export interface EdgeView {
   refused: RefusedFrom | null;
+  /** The key's own counted policies: its rate limits and quota. */
   limits: RateLimits | null;
   allowlist: readonly CidrRange[] | null;
+  /** The limit group the key counts against as well (its counter holds the group's policies). */
+  group: string | null;
 }
 
 export interface RateLimits {
-  list: readonly RateLimit[];
+  /** Rate limits by their names, the quota as `key.quota` (src/vocab/quotas.ts). */
+  list: readonly CountedPolicy[];
   /** Identity of this set of limits (leases are per key and per set). */
   fingerprint: string;
   /** The RateLimit-Policy field value (draft-ietf-httpapi-ratelimit-headers-11). */
@@ -83,7 +93,8 @@ export function keyIdFromEdgeRecordKey(name: string): string | undefined {
 
 /** The record D1's row calls for, or null when the edge needs to know nothing about the key. */
 export function edgeRecordOf(
-  row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt">,
+  row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt"> &
+    Partial<Pick<ApiKeyRow, "quota" | "limitGroup">>,
 ): EdgeRecord | null {
   const record: EdgeRecord = {};
   if (row.revoked) {
@@ -95,6 +106,8 @@ export function edgeRecordOf(
   }
   if (row.rateLimits && row.rateLimits.length > 0) record.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) record.allowed_ips = row.allowedIps;
+  if (row.quota) record.quota = row.quota;
+  if (row.limitGroup) record.limit_group = row.limitGroup;
   return Object.keys(record).length > 0 ? record : null;
 }
 
@@ -106,10 +119,6 @@ export function fingerprintOf(record: EdgeRecord): string {
   return hash.toString(16).padStart(8, "0");
 }
 
-function sfString(value: string): string {
-  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
-}
-
 function viewOf(record: EdgeRecord | null): EdgeView | null {
   if (record === null) return null;
   const refused =
@@ -117,13 +126,17 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
       ? { state: record.state, at: record.at }
       : null;
   let limits: RateLimits | null = null;
-  if (Array.isArray(record.rate_limits) && record.rate_limits.length > 0) {
+  const list: CountedPolicy[] = Array.isArray(record.rate_limits) ? [...record.rate_limits] : [];
+  if (record.quota && typeof record.quota === "object") list.push({ name: KEY_QUOTA_ITEM, limit: record.quota.limit, period: record.quota.period });
+  if (list.length > 0) {
     limits = {
-      list: record.rate_limits,
-      fingerprint: fingerprintOf({ rate_limits: record.rate_limits }),
-      policyHeader: record.rate_limits.map((l) => `${sfString(l.name)};q=${l.limit};w=${l.window_seconds}`).join(", "),
+      list,
+      // A key with rate limits only keeps the fingerprint it had before quotas (its leases stay good).
+      fingerprint: fingerprintOf(record.quota ? { rate_limits: record.rate_limits, quota: record.quota } : { rate_limits: record.rate_limits }),
+      policyHeader: list.map(policyItem).join(", "),
     };
   }
+  const group = typeof record.limit_group === "string" ? record.limit_group : null;
   let allowlist: CidrRange[] | null = null;
   if (Array.isArray(record.allowed_ips) && record.allowed_ips.length > 0) {
     allowlist = [];
@@ -132,7 +145,7 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
       if (parsed.ok) allowlist.push(parsed.range);
     }
   }
-  return refused || limits || allowlist ? { refused, limits, allowlist } : null;
+  return refused || limits || allowlist || group ? { refused, limits, allowlist, group } : null;
 }
 
 interface CacheEntry {
@@ -197,7 +210,7 @@ function keepRefusal(keyId: string, next: EdgeView | null): EdgeView | null {
     return refused === next.refused ? next : { ...next, refused };
   }
   if (known === undefined) return next;
-  return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null };
+  return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null, group: next?.group ?? null };
 }
 
 /** What D1 told this isolate about the key within the last KV_STALENESS_MS, if anything. */

@@ -6,7 +6,9 @@ import * as z from "zod/mini";
 import type { ScopeCatalog } from "../config";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
+import { isId } from "../lib/ids";
 import { parseCidr } from "../lib/ip";
+import { QUOTA_LIMIT_MAX, QUOTA_PERIODS } from "../vocab/quotas";
 
 export const NAME_MAX_LENGTH = 200;
 export const EXPIRES_IN_DAYS_MAX = 3650;
@@ -111,6 +113,28 @@ const allowedIps = z.pipe(
   ]),
 );
 
+export const quotaSchema = z
+  .strictObject(
+    {
+      limit: boundedInt("limit", 1, QUOTA_LIMIT_MAX),
+      period: z.enum(QUOTA_PERIODS, { error: `period must be one of: ${QUOTA_PERIODS.join(", ")}` }),
+    },
+    { error: "quota must be an object {limit, period}" },
+  )
+  .register(z.globalRegistry, {
+    id: "Quota",
+    description:
+      "At most `limit` calls (route cost units) per calendar `period` in UTC (`day`, `month`), or in all (`none`: never refills); credits add to the current period.",
+  });
+
+/** A limit group's id (the group must be of the same tenant: the service checks). */
+export const limitGroupIdSchema = z
+  .string(typeError("limit_group", "limit_group must be a limit group id (grp-...)"))
+  .check(
+    z.refine((v) => isId("group", v), "limit_group must be a limit group id (grp-...)"),
+    z.describe("A limit group of the same tenant: the key's requests count against the group's limits and quota too."),
+  );
+
 /** An empty list means none: stored as NULL, not shown. */
 function noneIfEmpty<T>(list: T[] | null | undefined): T[] | null | undefined {
   return list !== null && list !== undefined && list.length === 0 ? null : list;
@@ -127,6 +151,8 @@ function build(catalog: ScopeCatalog) {
         expires_in_days: z.optional(expiresInDays),
         rate_limits: z.optional(rateLimits),
         allowed_ips: z.optional(allowedIps),
+        quota: z.optional(quotaSchema),
+        limit_group: z.optional(limitGroupIdSchema),
       },
       OBJECT,
     ),
@@ -142,6 +168,10 @@ function build(catalog: ScopeCatalog) {
         expires_in_days: z.optional(expiresInDays),
         rate_limits: z.optional(rateLimits),
         allowed_ips: z.optional(allowedIps),
+        quota: z.optional(z.nullable(quotaSchema).check(z.describe("A new quota for the replacement; null: none. Omitted: the old key's."))),
+        limit_group: z.optional(
+          z.nullable(limitGroupIdSchema).check(z.describe("The replacement's limit group; null: none. Omitted: the old key's.")),
+        ),
       },
       OBJECT,
     ),
@@ -152,13 +182,15 @@ function build(catalog: ScopeCatalog) {
           metadata: z.optional(metadata),
           rate_limits: z.optional(z.nullable(rateLimits).check(z.describe("New limits; null or [] removes them."))),
           allowed_ips: z.optional(z.nullable(allowedIps).check(z.describe("New allowlist; null or [] removes it."))),
+          quota: z.optional(z.nullable(quotaSchema).check(z.describe("New quota; null removes it. Counts carry over while the period stays."))),
+          limit_group: z.optional(z.nullable(limitGroupIdSchema).check(z.describe("Join this limit group; null leaves the key's group."))),
           scopes: z.optional(z.never({ error: "scopes of an issued key cannot change in place; rotate the key with new scopes" })),
         },
         OBJECT,
       )
       .check(
         z.refine((b) => Object.values(b).some((v) => v !== undefined), {
-          message: "nothing to update: give name, metadata, rate_limits and/or allowed_ips",
+          message: "nothing to update: give name, metadata, rate_limits, allowed_ips, quota and/or limit_group",
         }),
       ),
     revoke: z.strictObject(

@@ -8,9 +8,22 @@
 import * as z from "zod/mini";
 import type { ApiKeyRow } from "../db/schema";
 import { jsonValue } from "../http/validate";
-import { type RateLimit, rateLimitSchema } from "./schemas";
 
 const unixSeconds = z.int();
+import type { Quota } from "../vocab/quotas";
+import { quotaSchema, type RateLimit, rateLimitSchema } from "./schemas";
+
+/** A key's quota as shown; `remaining` and `resets_at` when its counter was asked (one key's view). */
+export const quotaViewSchema = z
+  .strictObject({
+    limit: z.int(),
+    period: quotaSchema.shape.period,
+    remaining: z.optional(z.int().check(z.describe("Calls left in the current period (credits included); leased units count as spent."))),
+    credited: z.optional(z.int().check(z.describe("Credited in the current period."))),
+    resets_at: z.optional(z.nullable(unixSeconds).check(z.describe("When the period ends and the quota refills; null: never (`none`)."))),
+  })
+  .register(z.globalRegistry, { id: "QuotaState", description: "A quota, with what remains of it when the counter was asked." });
+
 
 export const keyViewSchema = z
   .strictObject({
@@ -28,6 +41,8 @@ export const keyViewSchema = z
     grace_period_ends_at: z.optional(unixSeconds),
     rate_limits: z.optional(z.array(rateLimitSchema)),
     allowed_ips: z.optional(z.array(z.string())),
+    quota: z.optional(quotaViewSchema),
+    limit_group: z.optional(z.string()),
   })
   .register(z.globalRegistry, { id: "ApiKey", description: "An API key's metadata (never the key itself)." });
 
@@ -44,6 +59,8 @@ export const createdKeyViewSchema = z
     rotated_from: z.optional(z.string()),
     rate_limits: z.optional(z.array(rateLimitSchema)),
     allowed_ips: z.optional(z.array(z.string())),
+    quota: z.optional(quotaViewSchema),
+    limit_group: z.optional(z.string()),
   })
   .register(z.globalRegistry, { id: "CreatedApiKey", description: "A new key: the metadata plus `api_key`, shown only in this response." });
 
@@ -69,14 +86,22 @@ export function keyView(row: ApiKeyRow): KeyView {
   return view;
 }
 
-/** Limits and allowlist appear only when set: seed objects stay exact. */
-function withPolicy(view: { rate_limits?: RateLimit[]; allowed_ips?: string[] }, row: Pick<ApiKeyRow, "rateLimits" | "allowedIps">): void {
+/** Limits, allowlist, quota and group appear only when set: seed objects stay exact. */
+function withPolicy(
+  view: { rate_limits?: RateLimit[]; allowed_ips?: string[]; quota?: z.output<typeof quotaViewSchema>; limit_group?: string },
+  row: Pick<ApiKeyRow, "rateLimits" | "allowedIps"> & { quota?: Quota | null; limitGroup?: string | null },
+): void {
   if (row.rateLimits && row.rateLimits.length > 0) view.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) view.allowed_ips = row.allowedIps;
+  if (row.quota) view.quota = { limit: row.quota.limit, period: row.quota.period };
+  if (row.limitGroup) view.limit_group = row.limitGroup;
 }
 
 export function createdKeyView(
-  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps">,
+  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps"> & {
+    quota?: Quota | null;
+    limitGroup?: string | null;
+  },
   apiKey: string,
 ): CreatedKeyView {
   const view: CreatedKeyView = {

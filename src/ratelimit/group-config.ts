@@ -1,0 +1,39 @@
+/**
+ * A limit group's policies as its counter holds them, built from the group's row: its rate limits
+ * named `group.<name>` and its quota `group.quota` (src/vocab/quotas.ts), so they never share a
+ * name with a key's own in one response's RateLimit fields.
+ */
+import type { RateLimit } from "../keys/schemas";
+import { policyItem } from "../lib/ratelimit-fields";
+import { GROUP_ITEM_PREFIX, GROUP_QUOTA_ITEM, type Quota } from "../vocab/quotas";
+import type { GroupConfig } from "./counter";
+import type { CountedPolicy } from "../lib/periods";
+
+export function groupPolicies(rateLimits: readonly RateLimit[] | null, quota: Quota | null): CountedPolicy[] {
+  const policies: CountedPolicy[] = (rateLimits ?? []).map((l) => ({ ...l, name: `${GROUP_ITEM_PREFIX}${l.name}` }));
+  if (quota) policies.push({ name: GROUP_QUOTA_ITEM, limit: quota.limit, period: quota.period });
+  return policies;
+}
+
+/** What a group's counter is configured with, from the group's columns. */
+export function groupConfigOf(row: { rateLimits: RateLimit[] | null; quota: Quota | null; updatedAt: number }): Omit<
+  GroupConfig,
+  "checkedAtMs"
+> {
+  const limits = groupPolicies(row.rateLimits, row.quota);
+  return { limits, policyHeader: limits.map(policyItem).join(", "), version: row.updatedAt };
+}
+
+/** The group's policies from D1; a group that does not exist (deleted) has none. */
+export async function loadGroupConfig(db: D1Database, groupId: string): Promise<Omit<GroupConfig, "checkedAtMs">> {
+  const row = await db
+    .prepare("SELECT rate_limits, quota, updated_at FROM limit_groups WHERE id = ?")
+    .bind(groupId)
+    .first<{ rate_limits: string | null; quota: string | null; updated_at: number }>();
+  if (row === null) return { limits: [], policyHeader: "", version: 0 };
+  return groupConfigOf({
+    rateLimits: row.rate_limits === null ? null : (JSON.parse(row.rate_limits) as RateLimit[]),
+    quota: row.quota === null ? null : (JSON.parse(row.quota) as Quota),
+    updatedAt: row.updated_at,
+  });
+}
