@@ -13,11 +13,14 @@ export const ALERT_TYPES = [
   "key_unused",
   "rate_limited",
   "key.leaked",
+  /** Issue 19: a key's or a limit group's quota is down to the tenant's quota_low_percent, or used up. */
+  "quota_low",
+  "quota_exhausted",
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 
 /** Key lifecycle events: webhooks only, no alert. */
-export const KEY_EVENTS = ["key.created", "key.revoked", "key.rotated"] as const;
+export const KEY_EVENTS = ["key.created", "key.revoked", "key.rotated", "key.quota_credited"] as const;
 /** What a webhook may subscribe to. */
 export const WEBHOOK_EVENTS = [...ALERT_TYPES, ...KEY_EVENTS] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];

@@ -8,6 +8,7 @@ import * as z from "zod/mini";
 import type { Db } from "../db/client";
 import { tenantSettings } from "../db/schema";
 import { boundedInt, oneOf } from "../http/validate";
+import { DEFAULT_QUOTA_LOW_PERCENT } from "../vocab/quotas";
 
 export const LEAK_ACTIONS = ["revoke", "notify"] as const;
 export type LeakAction = (typeof LEAK_ACTIONS)[number];
@@ -19,6 +20,7 @@ export const DEFAULT_SETTINGS = {
   expiring_within_days: 7,
   unused_days: 90,
   leak_action: "revoke" as LeakAction,
+  quota_low_percent: DEFAULT_QUOTA_LOW_PERCENT,
 };
 
 export type TenantSettings = typeof DEFAULT_SETTINGS;
@@ -40,6 +42,9 @@ export const settingsSchema = z
     unused_days: boundedInt("unused_days", 0, 36_500).check(z.describe("key_unused: a key has not been used for this many days (0: off).")),
     leak_action: oneOf("leak_action", LEAK_ACTIONS).check(
       z.describe("What a genuine leak report does to a live key: revoke it at once, or only notify."),
+    ),
+    quota_low_percent: boundedInt("quota_low_percent", 0, 99).check(
+      z.describe("quota_low: a key's or limit group's quota is down to this percent of its period's calls (0: off)."),
     ),
   })
   .register(z.globalRegistry, { id: "AlertSettings", description: "A tenant's alert thresholds and leak policy." });
@@ -76,6 +81,7 @@ function withDefaults(row: TenantSettingsRow | undefined): TenantSettings {
     expiring_within_days: row?.expiringWithinDays ?? DEFAULT_SETTINGS.expiring_within_days,
     unused_days: row?.unusedDays ?? DEFAULT_SETTINGS.unused_days,
     leak_action: row?.leakAction ?? DEFAULT_SETTINGS.leak_action,
+    quota_low_percent: row?.quotaLowPercent ?? DEFAULT_SETTINGS.quota_low_percent,
   };
 }
 
@@ -88,6 +94,7 @@ export async function updateTenantSettings(db: Db, tenant: string, update: Parti
     expiringWithinDays: update.expiring_within_days,
     unusedDays: update.unused_days,
     leakAction: update.leak_action,
+    quotaLowPercent: update.quota_low_percent,
     updatedAt: now,
   };
   await db

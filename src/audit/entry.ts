@@ -24,6 +24,12 @@ export const AUDIT_ACTIONS = [
   "test_webhook",
   /** A leak of a live key was reported and the tenant's policy is to notify only. */
   "leak_report",
+  /** Issue 19: quota credits and limit groups. */
+  "credit_quota",
+  "limit_groups",
+  "create_limit_group",
+  "update_limit_group",
+  "delete_limit_group",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

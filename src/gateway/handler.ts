@@ -105,12 +105,12 @@ async function authenticate(request: Request, env: Env, ip: string | null, rule:
 const countersOfView = new WeakMap<EdgeView, readonly CounterRef[]>();
 const NO_COUNTERS: readonly CounterRef[] = [];
 
-function countersOf(keyId: string, view: EdgeView | null): readonly CounterRef[] {
+function countersOf(claims: ApiKeyClaims, view: EdgeView | null): readonly CounterRef[] {
   if (view === null || (view.limits === null && view.group === null)) return NO_COUNTERS;
   let refs = countersOfView.get(view);
   if (refs === undefined) {
     const list: CounterRef[] = [];
-    if (view.limits !== null) list.push({ kind: "key", id: keyId, limits: view.limits });
+    if (view.limits !== null) list.push({ kind: "key", id: claims.keyId, tenant: claims.tenant, limits: view.limits });
     if (view.group !== null) list.push({ kind: "group", id: view.group });
     refs = list;
     countersOfView.set(view, refs);
@@ -157,7 +157,7 @@ function judgeKey(
   if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
     return refused("insufficient_scope", rule, { claims, detail: route.challenge });
   }
-  const counters = countersOf(claims.keyId, view);
+  const counters = countersOf(claims, view);
   if (counters.length > 0) {
     const decision = decideFromLease(counters, costOf(route), nowMs);
     return decision === undefined ? undefined : fromLimitDecision(decision, claims, rule, env);
@@ -201,7 +201,7 @@ async function decide(
   const verdict = judgeKey(env, claims, view, route, ip, nowMs);
   if (verdict !== undefined) return verdict;
   // The key counts against counters and this isolate's leases cannot cover the request: ask them.
-  const counters = countersOf(claims.keyId, view);
+  const counters = countersOf(claims, view);
   return fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, counters, costOf(route), nowMs), claims, rule, env);
 }
 

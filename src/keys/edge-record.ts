@@ -127,12 +127,15 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
       : null;
   let limits: RateLimits | null = null;
   const list: CountedPolicy[] = Array.isArray(record.rate_limits) ? [...record.rate_limits] : [];
-  if (record.quota && typeof record.quota === "object") list.push({ name: KEY_QUOTA_ITEM, limit: record.quota.limit, period: record.quota.period });
+  if (record.quota && typeof record.quota === "object")
+    list.push({ name: KEY_QUOTA_ITEM, limit: record.quota.limit, period: record.quota.period });
   if (list.length > 0) {
     limits = {
       list,
       // A key with rate limits only keeps the fingerprint it had before quotas (its leases stay good).
-      fingerprint: fingerprintOf(record.quota ? { rate_limits: record.rate_limits, quota: record.quota } : { rate_limits: record.rate_limits }),
+      fingerprint: fingerprintOf(
+        record.quota ? { rate_limits: record.rate_limits, quota: record.quota } : { rate_limits: record.rate_limits },
+      ),
       policyHeader: list.map(policyItem).join(", "),
     };
   }

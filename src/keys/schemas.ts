@@ -84,7 +84,7 @@ export const rateLimitSchema = z
 
 export type RateLimit = z.output<typeof rateLimitSchema>;
 
-const rateLimits = z
+export const rateLimitsSchema = z
   .array(rateLimitSchema, typeError("rate_limits", "rate_limits must be an array of {name, limit, window_seconds}"))
   .check(
     z.maxLength(RATE_LIMITS_MAX, `rate_limits may hold at most ${RATE_LIMITS_MAX} limits`),
@@ -128,12 +128,10 @@ export const quotaSchema = z
   });
 
 /** A limit group's id (the group must be of the same tenant: the service checks). */
-export const limitGroupIdSchema = z
-  .string(typeError("limit_group", "limit_group must be a limit group id (grp-...)"))
-  .check(
-    z.refine((v) => isId("group", v), "limit_group must be a limit group id (grp-...)"),
-    z.describe("A limit group of the same tenant: the key's requests count against the group's limits and quota too."),
-  );
+export const limitGroupIdSchema = z.string(typeError("limit_group", "limit_group must be a limit group id (grp-...)")).check(
+  z.refine((v) => isId("group", v), "limit_group must be a limit group id (grp-...)"),
+  z.describe("A limit group of the same tenant: the key's requests count against the group's limits and quota too."),
+);
 
 /** An empty list means none: stored as NULL, not shown. */
 function noneIfEmpty<T>(list: T[] | null | undefined): T[] | null | undefined {
@@ -149,7 +147,7 @@ function build(catalog: ScopeCatalog) {
         name,
         scopes: scopes(catalog),
         expires_in_days: z.optional(expiresInDays),
-        rate_limits: z.optional(rateLimits),
+        rate_limits: z.optional(rateLimitsSchema),
         allowed_ips: z.optional(allowedIps),
         quota: z.optional(quotaSchema),
         limit_group: z.optional(limitGroupIdSchema),
@@ -166,9 +164,11 @@ function build(catalog: ScopeCatalog) {
         name: z.optional(name),
         scopes: z.optional(scopes(catalog)),
         expires_in_days: z.optional(expiresInDays),
-        rate_limits: z.optional(rateLimits),
+        rate_limits: z.optional(rateLimitsSchema),
         allowed_ips: z.optional(allowedIps),
-        quota: z.optional(z.nullable(quotaSchema).check(z.describe("A new quota for the replacement; null: none. Omitted: the old key's."))),
+        quota: z.optional(
+          z.nullable(quotaSchema).check(z.describe("A new quota for the replacement; null: none. Omitted: the old key's.")),
+        ),
         limit_group: z.optional(
           z.nullable(limitGroupIdSchema).check(z.describe("The replacement's limit group; null: none. Omitted: the old key's.")),
         ),
@@ -180,9 +180,11 @@ function build(catalog: ScopeCatalog) {
         {
           name: z.optional(name),
           metadata: z.optional(metadata),
-          rate_limits: z.optional(z.nullable(rateLimits).check(z.describe("New limits; null or [] removes them."))),
+          rate_limits: z.optional(z.nullable(rateLimitsSchema).check(z.describe("New limits; null or [] removes them."))),
           allowed_ips: z.optional(z.nullable(allowedIps).check(z.describe("New allowlist; null or [] removes it."))),
-          quota: z.optional(z.nullable(quotaSchema).check(z.describe("New quota; null removes it. Counts carry over while the period stays."))),
+          quota: z.optional(
+            z.nullable(quotaSchema).check(z.describe("New quota; null removes it. Counts carry over while the period stays.")),
+          ),
           limit_group: z.optional(z.nullable(limitGroupIdSchema).check(z.describe("Join this limit group; null leaves the key's group."))),
           scopes: z.optional(z.never({ error: "scopes of an issued key cannot change in place; rotate the key with new scopes" })),
         },

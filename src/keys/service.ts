@@ -17,9 +17,9 @@ import { findGroup } from "../db/limit-groups-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
+import type { Quota } from "../vocab/quotas";
 import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
-import type { Quota } from "../vocab/quotas";
 import {
   allowlistWithinOwn,
   assertAllowlistNoWider,

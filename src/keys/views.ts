@@ -10,6 +10,7 @@ import type { ApiKeyRow } from "../db/schema";
 import { jsonValue } from "../http/validate";
 
 const unixSeconds = z.int();
+
 import type { Quota } from "../vocab/quotas";
 import { quotaSchema, type RateLimit, rateLimitSchema } from "./schemas";
 
@@ -23,7 +24,6 @@ export const quotaViewSchema = z
     resets_at: z.optional(z.nullable(unixSeconds).check(z.describe("When the period ends and the quota refills; null: never (`none`)."))),
   })
   .register(z.globalRegistry, { id: "QuotaState", description: "A quota, with what remains of it when the counter was asked." });
-
 
 export const keyViewSchema = z
   .strictObject({

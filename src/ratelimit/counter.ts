@@ -21,9 +21,10 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { type CountedPolicy, currentWindow, isQuota, storageKeyOf } from "../lib/periods";
 import type { QuotaPeriod } from "../vocab/quotas";
 import { loadGroupConfig } from "./group-config";
-import { type CountedPolicy, currentWindow, isQuota, storageKeyOf } from "../lib/periods";
+import { type QuotaAlertCandidate, raiseQuotaAlert } from "./quota-alerts";
 
 export type { CountedPolicy } from "../lib/periods";
 
@@ -42,6 +43,8 @@ export interface LeaseRequest {
   need?: number;
   /** The caller's clock (ms). Windows never move backwards: the later of it and what is stored wins. */
   nowMs: number;
+  /** The key's tenant and id: quota alerts name them (a group's counter knows its own). */
+  alerts?: { tenant: string; keyId: string };
 }
 
 export interface LimitState {
@@ -80,6 +83,8 @@ interface Counted {
 
 /** A limit group's policies as its counter holds them. */
 export interface GroupConfig {
+  /** The group's tenant ("" for a group that does not exist). */
+  tenant: string;
   limits: CountedPolicy[];
   /** The RateLimit-Policy items for them. */
   policyHeader: string;
@@ -130,10 +135,17 @@ export class RateLimitCounter extends DurableObject<Env> {
 
   /** Grants between `need` and `want` units across every policy at once; 0 when one has fewer than `need` left. */
   lease(request: LeaseRequest): LeaseGrant {
-    return this.grant(request.limits, request.want, request.need ?? 1, request.nowMs);
+    const subject = request.alerts ? { tenant: request.alerts.tenant, kind: "key" as const, id: request.alerts.keyId } : undefined;
+    return this.grant(request.limits, request.want, request.need ?? 1, request.nowMs, subject);
   }
 
-  private grant(limits: readonly CountedPolicy[], wantRaw: number, needRaw: number, nowMs: number): LeaseGrant {
+  private grant(
+    limits: readonly CountedPolicy[],
+    wantRaw: number,
+    needRaw: number,
+    nowMs: number,
+    subject?: { tenant: string; kind: "key" | "group"; id: string },
+  ): LeaseGrant {
     const kv = this.ctx.storage.kv;
     const states = this.evaluate(limits, nowMs);
     const need = Math.max(1, Math.floor(needRaw));
@@ -151,6 +163,7 @@ export class RateLimitCounter extends DurableObject<Env> {
       if (ends.length > 0) this.scheduleCleanup(Math.max(...ends));
     }
     const exhausted = granted === 0 ? states.filter((s) => s.remaining < need) : [];
+    if (subject !== undefined && subject.tenant !== "") this.quotaAlerts(states, granted, need, nowMs, subject);
     const ends = states.map((s) => s.resetAtMs).filter((e): e is number => e !== null);
     return {
       granted,
@@ -163,6 +176,48 @@ export class RateLimitCounter extends DurableObject<Env> {
             ? null
             : Math.max(...exhausted.map((s) => s.resetAtMs as number)) - nowMs,
     };
+  }
+
+  /**
+   * Starts quota_low / quota_exhausted for the quotas among `states` that need one, once per quota
+   * and period (flags in storage), after the lease has answered.
+   */
+  private quotaAlerts(
+    states: readonly Evaluated[],
+    granted: number,
+    need: number,
+    nowMs: number,
+    subject: { tenant: string; kind: "key" | "group"; id: string },
+  ): void {
+    const kv = this.ctx.storage.kv;
+    for (const s of states) {
+      if (!isQuota(s.spec)) continue;
+      const flagKey = `alerted:${storageKeyOf(s.spec)}`;
+      const flags = kv.get<{ low?: number; exhausted?: number }>(flagKey) ?? {};
+      const w = s.counted.w;
+      const type = granted === 0 && s.remaining < need ? "quota_exhausted" : granted > 0 ? "quota_low" : undefined;
+      if (type === undefined || (type === "quota_low" ? flags.low : flags.exhausted) === w) continue;
+      const candidate: QuotaAlertCandidate = {
+        tenant: subject.tenant,
+        subject: { kind: subject.kind, id: subject.id },
+        type,
+        name: s.spec.name,
+        window: w,
+        limit: s.spec.limit,
+        credited: s.counted.credit ?? 0,
+        remaining: s.remaining,
+        resetsAt: s.resetAtMs,
+      };
+      // An exhausted quota is flagged at once (a flood of refusals starts one alert); a low one once confirmed.
+      if (type === "quota_exhausted") kv.put(flagKey, { ...flags, exhausted: w });
+      this.ctx.waitUntil(
+        raiseQuotaAlert(this.env, candidate, nowMs)
+          .then((raised) => {
+            if (raised && type === "quota_low") kv.put(flagKey, { ...(kv.get<typeof flags>(flagKey) ?? {}), low: w });
+          })
+          .catch((err) => console.error(`raising ${type} for ${subject.id} failed`, err)),
+      );
+    }
   }
 
   /** What remains of each policy now, granting nothing (the key view, usage). */
@@ -193,7 +248,8 @@ export class RateLimitCounter extends DurableObject<Env> {
   /** A lease from a limit group's counter, against the group's own policies. */
   async leaseGroup(request: { groupId: string; want: number; need?: number; nowMs: number }): Promise<LeaseGrant> {
     const config = await this.groupConfig(request.groupId, request.nowMs);
-    return { ...this.grant(config.limits, request.want, request.need ?? 1, request.nowMs), policyHeader: config.policyHeader };
+    const subject = { tenant: config.tenant, kind: "group" as const, id: request.groupId };
+    return { ...this.grant(config.limits, request.want, request.need ?? 1, request.nowMs, subject), policyHeader: config.policyHeader };
   }
 
   /** What remains of a group's policies now, granting nothing. */
@@ -232,7 +288,7 @@ export class RateLimitCounter extends DurableObject<Env> {
     this.alarmAtMs = null;
     const now = Date.now();
     for (const [key, value] of this.ctx.storage.kv.list<Counted | GroupConfig>()) {
-      if (key === CONFIG_KEY || !("w" in value)) continue;
+      if (key === CONFIG_KEY || key.startsWith("alerted:") || !("w" in value)) continue;
       // Entries from before quotas carry no end: a rate limit's window length leads their key.
       const endMs = value.endMs !== undefined ? value.endMs : (value.w + 1) * Number(key.slice(0, key.indexOf(":"))) * 1000;
       if (endMs !== null && endMs <= now) this.ctx.storage.kv.delete(key);

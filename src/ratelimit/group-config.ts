@@ -4,10 +4,10 @@
  * name with a key's own in one response's RateLimit fields.
  */
 import type { RateLimit } from "../keys/schemas";
+import type { CountedPolicy } from "../lib/periods";
 import { policyItem } from "../lib/ratelimit-fields";
 import { GROUP_ITEM_PREFIX, GROUP_QUOTA_ITEM, type Quota } from "../vocab/quotas";
 import type { GroupConfig } from "./counter";
-import type { CountedPolicy } from "../lib/periods";
 
 export function groupPolicies(rateLimits: readonly RateLimit[] | null, quota: Quota | null): CountedPolicy[] {
   const policies: CountedPolicy[] = (rateLimits ?? []).map((l) => ({ ...l, name: `${GROUP_ITEM_PREFIX}${l.name}` }));
@@ -16,22 +16,26 @@ export function groupPolicies(rateLimits: readonly RateLimit[] | null, quota: Qu
 }
 
 /** What a group's counter is configured with, from the group's columns. */
-export function groupConfigOf(row: { rateLimits: RateLimit[] | null; quota: Quota | null; updatedAt: number }): Omit<
-  GroupConfig,
-  "checkedAtMs"
-> {
+export function groupConfigOf(row: {
+  tenantId: string;
+  rateLimits: RateLimit[] | null;
+  quota: Quota | null;
+  updatedAt: number;
+}): Omit<GroupConfig, "checkedAtMs"> {
   const limits = groupPolicies(row.rateLimits, row.quota);
-  return { limits, policyHeader: limits.map(policyItem).join(", "), version: row.updatedAt };
+  return { tenant: row.tenantId, limits, policyHeader: limits.map(policyItem).join(", "), version: row.updatedAt };
 }
 
 /** The group's policies from D1; a group that does not exist (deleted) has none. */
 export async function loadGroupConfig(db: D1Database, groupId: string): Promise<Omit<GroupConfig, "checkedAtMs">> {
   const row = await db
-    .prepare("SELECT rate_limits, quota, updated_at FROM limit_groups WHERE id = ?")
+    .prepare("SELECT tenant_id, rate_limits, quota, updated_at FROM limit_groups WHERE id = ?")
     .bind(groupId)
-    .first<{ rate_limits: string | null; quota: string | null; updated_at: number }>();
-  if (row === null) return { limits: [], policyHeader: "", version: 0 };
+    .first<{ tenant_id: string; rate_limits: string | null; quota: string | null; updated_at: number }>();
+  // Group ids are never reused: a deleted group has no policies, for good.
+  if (row === null) return { tenant: "", limits: [], policyHeader: "", version: Number.MAX_SAFE_INTEGER };
   return groupConfigOf({
+    tenantId: row.tenant_id,
     rateLimits: row.rate_limits === null ? null : (JSON.parse(row.rate_limits) as RateLimit[]),
     quota: row.quota === null ? null : (JSON.parse(row.quota) as Quota),
     updatedAt: row.updated_at,

@@ -34,7 +34,7 @@ const MAX_POOLS = 20_000;
 const MAX_ROUNDS = 3;
 
 /** A counter a request counts against: its key's (policies from the edge record) or its limit group's (policies in the counter). */
-export type CounterRef = { kind: "key"; id: string; limits: RateLimits } | { kind: "group"; id: string };
+export type CounterRef = { kind: "key"; id: string; tenant: string; limits: RateLimits } | { kind: "group"; id: string };
 
 interface Pool {
   fingerprint: string;
@@ -185,7 +185,7 @@ async function askCounter(
   try {
     const lease =
       ref.kind === "key"
-        ? stub.lease({ limits: ref.limits.list, want: count, need, nowMs })
+        ? stub.lease({ limits: ref.limits.list, want: count, need, nowMs, alerts: { tenant: ref.tenant, keyId: ref.id } })
         : stub.leaseGroup({ groupId: ref.id, want: count, need, nowMs });
     return (await Promise.race([lease, timeout])) as LeaseGrant;
   } finally {
@@ -270,7 +270,9 @@ export async function decideWithCounter(
       } finally {
         for (const a of asks) if (a.pool) a.pool.waiting--;
       }
-      asks.forEach((a, i) => merge(a.ref, grants[i] as LeaseGrant, a.need, nowMs));
+      asks.forEach((a, i) => {
+        merge(a.ref, grants[i] as LeaseGrant, a.need, nowMs);
+      });
     }
     // Decide synchronously on every pool as it stands now.
     const held: Pool[] = [];

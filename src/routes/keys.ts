@@ -7,6 +7,7 @@ import { requestSchemas } from "../keys/schemas";
 import { createKey, getKey, listKeys, revokeKey, rotateKey, updateKey } from "../keys/service";
 import { KEY_STATUSES } from "../keys/status";
 import { createdKeyViewSchema, keyViewSchema } from "../keys/views";
+import { withQuotaState } from "../ratelimit/quota-service";
 import { serviceDeps } from "./deps";
 import { managementRoute } from "./spec";
 
@@ -143,7 +144,8 @@ export const keyRoutes = [
     methodHint: "revoke with POST .../revoke",
     responses: { 200: { description: "The key.", schema: keyViewSchema, example: SEED_KEY_LIST[0] } },
     async handle({ env, ctx, keyId }) {
-      return jsonResponse(await getKey(await serviceDeps(env), ctx.tenant, keyId));
+      // Issue 19: a key with a quota shows what remains of it (asked of its counter).
+      return jsonResponse(await withQuotaState(env.RATE_LIMITER, await getKey(await serviceDeps(env), ctx.tenant, keyId), Date.now()));
     },
   }),
   managementRoute({

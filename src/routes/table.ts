@@ -15,6 +15,7 @@ import { introspectionRoutes } from "./introspect";
 import { keyRoutes } from "./keys";
 import { leakRoutes } from "./leaks";
 import { publicRoutes } from "./public";
+import { quotaRoutes } from "./quotas";
 import { publicRoute, type Route } from "./spec";
 import { usageRoutes } from "./usage";
 import { webhookRoutes } from "./webhooks";
@@ -70,6 +71,7 @@ export const ROUTES: readonly Route[] = [
   openApiRoute,
   apiReferenceRoute,
   ...keyRoutes,
+  ...quotaRoutes,
   ...auditRoutes,
   ...usageRoutes,
   ...alertRoutes,

@@ -44,8 +44,7 @@ describe("quota in the management API", () => {
     const plain = await createKey(tenant);
     expect(Object.keys(plain)).not.toContain("quota");
 
-    const create = (quota: unknown) =>
-      call("POST", `${base}/create`, { token, body: { name: "x", scopes: ["api:read"], quota } });
+    const create = (quota: unknown) => call("POST", `${base}/create`, { token, body: { name: "x", scopes: ["api:read"], quota } });
     const cases: [unknown, RegExp][] = [
       ["lots", /^quota must be an object/],
       [{ limit: -1, period: "day" }, /^quota\.limit must be an integer from 1 to/],
@@ -77,7 +76,10 @@ describe("quota in the management API", () => {
     const manager = await createKey(tenant, { scopes: ["keys:manage", "api:read"], quota: { limit: 1000, period: "day" } });
     const base = `/api/v1/tenant/${tenant}/api-keys`;
     const create = (body: Record<string, unknown>) =>
-      call("POST", `${base}/create`, { token: manager.api_key, body: { name: "child", scopes: ["api:read"], expires_in_days: 1, ...body } });
+      call("POST", `${base}/create`, {
+        token: manager.api_key,
+        body: { name: "child", scopes: ["api:read"], expires_in_days: 1, ...body },
+      });
     for (const quota of [undefined, { limit: 1001, period: "day" }, { limit: 10, period: "month" }]) {
       const err = await expectError(await create(quota === undefined ? {} : { quota }), 403, "access_denied");
       expect(err.error_description).toMatch(/cannot grant a looser one: quota needs a limit of at most 1000 per period "day"/);
