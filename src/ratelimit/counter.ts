@@ -23,7 +23,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type CountedPolicy, currentWindow, isQuota, storageKeyOf } from "../lib/periods";
 import type { QuotaPeriod } from "../vocab/quotas";
-import { loadGroupConfig } from "./group-config";
+import { GROUP_CONFIG_MAX_AGE_MS, loadGroupConfig } from "./group-config";
 import { type QuotaAlertCandidate, raiseQuotaAlert } from "./quota-alerts";
 
 export type { CountedPolicy } from "../lib/periods";
@@ -98,8 +98,6 @@ export interface GroupConfig {
 const LEASE_SHARE = 0.25;
 /** No window ends: a lease of counters that only hold `none` quotas is good until this. */
 const NEVER_MS = Number.MAX_SAFE_INTEGER;
-/** A group's policies are re-read from D1 when older than this (a push that failed is repaired then). */
-export const GROUP_CONFIG_MAX_AGE_MS = 10_000;
 const CONFIG_KEY = "config";
 
 interface Evaluated {

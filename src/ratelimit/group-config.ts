@@ -9,6 +9,9 @@ import { policyItem } from "../lib/ratelimit-fields";
 import { GROUP_ITEM_PREFIX, GROUP_QUOTA_ITEM, type Quota } from "../vocab/quotas";
 import type { GroupConfig } from "./counter";
 
+/** A group's counter re-reads its policies from D1 when they are older than this (a push that failed is repaired then). */
+export const GROUP_CONFIG_MAX_AGE_MS = 10_000;
+
 export function groupPolicies(rateLimits: readonly RateLimit[] | null, quota: Quota | null): CountedPolicy[] {
   const policies: CountedPolicy[] = (rateLimits ?? []).map((l) => ({ ...l, name: `${GROUP_ITEM_PREFIX}${l.name}` }));
   if (quota) policies.push({ name: GROUP_QUOTA_ITEM, limit: quota.limit, period: quota.period });

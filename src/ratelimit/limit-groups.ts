@@ -21,8 +21,7 @@ import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { ID_NOUNS, newId } from "../lib/ids";
 import { LIMIT_GROUP_NAME_MAX_LENGTH, LIMIT_GROUPS_MAX_PER_TENANT, type Quota } from "../vocab/quotas";
 import type { LimitState, RateLimitCounter } from "./counter";
-import { GROUP_CONFIG_MAX_AGE_MS } from "./counter";
-import { groupConfigOf } from "./group-config";
+import { GROUP_CONFIG_MAX_AGE_MS, groupConfigOf } from "./group-config";
 import { quotaStateView } from "./quota-service";
 
 /** Keys of a group shown in its view (the rest: list keys and filter). */
