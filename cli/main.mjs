@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { registerAlerts } from "./commands/alerts.mjs";
 import { registerAudit } from "./commands/audit.mjs";
 import { registerKeys } from "./commands/keys.mjs";
+import { registerLimitGroups } from "./commands/limit-groups.mjs";
 import { registerSession } from "./commands/session.mjs";
 import { registerUsage } from "./commands/usage.mjs";
 import { registerWebhooks } from "./commands/webhooks.mjs";
@@ -45,6 +46,7 @@ then \`keygate login\`.`,
   registerUsage(program);
   registerAlerts(program);
   registerWebhooks(program);
+  registerLimitGroups(program);
 
   // Every runnable command takes the global options after its name too.
   /** @param {Command} cmd */

@@ -79,6 +79,23 @@ export function parseRateLimit(value) {
   return { name, limit: Number(limit), window_seconds: windowSeconds };
 }
 
+/** Quota periods, as src/vocab/quotas.ts has them (the CLI ships without the worker's sources). */
+export const QUOTA_PERIODS = ["day", "month", "none"];
+
+/**
+ * A quota, `limit/period`: `100000/month` is at most 100,000 calls a calendar month (UTC); `5000/none`
+ * is 5,000 calls in all.
+ * @param {string} value
+ * @returns {{ limit: number, period: string }}
+ */
+export function parseQuota(value) {
+  const match = /^(\d+)\/([a-z]+)$/.exec(value.trim());
+  if (!match || !QUOTA_PERIODS.includes(match[2] ?? "")) {
+    throw new InvalidArgumentError(`Expected limit/period with a period of ${QUOTA_PERIODS.join(", ")}, e.g. 100000/month.`);
+  }
+  return { limit: Number(match[1]), period: match[2] ?? "" };
+}
+
 /**
  * An IPv4 or IPv6 address, or a CIDR block of one (10.0.0.0/8, 2001:db8::/32).
  * @param {string} value
