@@ -49,7 +49,7 @@ describe("keygate CLI: quotas and limit groups", () => {
     const id = decodeJwt(apiKey).key_id as string;
 
     const shown = await cli(["keys", "get", id]);
-    expect(shown.stdout).toMatch(/quota +2\/day, 2 left, resets \d{4}-\d\d-\d\dT/);
+    expect(shown.stdout).toMatch(/quota: +2\/day, 2 left, resets \d{4}-\d\d-\d\dT/);
     expect(shown.stdout).toContain(group);
 
     expect([await gateway(apiKey), await gateway(apiKey), await gateway(apiKey)]).toEqual([200, 200, 429]);
@@ -62,7 +62,7 @@ describe("keygate CLI: quotas and limit groups", () => {
     expect([await gateway(apiKey), await gateway(apiKey)]).toEqual([200, 429]);
 
     const got = await cli(["limit-groups", "get", group]);
-    expect(got.stdout).toMatch(/quota +3\/month, 0 left/);
+    expect(got.stdout).toMatch(/quota: +3\/month, 0 left/);
     expect(got.stdout).toContain(`${id} (metered)`);
     const listed = await cli(["limit-groups", "list", "--json"]);
     expect((JSON.parse(listed.stdout) as { id: string }[]).map((g) => g.id)).toContain(group);
@@ -71,7 +71,7 @@ describe("keygate CLI: quotas and limit groups", () => {
     expect(bad.code).toBe(2);
     const updated = await cli(["limit-groups", "update", group, "--clear-quota"]);
     expect(updated, updated.stderr).toMatchObject({ code: 0 });
-    expect(updated.stdout).toMatch(/quota +none/);
+    expect(updated.stdout).toMatch(/quota: +none/);
 
     const refused = await cli(["limit-groups", "delete", group]);
     expect(refused.code).toBe(1);

@@ -21,6 +21,27 @@ export interface KeyView {
   grace_period_ends_at?: number;
   rate_limits?: RateLimit[];
   allowed_ips?: string[];
+  quota?: QuotaView;
+  limit_group?: string;
+}
+
+/** A quota; `remaining`, `credited` and `resets_at` in one key's (or group's) view only (docs/quotas.md). */
+export interface QuotaView {
+  limit: number;
+  period: QuotaPeriod;
+  remaining?: number;
+  credited?: number;
+  resets_at?: number | null;
+}
+
+export interface LimitGroup {
+  id: string;
+  name: string;
+  rate_limits?: RateLimit[];
+  quota?: QuotaView;
+  created_at: number;
+  updated_at: number;
+  keys?: { id: string; name: string }[];
 }
 
 export interface CreatedKey extends KeyView {
@@ -80,6 +101,7 @@ export interface AlertSettings {
   expiring_within_days: number;
   unused_days: number;
   leak_action: string;
+  quota_low_percent: number;
 }
 
 export interface Webhook {
@@ -107,6 +129,9 @@ export interface WebhookDelivery {
 
 /** One source with the worker's validation. */
 export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/alerts/event-types";
+export { QUOTA_PERIODS, type QuotaPeriod } from "../../../src/vocab/quotas";
+
+import type { QuotaPeriod } from "../../../src/vocab/quotas";
 
 /** Gateway outcomes of the usage API, in the order the chart stacks them. */
 export const OUTCOMES = [
@@ -122,4 +147,5 @@ export const OUTCOMES = [
   "bad_gateway",
   "gateway_timeout",
   "rate_limit_unavailable",
+  "quota_exceeded",
 ] as const;
