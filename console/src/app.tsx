@@ -11,6 +11,7 @@ import { clearSession, type Session } from "./lib/session";
 import { AlertsPage } from "./pages/alerts";
 import { KeyPage } from "./pages/key";
 import { KeysPage } from "./pages/keys";
+import { LimitGroupsPage } from "./pages/limit-groups";
 import { TenantsPage } from "./pages/tenants";
 import { WebhooksPage } from "./pages/webhooks";
 import { AppContext } from "./ui/context";
@@ -101,6 +102,7 @@ function Header({ session, route, onSignOut }: { session: Session; route: Route;
         { label: "Keys", path: routePath({ page: "keys", tenant }), active: route.page === "keys" || route.page === "key" },
         { label: "Alerts", path: routePath({ page: "alerts", tenant }), active: route.page === "alerts" },
         { label: "Webhooks", path: routePath({ page: "webhooks", tenant }), active: route.page === "webhooks" },
+        { label: "Limit groups", path: routePath({ page: "limit-groups", tenant }), active: route.page === "limit-groups" },
       ]
     : [];
   return (
@@ -158,6 +160,8 @@ function Page({ route }: { route: Route }) {
       return <AlertsPage tenant={route.tenant} />;
     case "webhooks":
       return <WebhooksPage tenant={route.tenant} />;
+    case "limit-groups":
+      return <LimitGroupsPage tenant={route.tenant} />;
     case "not-found":
       return (
         <>

@@ -266,6 +266,29 @@ describe("console: limits and quotas (issue 19)", () => {
     await edit.getByRole("button", { name: "Save" }).click();
     await expect.poll(() => quota.textContent()).toMatch(/^5 calls per day · 3 left/);
     expect((await gateway(apiKey)).status).toBe(200);
+
+    // A limit group made on its page; the key joins it with the Edit dialog; the group shows the key.
+    await page.getByRole("link", { name: "Limit groups" }).click();
+    await page.getByRole("button", { name: "Create group" }).first().click();
+    const create = page.getByRole("dialog", { name: "Create a limit group" });
+    await create.getByLabel("Name").fill("Partner budget");
+    await create.getByLabel("Quota (calls)").fill("100");
+    await expectAccessible(page, "create-limit-group");
+    await create.getByRole("button", { name: "Create group" }).click();
+    await page.getByRole("button", { name: "Partner budget" }).click();
+    await expect.poll(() => page.locator("[data-group-quota]").textContent()).toMatch(/^100 calls per month · 100 left · resets /);
+    await expectAccessible(page, "limit-groups");
+    await page.getByRole("link", { name: "Keys" }).click();
+    await page.getByRole("link", { name: "Metered partner" }).click();
+    await page.getByRole("button", { name: "Edit" }).click();
+    const join = page.getByRole("dialog", { name: "Edit “Metered partner”" });
+    await join.getByLabel("Limit group").selectOption({ index: 1 });
+    await join.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator("dl.details").textContent()).toMatch(/Limit groupgrp-/);
+    expect((await gateway(apiKey)).status).toBe(200);
+    await page.getByRole("link", { name: "Limit groups" }).click();
+    await page.getByRole("button", { name: "Partner budget" }).click();
+    await page.locator("[data-group]").getByRole("link", { name: "Metered partner" }).waitFor();
     expect(watch.problems).toEqual([]);
     await page.close();
   });
