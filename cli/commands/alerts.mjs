@@ -44,7 +44,7 @@ export function registerAlerts(program) {
     .option("--since <time>", "only alerts since: unix seconds, a duration ago (1h, 7d) or an ISO date", (v) => parseTime(v))
     .option(
       "--type <type>",
-      "only this type: volume, new_ip, refusal_burst, revoked_key_used, key_expiring, key_unused, rate_limited, key.leaked",
+      "only this type: volume, new_ip, refusal_burst, revoked_key_used, key_expiring, key_unused, rate_limited, key.leaked, quota_low, quota_exhausted",
     )
     .option("--limit <n>", "alerts per page", parsePositive)
     .option("--all", "follow the pages to the end")
@@ -97,7 +97,7 @@ export function registerAlerts(program) {
       "change one setting, e.g. volume_per_hour=500, new_ip=false, leak_action=revoke (repeatable)",
       (/** @type {string} */ v, /** @type {[string, unknown][] | undefined} */ previous) => [...(previous ?? []), parseSetting(v)],
     )
-    .addHelpText("after", "\nSettings: volume_per_hour, new_ip, refusals_per_hour, expiring_within_days, unused_days, leak_action.")
+    .addHelpText("after", "\nSettings: volume_per_hour, new_ip, refusals_per_hour, expiring_within_days, unused_days, leak_action, quota_low_percent.")
     .action(
       action(TENANT, async ({ client, opts, out }) => {
         const changes = /** @type {[string, unknown][] | undefined} */ (opts.set);

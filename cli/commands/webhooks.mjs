@@ -39,7 +39,7 @@ export function registerWebhooks(program) {
     .requiredOption("--url <url>", "the endpoint that receives events (https://...)")
     .requiredOption(
       "--event <event>",
-      "an event to send (repeatable or comma-separated): an alert type, key.created, key.revoked, key.rotated, key.leaked",
+      "an event to send (repeatable or comma-separated): an alert type, key.created, key.revoked, key.rotated, key.leaked, key.quota_credited",
       repeatable(String),
     )
     .addHelpText(

@@ -219,6 +219,7 @@ describe("alerts API", () => {
       expiring_within_days: 7,
       unused_days: 90,
       leak_action: "revoke",
+      quota_low_percent: 10,
     });
     for (const [body, message] of [
       [{ volume_per_hour: 0 }, /^volume_per_hour must be an integer/],
