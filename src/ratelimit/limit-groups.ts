@@ -11,10 +11,12 @@ import * as z from "zod/mini";
 import { auditEntry } from "../audit/entry";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { Db } from "../db/client";
+import { findKeys } from "../db/keys-repo";
 import * as repo from "../db/limit-groups-repo";
 import type { LimitGroupRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { typeError } from "../http/validate";
+import { edgeRecordOf, writeEdgeRecord } from "../keys/edge-record";
 import { quotaSchema, type RateLimit, rateLimitSchema, rateLimitsSchema } from "../keys/schemas";
 import { quotaViewSchema } from "../keys/views";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
@@ -88,7 +90,17 @@ export type GroupView = z.output<typeof groupViewSchema>;
 export interface GroupDeps {
   db: Db;
   counters: DurableObjectNamespace<RateLimitCounter>;
+  /** EDGE_RECORDS: detached keys' edge records are re-mirrored. */
+  kv: KVNamespace;
 }
+
+/**
+ * Detached keys whose KV edge records a delete rewrites itself (a KV write each); past it the
+ * reconciler repairs the rest. Either way every isolate learns the change from the edge change
+ * feed within REVOCATION_CACHE_TTL_SECONDS, and a key still pointing at a deleted group only costs
+ * a lease from a counter without policies.
+ */
+export const DETACH_MIRROR_MAX = 100;
 
 function view(row: LimitGroupRow): GroupView {
   const v: GroupView = { id: row.id, name: row.name, created_at: row.createdAt, updated_at: row.updatedAt };
@@ -218,5 +230,12 @@ export async function deleteGroup(deps: GroupDeps, ctx: ManagementContext, id: s
     throw new ApiError("conflict", "The limit group still has keys: move them out first, or delete with ?detach=true");
   }
   await push(deps, { id, deleted: true }, ctx.now * 1000);
+  if (result.detached.length > 0) {
+    const rows = await findKeys(
+      deps.db,
+      result.detached.slice(0, DETACH_MIRROR_MAX).map((keyId) => ({ tenant: ctx.tenant, id: keyId })),
+    );
+    for (const row of rows) await writeEdgeRecord(deps.kv, row.id, edgeRecordOf(row), row.expiresAt, ctx.now);
+  }
   return { detached: result.detached.length };
 }

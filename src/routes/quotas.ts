@@ -39,7 +39,7 @@ const GROUP_EXAMPLE = {
 };
 
 function groupDeps(env: Env): GroupDeps {
-  return { db: database(env.DB), counters: env.RATE_LIMITER };
+  return { db: database(env.DB), counters: env.RATE_LIMITER, kv: env.EDGE_RECORDS };
 }
 
 const creditedSchema = z

@@ -111,6 +111,8 @@ describe("limit groups in the management API", () => {
     expect(await res.json()).toEqual({ success: true, detached: 1 });
     const view = (await (await call("GET", `/api/v1/tenant/${tenant}/api-keys/${key.id}`, { token })).json()) as object;
     expect(view).not.toHaveProperty("limit_group");
+    // Its edge record no longer names the group (the key had nothing else: the entry is gone).
+    expect(await env.EDGE_RECORDS.get(`key-state:${key.id}`)).toBeNull();
   });
 });
 
