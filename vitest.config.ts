@@ -35,6 +35,8 @@ export default defineConfig({
                 ORIGIN_TIMEOUT_MS: "1500",
                 // Usage batches go out at once, so a test's waitOnExecutionContext does not wait a second.
                 USAGE_FLUSH_MS: "0",
+                // Each queue batch is rolled up at once; test/usage/aggregator.test.ts runs the aggregator shards.
+                USAGE_AGGREGATE_SECONDS: "0",
                 // Webhook receivers in tests listen on 127.0.0.1; names resolve through the test origin.
                 WEBHOOK_ALLOW_INSECURE_LOOPBACK: "true",
                 WEBHOOK_DNS_RESOLVER: `${inject("originUrl")}/dns-query`,

@@ -7,7 +7,7 @@
 // (statements), rows returned and written, the most parameters bound to one statement, KV operations.
 // Prints a markdown table (docs/capacity.md keeps the last one) and writes bench/out/capacity-results.json.
 //
-//   npm run bench:capacity [-- --state bench/out/capacity-state]
+//   npm run bench:capacity [-- --state bench/out/capacity-state] [--only usage-minute]
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { call, DEFAULT_STATE_DIR, startCapacityWorkerd, writeJson } from "./lib/capacity.mjs";
@@ -33,9 +33,27 @@ function row(task, m, note = "") {
   };
 }
 
+/**
+ * One minute of the mid-size customer (2,000 req/s over 10,000 keys: 60 queue batches of 2,000
+ * events), rolled up batch by batch, then held and rolled up once as an aggregator shard does.
+ */
+async function usageMinute(url, now, rows) {
+  for (const mode of ["direct", "aggregated"]) {
+    const m = await call(url, `/rollup-minute?mode=${mode}&batches=60&messages=20&events=100&keys=10000&tenants=200&now=${now}`);
+    const perSecond = Math.round(m.counts.rowsWritten / 60);
+    rows.push(
+      row(
+        `roll-up of one minute at 2,000 req/s over 10,000 keys, ${mode === "direct" ? "each of 60 queue batches at once (USAGE_AGGREGATE_SECONDS = 0)" : "held and rolled up once (an aggregator flush)"}`,
+        m,
+        `${m.counts.rowsWritten.toLocaleString("en-US")} rows written: ${perSecond.toLocaleString("en-US")} rows/s of D1 writes`,
+      ),
+    );
+  }
+}
+
 async function main() {
   installSignalHandlers();
-  const { values } = parseArgs({ options: { state: { type: "string", default: DEFAULT_STATE_DIR } } });
+  const { values } = parseArgs({ options: { state: { type: "string", default: DEFAULT_STATE_DIR }, only: { type: "string" } } });
   const { mf, url, db } = await startCapacityWorkerd({ stateDir: path.resolve(values.state) });
   const n = async (sql, ...binds) =>
     (
@@ -45,6 +63,16 @@ async function main() {
         .first()
     ).n;
   const now = Math.floor(Date.now() / 1000);
+  if (values.only === "usage-minute") {
+    // The roll-up's writes alone: no seeded state needed.
+    const rows = [];
+    await usageMinute(url, now, rows);
+    console.log(
+      rows.map((r) => `| ${r.task} | ${r.ms} | ${r.d1Queries} | ${r.rowsWritten.toLocaleString("en-US")} | ${r.note} |`).join("\n"),
+    );
+    await mf.dispose();
+    return;
+  }
   const keys = await n("SELECT count(*) AS n FROM api_keys");
   const edgeRows = await n(`SELECT count(*) AS n FROM api_keys WHERE ${EDGE} AND (expires_at IS NULL OR expires_at > ?)`, now);
   log(`state: ${keys.toLocaleString("en-US")} keys, ${edgeRows.toLocaleString("en-US")} calling for an edge record`);
@@ -173,6 +201,8 @@ async function main() {
       ),
     );
   }
+
+  await usageMinute(url, now, rows);
 
   const results = { at: new Date().toISOString(), keys, edgeRows, rows, plans };
   writeJson(path.join(OUT, "capacity-results.json"), results);

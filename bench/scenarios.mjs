@@ -33,7 +33,7 @@ const ATTACKER_IP = "203.0.113.7";
 export const FEATURES = {
   // Issue 8: `rate_limits` on create/rotate, Durable Object counters, 429 rate_limited.
   rateLimits: true,
-  // Issue 8: failed authentications throttled per CF-Connecting-IP (AUTH_FAILURE_LIMIT, default 20 / 60 s).
+  // Issue 8: failed authentications throttled per CF-Connecting-IP (AUTH_FAILURE_LIMIT per 60 s).
   authFailureThrottle: true,
   // Usage analytics: a USAGE_EVENTS var that turns the usage pipeline off, for the "pipeline off" row.
   usageEventsVar: true,

@@ -5,6 +5,7 @@
  * `KEY=$(keygate keys create ...)` captures exactly the key. Colour only on a terminal, and never
  * with NO_COLOR set (https://no-color.org).
  */
+import { keyDisplayStatus, lifecycleOfView } from "../src/vocab/key-status.mjs";
 
 const SECONDS_PER_DAY = 86_400;
 
@@ -187,16 +188,13 @@ export function formatQuota(quota) {
 }
 
 /**
- * A key's state as the list filter (`?status=`) sees it, plus "rotating" for a rotated key in its
- * grace period (the filter counts those as active).
+ * A key's status as people see it (src/vocab/key-status.mjs): the list filter's (`?status=`),
+ * with "rotating" for an active key in a rotation's grace period.
  * @param {KeyObject} key
  * @param {number} now unix seconds
  */
 export function keyStatus(key, now) {
-  if (key.revoked) return "revoked";
-  if (key.expires_at !== null && key.expires_at <= now) return "expired";
-  if (key.grace_period_ends_at !== undefined) return key.grace_period_ends_at <= now ? "rotated" : "rotating";
-  return "active";
+  return keyDisplayStatus(lifecycleOfView(key), now);
 }
 
 /** @param {Palette} p @returns {(status: string) => Style | undefined} */

@@ -7,6 +7,7 @@
  */
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
+import { QUOTA_PERIODS } from "../src/vocab/quotas.mjs";
 
 /** @type {Record<string, number>} */
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -79,9 +80,6 @@ export function parseRateLimit(value) {
   return { name, limit: Number(limit), window_seconds: windowSeconds };
 }
 
-/** Quota periods, as src/vocab/quotas.ts has them (the CLI ships without the worker's sources). */
-export const QUOTA_PERIODS = ["day", "month", "none"];
-
 /**
  * A quota, `limit/period`: `100000/month` is at most 100,000 calls a calendar month (UTC); `5000/none`
  * is 5,000 calls in all.
@@ -90,7 +88,7 @@ export const QUOTA_PERIODS = ["day", "month", "none"];
  */
 export function parseQuota(value) {
   const match = /^(\d+)\/([a-z]+)$/.exec(value.trim());
-  if (!match || !QUOTA_PERIODS.includes(match[2] ?? "")) {
+  if (!match || !(/** @type {readonly string[]} */ (QUOTA_PERIODS).includes(match[2] ?? ""))) {
     throw new InvalidArgumentError(`Expected limit/period with a period of ${QUOTA_PERIODS.join(", ")}, e.g. 100000/month.`);
   }
   return { limit: Number(match[1]), period: match[2] ?? "" };

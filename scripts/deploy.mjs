@@ -124,7 +124,7 @@ const problems = deployConfigProblems(vars);
 if (problems.length > 0) {
   fail(
     `the deployment config is not ready; nothing was created:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
-      'Set these in wrangler.toml [vars], or pass them as --var NAME:VALUE (README "Deploying").',
+      "Set these in wrangler.toml [vars], or pass them as --var NAME:VALUE (docs/deploying.md).",
   );
 }
 if (options["skip-code-checks"]) {
@@ -140,7 +140,7 @@ if (options["skip-code-checks"]) {
 }
 
 // ---- 2. reads --------------------------------------------------------------------------------
-/** Secrets keygate generates when the worker lacks them; the others (README "Configuration") are the operator's. */
+/** Secrets keygate generates when the worker lacks them; the others (docs/configuration.md) are the operator's. */
 const GENERATED_SECRETS = [
   {
     name: "SIGNING_KEYS",

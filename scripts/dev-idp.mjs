@@ -240,7 +240,7 @@ const server = createServer(async (req, res) => {
 <form method="post" action="/authorize">${hidden}
 <button type="submit" name="decision" value="approve" autofocus>Sign in as ${escapeHtml(user.sub)} (tenants: ${escapeHtml(user.tenants.join(", "))})</button>
 <button type="submit" name="decision" value="deny" class="secondary">Cancel</button></form>
-<p class="note">In a deployment the console signs in at your organization's identity provider instead (README, "Console").</p>`,
+<p class="note">In a deployment the console signs in at your organization's identity provider instead (docs/console.md).</p>`,
         new URL(checked.redirectUri).origin,
       );
     }

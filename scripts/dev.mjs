@@ -86,6 +86,10 @@ if (!userIssuer && (argValue("--env-file") === undefined || devIdpKey !== undefi
 // deployment never sets this, so its webhooks must be https and point outside.
 if (!passesVar("WEBHOOK_ALLOW_INSECURE_LOOPBACK")) wranglerArgs.push("--var", "WEBHOOK_ALLOW_INSECURE_LOOPBACK:true");
 
+// Usage is held and rolled up every 2 s in dev (60 s deployed: src/usage/aggregator.ts), so the
+// console's charts and the usage API follow a request at once.
+if (!passesVar("USAGE_AGGREGATE_SECONDS")) wranglerArgs.push("--var", "USAGE_AGGREGATE_SECONDS:2");
+
 // wrangler dev keeps a client's CF-Connecting-IP, so the dev server believes whatever address a
 // client claims (allowlists, throttling, X-Keygate-Client-IP). It binds loopback ([dev] ip =
 // "localhost" in wrangler.toml); say so loudly when asked to listen anywhere else.

@@ -4,7 +4,7 @@
  * plane (every path the table does not name) does not go through Hono; see src/index.ts.
  */
 import { Hono } from "hono";
-import { scopeCatalog } from "./config";
+import { scopeCatalog } from "./config/keys";
 import type { Env } from "./env";
 import { ApiError, toErrorResponse } from "./errors";
 import { honoPath, pathMatcher } from "./http/path-templates";

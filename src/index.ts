@@ -1,19 +1,27 @@
 /**
  * keygate's entry point. Control-plane paths (management API, JWKS, scopes, health) go to the
- * Hono app; /console is the web console (src/console/); every other request is the data plane and
+ * Hono app; /console is the web console (src/console-host/); every other request is the data plane and
  * goes straight to the gateway. The cron and the queues (usage events, webhook deliveries) have
  * their own entry points below.
  */
+
+import { raiseQuotaAlert } from "./alerts/quota-alerts";
 import { createApp, isControlPlanePath } from "./app";
-import { isConsolePath, serveConsole } from "./console/serve";
+import { isConsolePath, serveConsole } from "./console-host/serve";
 import type { Env } from "./env";
 import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
 import { requestTarget } from "./http/request-target";
 import { consume } from "./queues";
+import { setQuotaAlertSink } from "./ratelimit/counter";
 import { runScheduled } from "./scheduled";
 
 export { RateLimitCounter } from "./ratelimit/counter";
+
+// The counter raises quota_low / quota_exhausted through the alerts feature, which sits above it.
+setQuotaAlertSink(raiseQuotaAlert);
+
+export { UsageAggregator } from "./usage/aggregator";
 
 const app = createApp();
 

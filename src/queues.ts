@@ -2,11 +2,12 @@
  * The worker's queue consumer. Two queues feed it: usage events (roll-ups and detectors) and webhook
  * deliveries. A batch comes from one queue; the message shape says which.
  */
-import { deliveryConfig } from "./config";
 import type { Env } from "./env";
-import { D1_MAX_QUERIES_PER_INVOCATION } from "./lib/platform-limits";
+import { aggregatorStub, slicesByShard } from "./usage/aggregator";
+import { usageConfig } from "./usage/config";
 import { sendMessages, type UsageMessage } from "./usage/events";
-import { messagesWithin, RollupTooBig, rollUp, splitToFit } from "./usage/rollup";
+import { messagesWithin, ROLLUP_MAX_QUERIES, RollupTooBig, rollUp, splitToFit } from "./usage/rollup";
+import { deliveryConfig } from "./webhooks/config";
 import { attemptDelivery, type DeliveryMessage, enqueueDeliveries } from "./webhooks/deliver";
 
 /** A failed message is retried after this long (D1 briefly unavailable, a transaction conflict). */
@@ -21,12 +22,6 @@ function isDelivery(body: unknown): body is DeliveryMessage {
 }
 
 /**
- * The roll-up's share of D1's 1,000 queries per invocation: half, so the one-by-one fallback after a
- * concurrent redelivery, and the rest of the invocation, stay inside it too.
- */
-export const ROLLUP_MAX_QUERIES = D1_MAX_QUERIES_PER_INVOCATION / 2;
-
-/**
  * Usage messages are rolled up together, all of them when the roll-up fits one invocation's share of
  * D1's queries (rollUp counts its statements once it has read the counts, before writing anything).
  * A batch too big for it (events of very many keys and clients that could each raise an alert) is
@@ -35,6 +30,67 @@ export const ROLLUP_MAX_QUERIES = D1_MAX_QUERIES_PER_INVOCATION / 2;
  * each message is retried.
  */
 async function consumeUsage(messages: readonly Message<UsageMessage>[], env: Env): Promise<void> {
+  const { aggregateSeconds, aggregatorShards } = usageConfig(env);
+  if (aggregateSeconds > 0) return holdUsage(messages, env, aggregateSeconds, aggregatorShards);
+  await applyDirectly(messages, env);
+}
+
+/**
+ * USAGE_AGGREGATE_SECONDS > 0: each message's events go to the aggregator shards (src/usage/aggregator.ts),
+ * one call per shard for the whole batch. A message is acked once every slice of it is held. A shard
+ * that cannot be reached gets its slices applied to D1 here, under the same derived ids, so a slice the
+ * shard did hold after all (its answer was lost) still counts once. If that fails too, the message is
+ * retried; its slices already held are ignored the second time.
+ */
+async function holdUsage(messages: readonly Message<UsageMessage>[], env: Env, flushSeconds: number, shards: number): Promise<void> {
+  const byShard = new Map<number, { slices: UsageMessage[]; from: Message<UsageMessage>[] }>();
+  for (const m of messages) {
+    for (const [shard, slice] of slicesByShard(m.body, shards)) {
+      const entry = byShard.get(shard) ?? { slices: [], from: [] };
+      byShard.set(shard, entry);
+      entry.slices.push(slice);
+      entry.from.push(m);
+    }
+  }
+  const failed = new Set<Message<UsageMessage>>();
+  await Promise.all(
+    [...byShard].map(async ([shard, { slices, from }]) => {
+      try {
+        await aggregatorStub(env.USAGE_AGGREGATOR, shard).hold(slices, flushSeconds);
+      } catch (err) {
+        console.error(`usage: aggregator shard ${shard} unavailable; rolling its ${slices.length} slices up directly`, err);
+        try {
+          await rollUpWithin(env, slices);
+        } catch (err2) {
+          console.error(`usage: the direct roll-up of shard ${shard}'s slices failed too; retrying their messages`, err2);
+          for (const m of from) failed.add(m);
+        }
+      }
+    }),
+  );
+  for (const m of messages) {
+    if (failed.has(m)) m.retry({ delaySeconds: ROLLUP_RETRY_DELAY_SECONDS });
+    else m.ack();
+  }
+}
+
+/** Rolls messages up in as many transactions as the query budget needs (the fallback of holdUsage). */
+async function rollUpWithin(env: Env, messages: readonly UsageMessage[]): Promise<void> {
+  let rest = [...messages];
+  while (rest.length > 0) {
+    const fits = messagesWithin(rest, ROLLUP_MAX_QUERIES);
+    // A message too big alone goes in parts, one transaction each.
+    const groups = fits === 0 ? splitToFit(rest[0] as UsageMessage, ROLLUP_MAX_QUERIES).map((part) => [part]) : [rest.slice(0, fits)];
+    for (const group of groups) {
+      const result = await rollUp(env.DB, group, Math.floor(Date.now() / 1000), ROLLUP_MAX_QUERIES);
+      if (result.deliveries.length > 0) await enqueueDeliveries(env.WEBHOOK_QUEUE, result.deliveries).catch((err) => console.error(err));
+    }
+    rest = rest.slice(Math.max(fits, 1));
+  }
+}
+
+/** USAGE_AGGREGATE_SECONDS = 0: each queue batch is rolled up in D1 at once. */
+async function applyDirectly(messages: readonly Message<UsageMessage>[], env: Env): Promise<void> {
   if ((await applyUsage(messages, env)) !== "too big") return;
   const fits = messagesWithin(
     messages.map((m) => m.body),

@@ -3,11 +3,12 @@
  * deliveries a lost queue message stranded, and retention (usage, then the audit log). Each task runs even if another fails.
  */
 import { detectScheduled } from "./alerts/scheduled";
+import { auditRetentionDays } from "./audit/config";
 import { pruneAudit } from "./audit/retention";
-import { auditRetentionDays, usageConfig } from "./config";
 import { database } from "./db/client";
 import type { Env } from "./env";
 import { reconcileEdgeRecords } from "./keys/reconcile";
+import { usageConfig } from "./usage/config";
 import { pruneUsage } from "./usage/retention";
 import { enqueueDeliveries, resendStranded } from "./webhooks/deliver";
 

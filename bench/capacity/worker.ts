@@ -6,13 +6,13 @@
  * the edge records of seeded keys, written through keygate's own write path (writeEdgeRecord).
  */
 import { detectScheduled } from "../../src/alerts/scheduled";
-import { usageConfig } from "../../src/config";
 import { database } from "../../src/db/client";
 import { listKeys } from "../../src/db/keys-repo";
 import type { Env } from "../../src/env";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
 import { edgeRecordOf, writeEdgeRecord } from "../../src/keys/edge-record";
 import { RECONCILE_BUDGET, reconcileEdgeRecords } from "../../src/keys/reconcile";
+import { usageConfig } from "../../src/usage/config";
 import type { UsageEvent, UsageMessage } from "../../src/usage/events";
 import { pruneUsage } from "../../src/usage/retention";
 import { rollUp } from "../../src/usage/rollup";
@@ -177,18 +177,27 @@ async function seedEdgeRecords(env: Env, after: string, limit: number, now: numb
  * batch from key i mod `keys` (over `tenants` tenants, one client address per key), accepted but for
  * every `limitedEvery`-th event, rate limited (0: none), which raises a rate_limited alert per key.
  */
-function usageBatch(messages: number, events: number, keys: number, tenants: number, limitedEvery: number, nowMs: number): UsageMessage[] {
+function usageBatch(
+  messages: number,
+  events: number,
+  keys: number,
+  tenants: number,
+  limitedEvery: number,
+  nowMs: number,
+  first = 0,
+  prefix = "rollup",
+): UsageMessage[] {
   const batch: UsageMessage[] = [];
   for (let m = 0; m < messages; m++) {
     const list: UsageEvent[] = [];
     for (let e = 0; e < events; e++) {
-      const i = m * events + e;
+      const i = first + m * events + e;
       const k = i % keys;
       const outcome = limitedEvery > 0 && i % limitedEvery === limitedEvery - 1 ? "rate_limited" : "accepted";
       list.push([
         nowMs + e,
-        `rollup-t${k % tenants}`,
-        `key-rollup-${k}`,
+        `${prefix}-t${k % tenants}`,
+        `key-${prefix}-${k}`,
         "GET",
         "GET /api/v1/resources/**",
         200,
@@ -264,6 +273,24 @@ export default {
           );
           const result = await rollUp(d1, messages, now);
           return { applied: result.applied, events: messages.reduce((n, m) => n + m.events.length, 0), keys };
+        });
+      case "/rollup-minute":
+        // A minute of traffic as `batches` queue batches (one a second), key i of the stream from key
+        // i mod `keys`: rolled up batch by batch (USAGE_AGGREGATE_SECONDS = 0) or held and rolled up
+        // together, as an aggregator shard's flush does (src/usage/aggregator.ts).
+        return measured(env, async (d1) => {
+          const batches = Number(q("batches") ?? 60);
+          const messages = Number(q("messages") ?? 20);
+          const events = Number(q("events") ?? 100);
+          const keys = Number(q("keys") ?? 10_000);
+          const tenants = Number(q("tenants") ?? 200);
+          const prefix = `min-${q("mode")}-${crypto.randomUUID().slice(0, 6)}`;
+          const all = Array.from({ length: batches }, (_, b) =>
+            usageBatch(messages, events, keys, tenants, 0, now * 1000, b * messages * events, prefix),
+          );
+          if (q("mode") === "aggregated") await rollUp(d1, all.flat(), now);
+          else for (const batch of all) await rollUp(d1, batch, now);
+          return { events: batches * messages * events, keys: Math.min(keys, batches * messages * events) };
         });
       case "/plan": {
         const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${q("sql")}`).all();

@@ -5,6 +5,11 @@ export interface WranglerConfig {
   compatibility_date: string;
   compatibility_flags: string[];
   vars: Record<string, unknown>;
+  d1_databases: { binding: string }[];
+  kv_namespaces: { binding: string }[];
+  durable_objects: { name: string; class_name: string }[];
+  queues: { producers?: { binding: string; queue: string }[] };
+  ratelimits: { name: string; simple: { limit: number; period: number } }[];
   migrations: { file: string; statements: string[] }[];
   workerOptions: Record<string, unknown>;
 }

@@ -3,13 +3,14 @@
 // and tokens the gateway must refuse (a tampered signature, random forgeries).
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
+import { VARS } from "../../src/config/vars.ts";
 import { latencyStats, round } from "./stats.mjs";
 
 /** A user access token for `tenant`, signed by the dev IdP whose public JWKS keygate trusts. */
 export async function userToken(jose, config, idpJwk, tenant) {
   const key = await jose.importJWK(idpJwk, "RS256");
   const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ [config.vars.USER_TOKEN_TENANTS_CLAIM ?? "tenants"]: [tenant] })
+  return new jose.SignJWT({ [config.vars.USER_TOKEN_TENANTS_CLAIM ?? VARS.USER_TOKEN_TENANTS_CLAIM.default]: [tenant] })
     .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: idpJwk.kid })
     .setSubject("bench-user")
     .setIssuer(config.vars.USER_TOKEN_ISSUER ?? "keygate-dev-idp")

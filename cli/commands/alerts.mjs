@@ -1,5 +1,7 @@
 // @ts-check
 /** `keygate alerts ...`: the tenant's alerts, acknowledging them, and the alert thresholds. */
+
+import { ALERT_TYPES } from "../../src/vocab/events.mjs";
 import { action } from "../context.mjs";
 import { formatTime, renderPairs, renderTable } from "../output.mjs";
 import { parseId, parsePositive, parseSetting, parseTime } from "../parse.mjs";
@@ -42,10 +44,7 @@ export function registerAlerts(program) {
     .command("list")
     .description("alerts, newest first")
     .option("--since <time>", "only alerts since: unix seconds, a duration ago (1h, 7d) or an ISO date", (v) => parseTime(v))
-    .option(
-      "--type <type>",
-      "only this type: volume, new_ip, refusal_burst, revoked_key_used, key_expiring, key_unused, rate_limited, key.leaked, quota_low, quota_exhausted",
-    )
+    .option("--type <type>", `only this type: ${ALERT_TYPES.join(", ")}`)
     .option("--limit <n>", "alerts per page", parsePositive)
     .option("--all", "follow the pages to the end")
     .action(
@@ -97,7 +96,10 @@ export function registerAlerts(program) {
       "change one setting, e.g. volume_per_hour=500, new_ip=false, leak_action=revoke (repeatable)",
       (/** @type {string} */ v, /** @type {[string, unknown][] | undefined} */ previous) => [...(previous ?? []), parseSetting(v)],
     )
-    .addHelpText("after", "\nSettings: volume_per_hour, new_ip, refusals_per_hour, expiring_within_days, unused_days, leak_action, quota_low_percent.")
+    .addHelpText(
+      "after",
+      "\nSettings: volume_per_hour, new_ip, refusals_per_hour, expiring_within_days, unused_days, leak_action, quota_low_percent.",
+    )
     .action(
       action(TENANT, async ({ client, opts, out }) => {
         const changes = /** @type {[string, unknown][] | undefined} */ (opts.set);

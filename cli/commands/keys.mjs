@@ -1,6 +1,7 @@
 // @ts-check
 /** `keygate keys ...`: the key lifecycle over /api/v1/tenant/{tenant}/api-keys/. */
 import { Option } from "commander";
+import { KEY_STATUSES } from "../../src/vocab/key-status.mjs";
 import { action } from "../context.mjs";
 import { UsageError } from "../errors.mjs";
 import {
@@ -31,7 +32,6 @@ import {
 /** @typedef {import("../context.mjs").Out} Out */
 
 const TENANT = { tenant: true, token: true };
-const KEY_STATUSES = ["active", "revoked", "expired", "rotated"];
 
 const RATE_LIMIT_HELP = "a rate limit name=limit/window, e.g. burst=100/60s or daily=10000/1d (repeatable)";
 const ALLOW_IP_HELP = "only accept the key from this IP address or CIDR block (repeatable)";

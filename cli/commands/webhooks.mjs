@@ -1,5 +1,7 @@
 // @ts-check
 /** `keygate webhooks ...`: endpoints that receive the tenant's alerts and key events, signed. */
+
+import { WEBHOOK_EVENTS } from "../../src/vocab/events.mjs";
 import { action, keepOwnOption } from "../context.mjs";
 import { createdWebhookSummary, formatTime, renderTable } from "../output.mjs";
 import { parseId, repeatable } from "../parse.mjs";
@@ -37,11 +39,7 @@ export function registerWebhooks(program) {
     .command("create")
     .description("register a webhook and print its signing secret (shown only this once)")
     .requiredOption("--url <url>", "the endpoint that receives events (https://...)")
-    .requiredOption(
-      "--event <event>",
-      "an event to send (repeatable or comma-separated): an alert type, key.created, key.revoked, key.rotated, key.leaked, key.quota_credited",
-      repeatable(String),
-    )
+    .requiredOption("--event <event>", `an event to send (repeatable or comma-separated): ${WEBHOOK_EVENTS.join(", ")}`, repeatable(String))
     .addHelpText(
       "after",
       `

@@ -37,12 +37,12 @@ describe("key status", () => {
 });
 
 describe("filters", () => {
-  it("by status", () => {
+  it("by status, as the API's ?status= (a key in its grace period is active)", () => {
     expect(filtered({ kind: "all" })).toHaveLength(keys.length);
-    expect(filtered({ kind: "active" })).toEqual(["fresh", "expiring", "forever"]);
+    expect(filtered({ kind: "active" })).toEqual(["fresh", "expiring", "forever", "rotating"]);
     expect(filtered({ kind: "revoked" })).toEqual(["revoked"]);
     expect(filtered({ kind: "expired" })).toEqual(["expired"]);
-    expect(filtered({ kind: "rotated" })).toEqual(["rotating", "rotated"]);
+    expect(filtered({ kind: "rotated" })).toEqual(["rotated"]);
   });
 
   it("expiring within N days counts only keys that still work", () => {

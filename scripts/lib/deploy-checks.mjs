@@ -1,18 +1,24 @@
 // What `npm run deploy` checks before it creates anything, and how it validates the secrets it
-// generates. The rules that make a value valid are the worker's own: src/config.ts and friends are
+// generates. The rules that make a value valid are the worker's own: src/config/ and each feature's config section are
 // loaded as they are (Node strips their types; see ./ts-imports.mjs), so nothing here repeats them.
 // Only the rules that hold for a deployment but not for `npm run dev` (no loopback, no dev IdP) live here.
 import { importJWK, jwtVerify } from "jose";
 import "./ts-imports.mjs";
 
 const src = (file) => new URL(`../../src/${file}`, import.meta.url).href;
-const config = await import(src("config.ts"));
-const { consoleOidcConfig } = await import(src("console/config.ts"));
+const { keyConfig, userTokenConfig, scopeLifetimePolicy } = await import(src("config/keys.ts"));
+const { gatewayConfig } = await import(src("gateway/config.ts"));
+const { abuseConfig } = await import(src("abuse/config.ts"));
+const { usageConfig } = await import(src("usage/config.ts"));
+const { deliveryConfig } = await import(src("webhooks/config.ts"));
+const { auditRetentionDays } = await import(src("audit/config.ts"));
+const { enumVar } = await import(src("config/read.ts"));
+const { consoleOidcConfig } = await import(src("console-host/config.ts"));
 const { signingKeys } = await import(src("auth/signing-keys.ts"));
 const { issueApiKey, verifyApiKey } = await import(src("auth/api-key-token.ts"));
-const { assertionJwks, identityAssertion } = await import(src("gateway/assertion.ts"));
+const { assertionJwks, identityAssertion } = await import(src("auth/identity-assertion.ts"));
 
-/** What wrangler.toml ships for `npm run dev`; a deployment must replace each (README "Deploying"). */
+/** What wrangler.toml ships for `npm run dev`; a deployment must replace each (docs/deploying.md). */
 const DEV_USER_TOKEN_ISSUER = "keygate-dev-idp";
 
 function isLoopback(hostname) {
@@ -43,13 +49,14 @@ export function deployConfigProblems(vars, { userTokenJwksSecret } = {}) {
     env.USER_TOKEN_JWKS = '{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}';
   }
   const sections = [
-    config.keyConfig,
-    config.userTokenConfig,
-    config.gatewayConfig,
-    config.scopeLifetimePolicy,
-    config.abuseConfig,
-    config.usageConfig,
-    config.deliveryConfig,
+    keyConfig,
+    userTokenConfig,
+    gatewayConfig,
+    scopeLifetimePolicy,
+    abuseConfig,
+    usageConfig,
+    auditRetentionDays,
+    deliveryConfig,
     consoleOidcConfig,
   ];
   for (const parse of sections) {
@@ -59,9 +66,10 @@ export function deployConfigProblems(vars, { userTokenJwksSecret } = {}) {
       problems.push(err.message);
     }
   }
-  const identityAssertion = vars.IDENTITY_ASSERTION?.trim() || "off";
-  if (identityAssertion !== "off" && identityAssertion !== "jwt") {
-    problems.push(`IDENTITY_ASSERTION must be "jwt" or "off", got ${JSON.stringify(identityAssertion)}`);
+  try {
+    enumVar(vars, "IDENTITY_ASSERTION");
+  } catch (err) {
+    problems.push(err.message);
   }
 
   // A deployment's own rules: what is right for `npm run dev` and wrong on Cloudflare.

@@ -1,6 +1,7 @@
 // The dev identity provider's access token: what `npm run token` prints and what the dev sign-in
 // of the console (scripts/dev-idp.mjs) issues. One minter, so both are the same token.
 import { importJWK, SignJWT } from "jose";
+import { VARS } from "../../src/config/vars.ts";
 import { wranglerVar } from "./dev-state.mjs";
 
 /** 12 hours, like a working day's session. */
@@ -11,7 +12,7 @@ export const DEV_ACCESS_TOKEN_TTL_SECONDS = 43_200;
  * audience and tenants claim unless overridden.
  */
 export async function mintDevAccessToken({ jwk, sub, tenants, ttlSeconds = DEV_ACCESS_TOKEN_TTL_SECONDS, issuer, audience }) {
-  const claim = wranglerVar("USER_TOKEN_TENANTS_CLAIM") ?? "tenants";
+  const claim = wranglerVar("USER_TOKEN_TENANTS_CLAIM") ?? VARS.USER_TOKEN_TENANTS_CLAIM.default;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ [claim]: tenants })
     .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: jwk.kid })

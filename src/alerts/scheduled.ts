@@ -4,7 +4,10 @@
  * condition: once per key and expiry date, once per key and idle period.
  */
 import type { Db } from "../db/client";
-import { type AlertType, alertsStatements, deliveryIdsOf, type NewAlert } from "./events";
+import type { AlertType } from "../vocab/events.mjs";
+import { keyDisplayStatusSql } from "../vocab/key-status.mjs";
+import { deliveryIdsOf } from "../webhooks/outbox";
+import { alertsStatements, type NewAlert } from "./events";
 import { DEFAULT_SETTINGS } from "./settings";
 
 const SECONDS_PER_DAY = 86_400;
@@ -24,8 +27,12 @@ interface Candidate {
   days: number;
 }
 
-// Active keys only: not revoked, not rotated away, not expired.
-const ACTIVE = "k.revoked = 0 AND k.replaced_by IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?1)";
+/**
+ * Keys whose status people see as "active" (src/vocab/key-status.mjs): not revoked, expired or
+ * rotated, and not in a rotation's grace period either (that key is being replaced: its
+ * replacement is the one watched). ?1 is now.
+ */
+const ACTIVE = keyDisplayStatusSql("active", "k.").join("?1");
 
 export async function detectScheduled(db: Db, now: number): Promise<{ raised: number; deliveries: string[] }> {
   const d1 = db.$client;

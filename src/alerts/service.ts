@@ -6,7 +6,7 @@ import { type AlertRow, alerts } from "../db/schema";
 import { ApiError } from "../errors";
 import { jsonValue } from "../http/validate";
 import { ID_NOUNS } from "../lib/ids";
-import { ALERT_TYPES, type AlertType } from "./events";
+import { ALERT_TYPES, type AlertType } from "../vocab/events.mjs";
 
 export const alertViewSchema = z
   .strictObject({

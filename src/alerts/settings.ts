@@ -7,11 +7,10 @@ import { eq, sql } from "drizzle-orm";
 import * as z from "zod/mini";
 import type { Db } from "../db/client";
 import { tenantSettings } from "../db/schema";
+import { jsonChunks, jsonRows } from "../db/statements";
 import { boundedInt, oneOf } from "../http/validate";
-import { DEFAULT_QUOTA_LOW_PERCENT } from "../vocab/quotas";
-
-export const LEAK_ACTIONS = ["revoke", "notify"] as const;
-export type LeakAction = (typeof LEAK_ACTIONS)[number];
+import { LEAK_ACTIONS, type LeakAction } from "../vocab/events.mjs";
+import { DEFAULT_QUOTA_LOW_PERCENT } from "../vocab/quotas.mjs";
 
 export const DEFAULT_SETTINGS = {
   volume_per_hour: 1000,
@@ -57,14 +56,13 @@ export async function tenantSettingsOf(db: Db, tenant: string): Promise<TenantSe
   return withDefaults(await db.query.tenantSettings.findFirst({ where: eq(tenantSettings.tenantId, tenant) }));
 }
 
-/** Tenants per query: the ids travel as one JSON parameter (D1 binds at most 100 parameters). */
-export const TENANTS_PER_QUERY = 1_000;
+/** Tenants per query: the ids travel as one JSON parameter. */
+export const TENANTS_PER_QUERY = jsonRows(1_000);
 
 /** Many tenants' settings, defaults filled in, in one query per TENANTS_PER_QUERY (the usage roll-up's). */
 export async function tenantSettingsOfMany(db: Db, tenants: readonly string[]): Promise<Map<string, TenantSettings>> {
   const rows = new Map<string, TenantSettingsRow>();
-  for (let i = 0; i < tenants.length; i += TENANTS_PER_QUERY) {
-    const ids = JSON.stringify(tenants.slice(i, i + TENANTS_PER_QUERY));
+  for (const ids of jsonChunks(tenants, TENANTS_PER_QUERY)) {
     const found = await db.select().from(tenantSettings).where(sql`${tenantSettings.tenantId} IN (SELECT value FROM json_each(${ids}))`);
     for (const row of found) rows.set(row.tenantId, row);
   }

@@ -1,47 +1,14 @@
 /**
- * What an audit entry is: the actions and outcomes it may record (one list each: the schema, the
- * query filter and the OpenAPI document derive from them), who the actor was, and the row built
- * from a management request.
+ * What an audit entry is: who the actor was, and the row built from a management request or a
+ * leak report. The actions, outcomes and kinds of actor it may record are src/vocab/audit.mjs.
  */
 import type { ManagementContext, Principal } from "../auth/principal";
 import type { NewAuditRow } from "../db/schema";
-
-export const AUDIT_ACTIONS = [
-  "create",
-  "list",
-  "get",
-  "update",
-  "rotate",
-  "revoke",
-  "audit",
-  "usage",
-  "alerts",
-  "update_settings",
-  "acknowledge_alert",
-  "webhooks",
-  "create_webhook",
-  "delete_webhook",
-  "test_webhook",
-  /** A leak of a live key was reported and the tenant's policy is to notify only. */
-  "leak_report",
-  /** Issue 19: quota credits and limit groups. */
-  "credit_quota",
-  "limit_groups",
-  "create_limit_group",
-  "update_limit_group",
-  "delete_limit_group",
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-export const AUDIT_OUTCOMES = ["success", "denied", "invalid", "not_found", "conflict", "throttled", "error"] as const;
-export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
-
-/** `leak-report`: keygate acting on a leak report (actor id `github` or `public-report`). */
-export const ACTOR_KINDS = ["user", "key", "anonymous", "leak-report"] as const;
-export type ActorKind = (typeof ACTOR_KINDS)[number];
+import { newRecordId } from "../lib/ids";
+import type { ActorKind, AuditAction, AuditOutcome } from "../vocab/audit.mjs";
 
 /** The audit log's actor fields for a principal (none: an attempt that never authenticated). */
-export function actorOf(principal: Principal | undefined): { actorKind: ActorKind; actorId: string | null } {
+export function auditActorOf(principal: Principal | undefined): { actorKind: ActorKind; actorId: string | null } {
   if (!principal) return { actorKind: "anonymous", actorId: null };
   return principal.kind === "user" ? { actorKind: "user", actorId: principal.sub } : { actorKind: "key", actorId: principal.keyId };
 }
@@ -65,10 +32,10 @@ export function auditEntry(
   error: string | null = null,
 ): NewAuditRow {
   return {
-    id: `evt-${crypto.randomUUID()}`,
+    id: newRecordId("auditEntry"),
     at: ctx.now,
     tenantId: ctx.tenant,
-    ...actorOf(ctx.principal),
+    ...auditActorOf(ctx.principal),
     action,
     targetKeyId,
     outcome,
@@ -99,7 +66,7 @@ export function leakReportEntry(
   sourceUrl: string | null,
 ): NewAuditRow {
   return {
-    id: `evt-${crypto.randomUUID()}`,
+    id: newRecordId("auditEntry"),
     at: actor.now,
     tenantId: tenant,
     actorKind: "leak-report",

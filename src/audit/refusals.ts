@@ -14,14 +14,15 @@
 import { countManagementRefusal } from "../db/audit-repo";
 import type { Db } from "../db/client";
 import { clientNetwork } from "../lib/ip";
-import type { ActorKind } from "./entry";
+import type { ActorKind } from "../vocab/audit.mjs";
 
 const SECONDS_PER_HOUR = 3600;
 /** Distinct (tenant, actor, error) rows per hour before new ones go to an overflow row. */
 export const REFUSAL_ROWS_PER_HOUR = 1000;
 /**
  * Rows one client network (an IPv4 address, an IPv6 /64) may start an hour. At the brute-force
- * throttle's 20 failures a minute one address could otherwise start 1,200 rows an hour and fill it.
+ * throttle's default AUTH_FAILURE_LIMIT (failures a minute) one address could otherwise start 60
+ * times that many rows an hour and fill it.
  */
 export const REFUSAL_ROWS_PER_NETWORK = 20;
 /** Per-tenant overflow rows an hour (beyond REFUSAL_ROWS_PER_HOUR), before the hour's one overflow row. */

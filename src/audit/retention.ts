@@ -1,6 +1,6 @@
 /**
  * Audit retention, run by the cron: audit entries and the operator's refusal counts older than
- * AUDIT_RETENTION_DAYS (default 365) are deleted, in bounded batches: each statement deletes at most
+ * AUDIT_RETENTION_DAYS are deleted, in bounded batches: each statement deletes at most
  * AUDIT_DELETE_CHUNK rows, found through an index on the time (audit_log_at, migrations/0006; the
  * refusal counts' primary key starts with the hour), so a run with nothing to delete reads nothing
  * and a run with a backlog reads only what it deletes. At most AUDIT_MAX_CHUNKS statements per

@@ -3,7 +3,7 @@ import * as z from "zod/mini";
 import { insertAudit, listAudit } from "../db/audit-repo";
 import type { Db } from "../db/client";
 import type { AuditRow, NewAuditRow } from "../db/schema";
-import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction } from "./entry";
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES, type AuditAction } from "../vocab/audit.mjs";
 
 /** An audit entry on the wire (GET .../audit-log). */
 export const auditEntryViewSchema = z

@@ -6,11 +6,12 @@
  * Explicit typing (RFC 8725 §3.11): the protected header is `{"typ":"keygate+jwt","alg":"RS256",
  * "kid":"..."}`, in that order. Its 42 bytes before the kid value are a multiple of 3, so they
  * encode to the same 56 base64url characters whatever the kid: every keygate key starts with
- * API_KEY_PREFIX, which secret scanners match (README "Keys that scanners recognize"). Keys issued
+ * API_KEY_PREFIX, which secret scanners match (docs/leaks.md "Keys that scanners recognize"). Keys issued
  * before (typ "JWT") keep verifying.
  */
 import { errors, type JWTHeaderParameters, jwtVerify, SignJWT } from "jose";
-import type { KeyConfig } from "../config";
+import type { KeyConfig } from "../config/keys";
+import type { ApiKeyRefusalReason } from "../vocab/refusals.mjs";
 import { API_KEY_ALG, type SigningKeyRing } from "./signing-keys";
 
 /** The `typ` of every key issued now; old keys carry LEGACY_API_KEY_TYP. */
@@ -24,7 +25,7 @@ export const API_KEY_PREFIX = btoa(HEADER_BEFORE_KID).replace(/\+/g, "-").replac
 const MIN_SIGNATURE_CHARS = 342;
 /**
  * The detection pattern for keygate keys (RE2-compatible, so gitleaks and GitHub can use it as is);
- * README and examples/gitleaks.toml publish it, a test checks both say exactly this.
+ * docs/leaks.md and examples/gitleaks.toml publish it, a test checks both say exactly this.
  */
 export const API_KEY_PATTERN = `\\b${API_KEY_PREFIX}[A-Za-z0-9_-]+\\.eyJ[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{${MIN_SIGNATURE_CHARS},}`;
 
@@ -41,7 +42,7 @@ export interface ApiKeyClaims {
 }
 
 /** Why a presented key was refused. Deliberately coarse: the wire says no more than the seed. */
-export type ApiKeyRefusal = "expired" | "invalid";
+export type ApiKeyRefusal = Extract<ApiKeyRefusalReason, "expired" | "invalid">;
 
 /** A refusal carries the claims when the signature verified (an expired key): only then do they name a key. */
 export type ApiKeyVerification = { ok: true; claims: ApiKeyClaims } | { ok: false; reason: ApiKeyRefusal; claims?: ApiKeyClaims };
@@ -126,13 +127,3 @@ function claimsOf(payload: Record<string, unknown>, kid: string): ApiKeyClaims |
   }
   return { keyId, tenant, sub, scopes, iat, exp: exp as number | undefined, jti, kid };
 }
-
-/** The seed's error descriptions, one per way a presented API key is refused. */
-export const API_KEY_REFUSALS = {
-  expired: "API key has expired",
-  invalid: "API key is invalid",
-  revoked: "API key has been revoked",
-  rotated: "API key has been rotated and its grace period has ended",
-} as const;
-
-export type ApiKeyRefusalReason = keyof typeof API_KEY_REFUSALS;

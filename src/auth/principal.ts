@@ -4,17 +4,16 @@
  * plane checks a management key against D1, the source of truth, not the edge caches.
  */
 import { decodeProtectedHeader } from "jose";
-import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config";
+import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config/keys";
 import { database } from "../db/client";
-import { findKey } from "../db/keys-repo";
+import type { RateLimitColumn } from "../db/schema";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
-import type { RateLimit } from "../keys/schemas";
+import { lookUpKey } from "../keys/lookup";
 import { satisfies } from "../keys/scopes";
-import { keyStatus } from "../keys/status";
 import { allowlistAdmits } from "../lib/ip";
-import type { Quota } from "../vocab/quotas";
-import { API_KEY_REFUSALS, type ApiKeyRefusalReason, verifyApiKey } from "./api-key-token";
+import type { Quota } from "../vocab/quotas.mjs";
+import { API_KEY_REFUSALS, type ApiKeyRefusalReason } from "../vocab/refusals.mjs";
 import { requireBearer } from "./bearer";
 import { signingKeys } from "./signing-keys";
 import { type UserPrincipal, verifyUserToken } from "./user-token";
@@ -28,7 +27,7 @@ export interface KeyPrincipal {
   /** Unix seconds; undefined for a non-expiring key. */
   exp: number | undefined;
   /** The key's own rate limits: it may not grant looser ones. */
-  rateLimits: RateLimit[] | null;
+  rateLimits: RateLimitColumn[] | null;
   /** The key's own allowlist (canonical CIDR texts): it may not grant a wider one. */
   allowedIps: string[] | null;
   /** The key's own quota and limit group: it may not grant a looser quota, nor another group. */
@@ -105,13 +104,11 @@ export async function authenticateManagement(
     return result.principal;
   }
 
-  const result = await verifyApiKey(token, ring, keyConfig(env), now);
-  if (!result.ok) refuseKey(result.reason);
-  const { claims } = result;
-  const row = await findKey(database(env.DB), claims.tenant, claims.keyId);
-  if (!row || row.jti !== claims.jti) refuseKey("invalid");
+  const found = await lookUpKey({ db: database(env.DB), ring, keyConfig: keyConfig(env) }, token, now);
+  if (found.kind === "unverified") refuseKey(found.reason);
+  if (found.kind !== "found") refuseKey("invalid");
+  const { claims, row, status } = found;
   const key = { keyId: claims.keyId, tenant: claims.tenant };
-  const status = keyStatus(row, now);
   if (status !== "active") refuseKey(status, key);
   if (!satisfies(claims.scopes, keyScopes)) {
     throw new KeyRefusal(key, true, "insufficient_scope", "API key does not have required permissions", {

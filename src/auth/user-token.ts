@@ -3,7 +3,7 @@
  * (a URL, or an inline set in dev). Tenant membership is a claim (default `tenants`).
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey, jwtVerify } from "jose";
-import type { UserTokenConfig } from "../config";
+import type { UserTokenConfig } from "../config/keys";
 import { ApiError } from "../errors";
 import { escapeControlCharacters } from "../lib/escape-control-characters";
 

@@ -1,6 +1,6 @@
 /** Queries over audit_log, always scoped by tenant, and over management_refusals (the operator's). */
 import { and, desc, eq, gte, lt, type SQL, sql } from "drizzle-orm";
-import type { AuditAction } from "../audit/entry";
+import type { AuditAction } from "../vocab/audit.mjs";
 import type { Db } from "./client";
 import { type AuditRow, auditLog, type NewAuditRow } from "./schema";
 

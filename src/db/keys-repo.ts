@@ -1,11 +1,10 @@
 /** Queries over api_keys. Every read and write is scoped by tenant: isolation lives here too. */
-import { and, desc, eq, getTableColumns, getTableName, gt, gte, isNotNull, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, getTableName, gt, gte, isNull, lt, lte, or, type SQL, sql } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
-import { deliveryIdsOf } from "../alerts/events";
-import type { KeyStatus } from "../keys/status";
+import { type KeyStatus, keyStatusSql } from "../vocab/key-status.mjs";
 import type { Db } from "./client";
 import { type ApiKeyRow, apiKeys, auditLog, edgeChanges, type NewApiKeyRow, type NewAuditRow } from "./schema";
-import { boundChunks, d1Statement } from "./statements";
+import { boundParameters, chunks, d1Statement, returnedIds } from "./statements";
 
 export interface ListKeysQuery {
   tenant: string;
@@ -18,19 +17,10 @@ export interface ListKeysQuery {
   now: number;
 }
 
-function statusCondition(status: KeyStatus, now: number): SQL | undefined {
-  const notExpired = or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now));
-  const notCutOff = or(isNull(apiKeys.rotationCutoffAt), gt(apiKeys.rotationCutoffAt, now));
-  switch (status) {
-    case "active":
-      return and(eq(apiKeys.revoked, false), notExpired, notCutOff);
-    case "revoked":
-      return eq(apiKeys.revoked, true);
-    case "expired":
-      return and(eq(apiKeys.revoked, false), isNotNull(apiKeys.expiresAt), lte(apiKeys.expiresAt, now));
-    case "rotated":
-      return and(eq(apiKeys.revoked, false), notExpired, isNotNull(apiKeys.rotationCutoffAt), lte(apiKeys.rotationCutoffAt, now));
-  }
+/** `?status=`: the vocabulary's predicate (src/vocab/key-status.mjs), with `now` bound where it says. */
+function statusCondition(status: KeyStatus, now: number): SQL {
+  const parts = keyStatusSql(status, `"${getTableName(apiKeys)}".`);
+  return sql.join(parts.flatMap((part, i) => (i === 0 ? [sql.raw(part)] : [sql`${now}`, sql.raw(part)])));
 }
 
 /** Rows newest first; asks for limit + 1 so the caller knows whether a next page exists. */
@@ -57,7 +47,7 @@ export async function findKey(db: Db, tenant: string, id: string): Promise<ApiKe
  */
 export async function findKeys(db: Db, refs: ReadonlyArray<{ tenant: string; id: string }>): Promise<ApiKeyRow[]> {
   if (refs.length === 0) return [];
-  const statements = boundChunks(refs, 2).map((chunk) =>
+  const statements = chunks(refs, boundParameters(2)).map((chunk) =>
     db
       .select()
       .from(apiKeys)
@@ -76,7 +66,7 @@ export async function insertKey(db: Db, row: NewApiKeyRow, audit: NewAuditRow, e
     d1Statement(d1, db.insert(auditLog).values(audit)),
     d1Statement(d1, event),
   ]);
-  return deliveryIdsOf(results);
+  return returnedIds(results[2] ?? []);
 }
 
 export interface RevokeInput {
@@ -110,7 +100,7 @@ export async function revokeKey(
     d1Statement(d1, event),
     d1Statement(d1, db.insert(auditLog).values(audit)),
   ]);
-  return { row: await findKey(db, tenant, id), deliveries: deliveryIdsOf(results) };
+  return { row: await findKey(db, tenant, id), deliveries: returnedIds(results[1] ?? []) };
 }
 
 export interface UpdateInput {
@@ -156,13 +146,14 @@ export async function updateKey(
  * the drizzle schema (every field the row sets, encoded as drizzle encodes it): drizzle cannot
  * express an INSERT ... SELECT of constants, and a hand-kept column list would drift from it.
  */
-function insertWhere(d1: D1Database, table: SQLiteTable, row: Record<string, unknown>, condition: string, params: unknown[]) {
+function insertWhere(table: SQLiteTable, row: Record<string, unknown>, condition: SQL): SQL {
   const columns = Object.entries(getTableColumns(table)).filter(([key]) => row[key] !== undefined);
   const names = columns.map(([, column]) => column.name);
   const values = columns.map(([key, column]) => (row[key] === null ? null : column.mapToDriverValue(row[key])));
-  return d1
-    .prepare(`INSERT INTO ${getTableName(table)} (${names.join(", ")}) SELECT ${names.map(() => "?").join(", ")} WHERE ${condition}`)
-    .bind(...values, ...params);
+  return sql`INSERT INTO ${sql.raw(getTableName(table))} (${sql.raw(names.join(", "))}) SELECT ${sql.join(
+    values.map((value) => sql`${value}`),
+    sql`, `,
+  )} WHERE ${condition}`;
 }
 
 /**
@@ -182,20 +173,21 @@ export async function rotateKey(
   event: (linked: SQL) => SQL,
 ): Promise<{ rotated: boolean; deliveries: string[] }> {
   const d1 = db.$client;
-  const linked = "EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ? AND replaced_by = ?)";
-  const linkedSql = sql`EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ${tenant} AND id = ${oldId} AND replaced_by = ${replacement.id})`;
+  const linked = sql`EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = ${tenant} AND id = ${oldId} AND replaced_by = ${replacement.id})`;
   const [, inserted, , deliveries] = await d1.batch([
-    d1
-      .prepare(
-        "UPDATE api_keys SET replaced_by = ?, rotation_cutoff_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0 AND replaced_by IS NULL",
-      )
-      .bind(replacement.id, cutoffAt, replacement.updatedAt, tenant, oldId),
-    insertWhere(d1, apiKeys, replacement, linked, [tenant, oldId, replacement.id]),
-    insertWhere(d1, auditLog, audit, linked, [tenant, oldId, replacement.id]),
-    d1Statement(d1, event(linkedSql)),
+    d1Statement(
+      d1,
+      db
+        .update(apiKeys)
+        .set({ replacedBy: replacement.id, rotationCutoffAt: cutoffAt, updatedAt: replacement.updatedAt })
+        .where(and(eq(apiKeys.tenantId, tenant), eq(apiKeys.id, oldId), eq(apiKeys.revoked, false), isNull(apiKeys.replacedBy))),
+    ),
+    d1Statement(d1, insertWhere(apiKeys, replacement, linked)),
+    d1Statement(d1, insertWhere(auditLog, audit, linked)),
+    d1Statement(d1, event(linked)),
   ]);
   // D1 counts the rows its triggers write too (the edge change feed's), so: any change at all.
-  return { rotated: (inserted?.meta.changes ?? 0) > 0, deliveries: deliveries ? deliveryIdsOf([deliveries]) : [] };
+  return { rotated: (inserted?.meta.changes ?? 0) > 0, deliveries: deliveries ? returnedIds(deliveries) : [] };
 }
 
 /** Writes last_used for several keys in one round trip; never moves a timestamp backwards. */
@@ -275,7 +267,7 @@ export async function edgeChangesPage(db: Db, from: EdgeFeedFrom, limit: number)
  */
 export async function recordEdgeChanges(db: Db, keyIds: readonly string[], at: number): Promise<void> {
   // Two parameters per row (key_id, at).
-  const inserts = boundChunks(keyIds, 2).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
+  const inserts = chunks(keyIds, boundParameters(2)).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
   const [first, ...rest] = inserts;
   if (first !== undefined) await db.batch([first, ...rest]);
 }

@@ -1,8 +1,19 @@
 /** Drizzle schema of migrations/*.sql (the SQL there is what D1 runs; a test checks the two agree). */
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../audit/entry";
-import type { RateLimit } from "../keys/schemas";
-import type { Quota } from "../vocab/quotas";
+import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../vocab/audit.mjs";
+import { DELIVERY_STATUSES, LEAK_ACTIONS } from "../vocab/events.mjs";
+import type { Quota } from "../vocab/quotas.mjs";
+import { GRANULARITY_NAMES } from "../vocab/usage.mjs";
+
+/**
+ * One stored rate limit, as the rate_limits column holds it (JSON). The request schema
+ * (keys/requests.ts) validates what goes in and is checked, at compile time, to produce this shape.
+ */
+export interface RateLimitColumn {
+  name: string;
+  limit: number;
+  window_seconds: number;
+}
 
 export const apiKeys = sqliteTable(
   "api_keys",
@@ -29,7 +40,7 @@ export const apiKeys = sqliteTable(
     replacedBy: text("replaced_by"),
     rotationCutoffAt: integer("rotation_cutoff_at"),
     updatedAt: integer("updated_at").notNull(),
-    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimitColumn[]>(),
     allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
     /** migrations/0010: the key's quota and its limit group. */
     quota: text("quota", { mode: "json" }).$type<Quota>(),
@@ -126,7 +137,7 @@ export const usageBatches = sqliteTable("usage_batches", {
 export const usageCounts = sqliteTable(
   "usage_counts",
   {
-    granularity: text("granularity", { enum: ["minute", "hour", "day"] }).notNull(),
+    granularity: text("granularity", { enum: GRANULARITY_NAMES }).notNull(),
     tenantId: text("tenant_id").notNull(),
     keyId: text("key_id").notNull(),
     bucket: integer("bucket").notNull(),
@@ -168,7 +179,7 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   refusalsPerHour: integer("refusals_per_hour"),
   expiringWithinDays: integer("expiring_within_days"),
   unusedDays: integer("unused_days"),
-  leakAction: text("leak_action", { enum: ["revoke", "notify"] }),
+  leakAction: text("leak_action", { enum: LEAK_ACTIONS }),
   /** migrations/0010. */
   quotaLowPercent: integer("quota_low_percent"),
   updatedAt: integer("updated_at").notNull(),
@@ -195,7 +206,7 @@ export const limitGroups = sqliteTable(
     id: text("id").notNull().unique(),
     tenantId: text("tenant_id").notNull(),
     name: text("name").notNull(),
-    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimit[]>(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimitColumn[]>(),
     quota: text("quota", { mode: "json" }).$type<Quota>(),
     createdAt: integer("created_at").notNull(),
     createdBy: text("created_by").notNull(),
@@ -229,7 +240,7 @@ export const webhookDeliveries = sqliteTable("webhook_deliveries", {
   eventId: text("event_id").notNull(),
   eventType: text("event_type").notNull(),
   payload: text("payload").notNull(),
-  status: text("status", { enum: ["pending", "succeeded", "failed"] }).notNull(),
+  status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
   attempts: integer("attempts").notNull().default(0),
   nextAttemptAt: integer("next_attempt_at"),
   lastStatus: integer("last_status"),

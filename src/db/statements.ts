@@ -1,9 +1,22 @@
 /**
- * One SQL statement, two ways to run it: drizzle `sql` templates are what repositories write, and
- * this turns one into a raw D1 statement for transactions built with `d1.batch` (the usage roll-up),
- * so a statement used in both places is written once. (drizzle 0.45's own batch cannot take a raw
- * `sql` query with parameters, so transactions that mix builders and templates go through here.)
- * And the one helper that sizes statements to D1's bound-parameter limit.
+ * How keygate talks to D1, in one place.
+ *
+ * Style. Repositories (db/*-repo.ts, and the services that own a table) write drizzle: the query
+ * builder for plain reads and writes, `sql` templates where the builder cannot say it (INSERT ...
+ * SELECT ... WHERE, RETURNING into another statement, json_each). A raw D1 statement is allowed in
+ * two cases only: inside a transaction built with `d1.batch` (write the statement as drizzle and
+ * turn it into a raw one with `d1Statement`: drizzle 0.45's own batch cannot take a raw `sql`
+ * query with parameters), and multi-row statements over a JSON parameter (`multiRow`, and SQL
+ * assembled from column expressions, like the outbox's). Modules older than this rule still
+ * prepare raw SQL elsewhere (grep `.prepare(`); new code does not.
+ *
+ * Chunking. A statement takes many values one of two ways, and every list is cut with `chunks`
+ * (and counted with `statementsFor`) under one of two sizings:
+ * - `boundParameters(perItem, fixed)`: the values are bound parameters (drizzle's builder binds
+ *   every value: an `or(...)` of row keys, a multi-row `values(...)`), so a statement takes as many
+ *   as D1_MAX_BOUND_PARAMETERS (lib/platform-limits.ts) allows;
+ * - `jsonRows(rows)`: the values travel as one JSON parameter read with json_each (an IN list, a
+ *   VALUES list), `rows` per statement: what raw SQL over a long list uses.
  */
 import type { SQL } from "drizzle-orm";
 import { SQLiteAsyncDialect } from "drizzle-orm/sqlite-core";
@@ -17,36 +30,56 @@ export function d1Statement(d1: D1Database, query: SQL | { toSQL(): { sql: strin
   return d1.prepare(sql).bind(...params);
 }
 
+/** The `id` column of the rows a `RETURNING id` statement produced (a batch result or a drizzle row list). */
+export function returnedIds(result: D1Result | unknown[]): string[] {
+  const rows = Array.isArray(result) ? result : (result.results ?? []);
+  return (rows as { id?: unknown }[]).flatMap((row) => (typeof row.id === "string" ? [row.id] : []));
+}
+
+/** How many values one statement takes; made by `boundParameters` or `jsonRows`. */
+export interface Chunking {
+  readonly perStatement: number;
+}
+
 /**
- * `items` in runs that fit one D1 statement: each item binds `perItem` parameters, and the
- * statement binds `fixedParams` others (`SET next_attempt_at = ?` next to an `IN (...)` list).
- * The one place an IN list or a multi-row VALUES is sized.
+ * Values as bound parameters: each item binds `perItem`, and the statement binds `fixed` others
+ * (`SET x = ?` next to an IN list).
  */
-export function boundChunks<T>(items: readonly T[], perItem = 1, fixedParams = 0): T[][] {
-  const size = Math.floor((D1_MAX_BOUND_PARAMETERS - fixedParams) / perItem);
-  if (size < 1) throw new RangeError(`${fixedParams} + ${perItem} bound parameters exceed D1's ${D1_MAX_BOUND_PARAMETERS}`);
+export function boundParameters(perItem = 1, fixed = 0): Chunking {
+  const perStatement = Math.floor((D1_MAX_BOUND_PARAMETERS - fixed) / perItem);
+  if (perStatement < 1) throw new RangeError(`${fixed} + ${perItem} bound parameters exceed D1's ${D1_MAX_BOUND_PARAMETERS}`);
+  return { perStatement };
+}
+
+/**
+ * Rows per JSON parameter by default. Bound parameters made a batch of 2,000 distinct keys about
+ * 1,300 statements, over the 1,000 queries of one invocation; a D1 value may be 2 MB
+ * (D1_MAX_ROW_BYTES) and a row here is under 200 bytes.
+ */
+export const JSON_ROWS_PER_STATEMENT = 2_000;
+
+/** Values as one JSON parameter (json_each), `rows` per statement. */
+export function jsonRows(rows = JSON_ROWS_PER_STATEMENT): Chunking {
+  if (!Number.isInteger(rows) || rows < 1) throw new RangeError(`${rows} rows per statement`);
+  return { perStatement: rows };
+}
+
+/** `items` in runs that fit one statement each. */
+export function chunks<T>(items: readonly T[], how: Chunking): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  for (let i = 0; i < items.length; i += how.perStatement) out.push(items.slice(i, i + how.perStatement));
   return out;
 }
 
-/** How many statements boundChunks makes of `n` items. */
-export function boundStatements(n: number, perItem = 1, fixedParams = 0): number {
-  return Math.ceil(n / Math.floor((D1_MAX_BOUND_PARAMETERS - fixedParams) / perItem));
+/** How many statements `chunks` makes of `n` items. */
+export function statementsFor(n: number, how: Chunking): number {
+  return Math.ceil(n / how.perStatement);
 }
 
-/** `?, ?, ?` for an IN list of `n` parameters. */
-export function placeholders(n: number): string {
-  return Array(n).fill("?").join(", ");
+/** `chunks` as JSON text, each the one parameter of an `IN (SELECT value FROM json_each(?))`. */
+export function jsonChunks(values: readonly unknown[], how: Chunking = jsonRows()): string[] {
+  return chunks(values, how).map((chunk) => JSON.stringify(chunk));
 }
-
-/**
- * Rows per multi-row statement. The rows travel as one JSON parameter (json_each), not as bound
- * parameters: D1 binds at most 100 per statement, which made a batch of 2,000 distinct keys about
- * 1,300 statements, over the 1,000 queries of one invocation. A value may be 2 MB; a row here is
- * under 200 bytes.
- */
-export const JSON_ROWS_PER_STATEMENT = 2_000;
 
 /** `SELECT json_extract(value, '$[0]') AS column1, ...`: the columns VALUES would name. */
 export function jsonColumns(width: number): string {
@@ -56,27 +89,10 @@ export function jsonColumns(width: number): string {
 /**
  * Multi-row statements: `head` SELECT <the rows' columns> FROM json_each(?) WHERE true `tail`, where
  * a VALUES list would go (an INSERT's rows, or a FROM (...) subquery); WHERE true keeps an INSERT's
- * ON CONFLICT unambiguous. One statement per JSON_ROWS_PER_STATEMENT rows, one bound parameter each.
+ * ON CONFLICT unambiguous. One statement per chunk of rows, one bound parameter each.
  */
-export function multiRow(d1: D1Database, head: string, tail: string, rows: unknown[][]): D1PreparedStatement[] {
+export function multiRow(d1: D1Database, head: string, tail: string, rows: unknown[][], how: Chunking = jsonRows()): D1PreparedStatement[] {
   if (rows.length === 0) return [];
   const columns = jsonColumns(rows[0]?.length ?? 1);
-  const out: D1PreparedStatement[] = [];
-  for (let i = 0; i < rows.length; i += JSON_ROWS_PER_STATEMENT) {
-    const chunk = rows.slice(i, i + JSON_ROWS_PER_STATEMENT);
-    out.push(d1.prepare(`${head} SELECT ${columns} FROM json_each(?) WHERE true ${tail}`).bind(JSON.stringify(chunk)));
-  }
-  return out;
-}
-
-/** Chunks of JSON_ROWS_PER_STATEMENT, each as the one JSON parameter of an `IN (SELECT ... FROM json_each(?))`. */
-export function jsonChunks(values: unknown[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < values.length; i += JSON_ROWS_PER_STATEMENT) out.push(JSON.stringify(values.slice(i, i + JSON_ROWS_PER_STATEMENT)));
-  return out;
-}
-
-/** Statements for `n` rows in chunks of `per` (one JSON parameter each). */
-export function jsonStatements(n: number, per = JSON_ROWS_PER_STATEMENT): number {
-  return Math.ceil(n / per);
+  return jsonChunks(rows, how).map((json) => d1.prepare(`${head} SELECT ${columns} FROM json_each(?) WHERE true ${tail}`).bind(json));
 }

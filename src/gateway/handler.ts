@@ -10,27 +10,32 @@
  * rate-limit leases are all held per isolate. Refusals are values, not exceptions: no stack trace per refused request.
  */
 import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
+import { abuseConfig } from "../abuse/config";
 import type { ApiKeyClaims } from "../auth/api-key-token";
 import { readBearer } from "../auth/bearer";
+import { assertionsEnabled, identityAssertion } from "../auth/identity-assertion";
 import { loadedSigningKeys, signingKeys } from "../auth/signing-keys";
-import { abuseConfig, type GatewayConfig, gatewayConfig, keyConfig } from "../config";
+import { keyConfig } from "../config/keys";
 import type { Env } from "../env";
 import type { RequestTarget } from "../http/request-target";
 import { edgeFeedPollIfDue } from "../keys/edge-feed";
 import { cachedEdgeView, type EdgeView, fetchEdgeView } from "../keys/edge-record";
+import { recordLastUsed } from "../keys/last-used";
 import { satisfies } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
 import { type CounterRef, decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
-import { recordUsage, type UsageOutcome } from "../usage/events";
+import { recordUsage } from "../usage/events";
 import { usageSink } from "../usage/sink";
-import { assertionsEnabled, identityAssertion } from "./assertion";
+import { rateLimitHeaders } from "../vocab/headers.mjs";
+import { AUTH_FAILURE_REASONS } from "../vocab/refusals.mjs";
+import type { UsageOutcome } from "../vocab/usage.mjs";
+import { type GatewayConfig, gatewayConfig } from "./config";
 import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 import { judgePath } from "./path-contract";
 import { costOf, type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
 import { forward, originFailure, withHeaders } from "./proxy";
-import { recordUse } from "./usage";
-import { type Accepted, AUTH_FAILURES, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
+import { type Accepted, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
 
 const AUTHENTICATED: Requirement = { kind: "authenticated", rule: UNMATCHED_RULE };
@@ -219,15 +224,12 @@ async function forwardAccepted(
   const { claims } = verdict;
   if (claims === null) return forward(request, target, path, config, null);
   // last_used comes from the usage roll-up; without the pipeline the gateway writes it itself.
-  if (usageSink(env) === null) recordUse(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
-  // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/gateway/assertion.ts).
+  if (usageSink(env) === null) recordLastUsed(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
+  // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/auth/identity-assertion.ts).
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, path, nowMs) : undefined;
   const response = await forward(request, target, path, config, claims, assertion);
   if (!verdict.rateLimit) return response;
-  const { policy, current } = verdict.rateLimit;
-  const fields: [string, string][] = [["ratelimit-policy", policy]];
-  if (current) fields.push(["ratelimit", current]);
-  return withHeaders(response, fields);
+  return withHeaders(response, rateLimitHeaders(verdict.rateLimit));
 }
 
 export async function handleGateway(request: Request, env: Env, ctx: ExecutionContext, target: RequestTarget): Promise<Response> {
@@ -241,7 +243,7 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
   let verdict: Verdict = !route.ok
     ? route
     : (decideFromCache(request, env, route.requirement, ip, nowMs) ?? (await decide(request, env, config, route.requirement, ip, nowMs)));
-  if (!verdict.ok && AUTH_FAILURES.has(verdict.reason)) {
+  if (!verdict.ok && AUTH_FAILURE_REASONS.has(verdict.reason)) {
     const throttled = recordAuthFailure(ip, abuseConfig(env).authFailureLimit, env.AUTH_FAILURES, ctx, nowMs);
     if (throttled > 0) verdict = refused("throttled", verdict.rule, { retryAfterS: throttled });
   }

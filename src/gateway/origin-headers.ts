@@ -2,20 +2,11 @@
  * The headers the origin may trust, by name: the only place they are spelled. keygate sets them
  * and removes every client copy first, in any spelling an origin might read as the same header
  * (letter case, or "_" for "-": CGI/WSGI servers such as Python's wsgiref map both to HTTP_X_...).
- * No imports: a vocabulary the docs and tests share.
+ * The identity header names themselves are src/vocab/headers.mjs; this module says which client
+ * headers never reach the origin.
  */
 
-/** Every header keygate sets for the origin about the caller starts with this. */
-export const IDENTITY_HEADER_PREFIX = "x-keygate-";
-
-export const KEY_ID_HEADER = "x-keygate-key-id";
-export const TENANT_HEADER = "x-keygate-tenant";
-export const SCOPES_HEADER = "x-keygate-scopes";
-export const SUBJECT_HEADER = "x-keygate-subject";
-/** The signed identity (IDENTITY_ASSERTION = "jwt"). */
-export const ASSERTION_HEADER = "x-keygate-assertion";
-/** The client's address as keygate saw it (CF-Connecting-IP): the one client-IP header to trust. */
-export const CLIENT_IP_HEADER = "x-keygate-client-ip";
+import { IDENTITY_HEADER_PREFIX } from "../vocab/headers.mjs";
 
 /** Where the runtime puts the client's address (Cloudflare sets it; `wrangler dev` believes the client's). */
 export const RUNTIME_CLIENT_IP_HEADER = "cf-connecting-ip";

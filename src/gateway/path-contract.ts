@@ -28,9 +28,10 @@
  * %2F, %5C, %25XX and controls are refused, decoding can no longer create or hide a separator. The common path (plain
  * ASCII segments) is one test of a regex compiled once.
  */
+import type { VARS } from "../config/vars";
 
-export const PATH_MODES = ["reject", "normalize"] as const;
-export type PathMode = (typeof PATH_MODES)[number];
+/** PATH_NORMALIZATION's values (src/config/vars.ts). */
+export type PathMode = (typeof VARS.PATH_NORMALIZATION.values)[number];
 
 /** A path the route policy may judge. */
 export interface JudgedPath {

@@ -8,10 +8,12 @@
  * as a case-sensitive one (Werkzeug) does; a path for which the two pick different rules is refused.
  */
 
-import { DEFAULT_ROUTE_COST, ROUTE_COST_MAX } from "../vocab/quotas";
+import type { VARS } from "../config/vars";
+import { DEFAULT_ROUTE_COST, ROUTE_COST_MAX } from "../vocab/quotas.mjs";
 import { foldAscii } from "./path-contract";
 
-export type UnmatchedRoutes = "authenticate" | "deny";
+/** UNMATCHED_ROUTES's values (src/config/vars.ts). */
+export type UnmatchedRoutes = (typeof VARS.UNMATCHED_ROUTES.values)[number];
 
 /**
  * What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage

@@ -5,28 +5,20 @@
  * method overrides and hop-by-hop headers dropped (RFC 9110 §7.6.1), and origin failures mapped
  * to 502/504.
  */
-import type { GatewayConfig } from "../config";
+
 import { refusal } from "../errors";
 import type { RequestTarget } from "../http/request-target";
 import {
   ASSERTION_HEADER,
   CLIENT_IP_HEADER,
-  isReservedHeader,
+  type Identity,
   KEY_ID_HEADER,
-  RUNTIME_CLIENT_IP_HEADER,
   SCOPES_HEADER,
   SUBJECT_HEADER,
   TENANT_HEADER,
-} from "./origin-headers";
-
-/** Who the origin is told the caller is: a verified key's claims (the same object for every request with that key). */
-export interface Identity {
-  keyId: string;
-  tenant: string;
-  scopes: readonly string[];
-  /** The key's `sub`. */
-  sub: string;
-}
+} from "../vocab/headers.mjs";
+import type { GatewayConfig } from "./config";
+import { isReservedHeader, RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 
 export type ForwardOptions = Pick<GatewayConfig, "origin" | "originTimeoutMs" | "forwardAuthorization">;
 

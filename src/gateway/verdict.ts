@@ -4,39 +4,11 @@
  * the wire (the seed's error bodies, RFC 6750 challenges, Retry-After and RateLimit fields), and
  * the usage pipeline sees every decision through the same value.
  */
-import { API_KEY_REFUSALS, type ApiKeyClaims } from "../auth/api-key-token";
+import type { ApiKeyClaims } from "../auth/api-key-token";
 import { type ErrorCode, refusal } from "../errors";
 import type { RefusedBy } from "../ratelimit/leases";
-
-/** Why a request was refused; also the outcome usage analytics counts. */
-export const REFUSAL_REASONS = [
-  "missing",
-  "malformed",
-  "invalid",
-  "expired",
-  "revoked",
-  "rotated",
-  "throttled",
-  "ip_denied",
-  "insufficient_scope",
-  "rate_limited",
-  "quota_exceeded",
-  "rate_limit_unavailable",
-  "bad_path",
-  "no_route",
-] as const;
-export type RefusalReason = (typeof REFUSAL_REASONS)[number];
-
-/** Refusals that count as a failed authentication of the client (brute-force throttling): 401s, and 403 for an address outside the allowlist. */
-export const AUTH_FAILURES: ReadonlySet<RefusalReason> = new Set([
-  "missing",
-  "malformed",
-  "invalid",
-  "expired",
-  "revoked",
-  "rotated",
-  "ip_denied",
-]);
+import { rateLimitHeaders } from "../vocab/headers.mjs";
+import { API_KEY_REFUSALS, type RefusalReason } from "../vocab/refusals.mjs";
 
 /** The RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers-11) for a limited key. */
 export interface RateLimitFields {
@@ -82,10 +54,7 @@ function bearer(code: ErrorCode, description: string): Response {
 function withRetryAfter(code: ErrorCode, description: string, v: Refused): Response {
   const headers: Record<string, string> = {};
   if (v.retryAfterS !== null) headers["retry-after"] = String(v.retryAfterS ?? 1);
-  if (v.rateLimit) {
-    headers["ratelimit-policy"] = v.rateLimit.policy;
-    if (v.rateLimit.current) headers.ratelimit = v.rateLimit.current;
-  }
+  if (v.rateLimit) for (const [name, value] of rateLimitHeaders(v.rateLimit)) headers[name] = value;
   return refusal(code, description, { headers });
 }
 

@@ -10,7 +10,7 @@
  */
 import { type ApiKeyClaims, type ApiKeyRefusal, type ApiKeyVerification, verifyApiKey } from "../auth/api-key-token";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import type { KeyConfig } from "../config";
+import type { KeyConfig } from "../config/keys";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 
 /** How long a verification is trusted when the key itself lives longer. */
@@ -26,7 +26,8 @@ interface Verified {
   validUntilMs: number;
 }
 
-interface Refused {
+/** A refusal remembered for REFUSED_TTL_MS (the gateway's verdict is `Refused`, src/gateway/verdict.ts). */
+interface CachedRefusal {
   reason: ApiKeyRefusal;
   /** An expired key's claims (its signature verified). */
   claims: ApiKeyClaims | undefined;
@@ -36,7 +37,7 @@ interface Refused {
 let cacheRing: SigningKeyRing | undefined;
 let cacheConfig: KeyConfig | undefined;
 const verified = isolateCache<string, Verified>("verified-keys", MAX_VERIFIED);
-const refused = isolateCache<string, Refused>("refused-keys", MAX_REFUSED);
+const refused = isolateCache<string, CachedRefusal>("refused-keys", MAX_REFUSED);
 
 function sameTrust(ring: SigningKeyRing, config: KeyConfig): void {
   if (ring !== cacheRing || config !== cacheConfig) {

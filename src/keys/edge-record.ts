@@ -25,9 +25,9 @@ import type { ApiKeyRow } from "../db/schema";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
 import { type CidrRange, parseCidr } from "../lib/ip";
 import type { CountedPolicy } from "../lib/periods";
-import { policyItem } from "../lib/ratelimit-fields";
-import { KEY_QUOTA_ITEM, type Quota } from "../vocab/quotas";
-import type { RateLimit } from "./schemas";
+import { rateLimitPolicyField } from "../vocab/headers.mjs";
+import { KEY_QUOTA_ITEM, type Quota } from "../vocab/quotas.mjs";
+import type { RateLimit } from "./requests";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
 export interface RefusedFrom {
@@ -57,7 +57,7 @@ export interface EdgeView {
 }
 
 export interface RateLimits {
-  /** Rate limits by their names, the quota as `key.quota` (src/vocab/quotas.ts). */
+  /** Rate limits by their names, the quota as `key.quota` (src/vocab/quotas.mjs). */
   list: readonly CountedPolicy[];
   /** Identity of this set of limits (leases are per key and per set). */
   fingerprint: string;
@@ -136,7 +136,7 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
       fingerprint: fingerprintOf(
         record.quota ? { rate_limits: record.rate_limits, quota: record.quota } : { rate_limits: record.rate_limits },
       ),
-      policyHeader: list.map(policyItem).join(", "),
+      policyHeader: rateLimitPolicyField(list),
     };
   }
   const group = typeof record.limit_group === "string" ? record.limit_group : null;

@@ -6,12 +6,12 @@
  */
 
 import type { ManagementContext } from "../auth/principal";
-import { ADMIN_ALL_SCOPE, type ScopeLifetimePolicy } from "../config";
+import { ADMIN_ALL_SCOPE, type ScopeLifetimePolicy } from "../config/keys";
 import type { ApiKeyRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { type CidrRange, parseCidr, rangeContains } from "../lib/ip";
-import type { Quota } from "../vocab/quotas";
-import type { RateLimit } from "./schemas";
+import type { Quota } from "../vocab/quotas.mjs";
+import type { RateLimit } from "./requests";
 import { satisfies } from "./scopes";
 
 /**

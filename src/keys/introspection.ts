@@ -5,10 +5,8 @@
  * more (§2.2), so a caller learns nothing about another tenant's keys.
  */
 import * as z from "zod/mini";
-import { verifyApiKey } from "../auth/api-key-token";
-import { findKey } from "../db/keys-repo";
+import { lookUpKey } from "./lookup";
 import type { KeyServiceDeps } from "./service";
-import { keyStatus } from "./status";
 
 /** RFC 6749 §7.1: keygate keys are bearer tokens. */
 const TOKEN_TYPE = "Bearer";
@@ -44,12 +42,10 @@ export async function introspectKey(
   mayIntrospect: (tenant: string) => boolean,
   now: number,
 ): Promise<Introspection> {
-  const verified = await verifyApiKey(token, deps.ring, deps.keyConfig, now);
   // Another tenant's key is answered before D1 is asked: the same answer as a forged token.
-  if (!verified.ok || !mayIntrospect(verified.claims.tenant)) return INACTIVE;
-  const { claims } = verified;
-  const row = await findKey(deps.db, claims.tenant, claims.keyId);
-  if (!row || row.jti !== claims.jti || keyStatus(row, now) !== "active") return INACTIVE;
+  const found = await lookUpKey(deps, token, now, (claims) => mayIntrospect(claims.tenant));
+  if (found.kind !== "found" || found.status !== "active") return INACTIVE;
+  const { row } = found;
   const answer: Introspection = {
     active: true,
     scope: row.scopes.join(" "),

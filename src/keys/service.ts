@@ -4,21 +4,21 @@
  * transaction, then mirrors what the edge must know into KV.
  */
 
-import { sql } from "drizzle-orm";
-import { keyEventSql } from "../alerts/events";
-import { auditEntry } from "../audit/entry";
-import { API_KEY_REFUSALS, issueApiKey } from "../auth/api-key-token";
+import { type SQL, sql } from "drizzle-orm";
+import { issueApiKey } from "../auth/api-key-token";
 import { actorLabel, type ManagementContext } from "../auth/principal";
 import type { SigningKeyRing } from "../auth/signing-keys";
-import type { KeyConfig, ScopeLifetimePolicy } from "../config";
+import type { KeyConfig, ScopeLifetimePolicy } from "../config/keys";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
 import { findGroup } from "../db/limit-groups-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
-import type { Quota } from "../vocab/quotas";
-import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
+import type { KEY_EVENTS } from "../vocab/events.mjs";
+import type { KeyStatus } from "../vocab/key-status.mjs";
+import type { Quota } from "../vocab/quotas.mjs";
+import { API_KEY_REFUSALS } from "../vocab/refusals.mjs";
 import { edgeRecordOf, writeEdgeRecord } from "./edge-record";
 import {
   allowlistWithinOwn,
@@ -37,16 +37,35 @@ import {
   type RateLimit,
   type RotateKeyInput,
   type UpdateKeyInput,
-} from "./schemas";
-import type { KeyStatus } from "./status";
+} from "./requests";
 import { type CreatedKeyView, createdKeyView, type KeyView, keyView } from "./views";
 
 const SECONDS_PER_DAY = 86_400;
 
+/**
+ * How a key change reaches the audit log and webhook receivers. The key domain sits below those
+ * features and imports neither; whoever assembles the deps fills this in (routes/deps.ts: the audit
+ * entry of audit/entry.ts, the outbox of webhooks/outbox.ts, the queue of webhooks/deliver.ts).
+ */
+export interface KeyChangeRecorder {
+  /** The audit row of a successful change, written in the change's transaction. */
+  audit(
+    ctx: ManagementContext,
+    action: "create" | "revoke" | "update" | "rotate",
+    keyId: string,
+    outcome: "success",
+    status: number,
+  ): NewAuditRow;
+  /** The webhook deliveries of a key event as SQL (RETURNING their ids), gated by `onlyIf`, in the change's transaction. */
+  event(tenant: string, type: (typeof KEY_EVENTS)[number], data: unknown, now: number, onlyIf?: SQL): SQL;
+  /** After the commit: sends the deliveries. */
+  deliver(deliveries: readonly string[]): Promise<void>;
+}
+
 export interface KeyServiceDeps {
   db: Db;
   kv: KVNamespace;
-  webhooks: Queue<DeliveryMessage>;
+  record: KeyChangeRecorder;
   ring: SigningKeyRing;
   keyConfig: KeyConfig;
   /** SCOPE_MAX_LIFETIME_DAYS. */
@@ -135,7 +154,7 @@ async function assertGroupUsable(deps: KeyServiceDeps, ctx: ManagementContext, g
 async function notify(deps: KeyServiceDeps, deliveries: readonly string[]): Promise<void> {
   if (deliveries.length === 0) return;
   try {
-    await enqueueDeliveries(deps.webhooks, deliveries);
+    await deps.record.deliver(deliveries);
   } catch (err) {
     console.error("enqueueing webhook deliveries failed; the cron will send them", err);
   }
@@ -187,8 +206,8 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
   const deliveries = await repo.insertKey(
     deps.db,
     row,
-    auditEntry(ctx, "create", row.id, "success", 201),
-    keyEventSql(ctx.tenant, "key.created", { key: created }, ctx.now),
+    deps.record.audit(ctx, "create", row.id, "success", 201),
+    deps.record.event(ctx.tenant, "key.created", { key: created }, ctx.now),
   );
   await mirrorNew(deps, row, ctx.now);
   await notify(deps, deliveries);
@@ -235,7 +254,13 @@ async function existing(deps: KeyServiceDeps, tenant: string, id: string): Promi
 
 export async function revokeKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, reason: string | null): Promise<void> {
   await existing(deps, ctx.tenant, id);
-  await revoke(deps, ctx.tenant, id, { at: ctx.now, by: actorLabel(ctx.principal), reason }, auditEntry(ctx, "revoke", id, "success", 200));
+  await revoke(
+    deps,
+    ctx.tenant,
+    id,
+    { at: ctx.now, by: actorLabel(ctx.principal), reason },
+    deps.record.audit(ctx, "revoke", id, "success", 200),
+  );
 }
 
 /**
@@ -250,7 +275,7 @@ async function revoke(deps: KeyServiceDeps, tenant: string, id: string, input: r
     input,
     audit,
     // Only the first revocation is an event: the UPDATE before it changed the row.
-    keyEventSql(
+    deps.record.event(
       tenant,
       "key.revoked",
       { key_id: id, revoked_at: input.at, revoked_by: input.by, reason: input.reason },
@@ -290,7 +315,7 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     ctx.tenant,
     id,
     { name: input.name, metadata: input.metadata, rateLimits, allowedIps, quota: input.quota, limitGroup: input.limit_group, at: ctx.now },
-    auditEntry(ctx, "update", id, "success", 200),
+    deps.record.audit(ctx, "update", id, "success", 200),
   );
   if (!row) notFound();
   if (rateLimits !== undefined || allowedIps !== undefined || input.quota !== undefined || input.limit_group !== undefined) {
@@ -337,9 +362,15 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     old.id,
     cutoffAt,
     row,
-    auditEntry(ctx, "rotate", old.id, "success", 201),
+    deps.record.audit(ctx, "rotate", old.id, "success", 201),
     (happened) =>
-      keyEventSql(ctx.tenant, "key.rotated", { key_id: old.id, grace_period_ends_at: cutoffAt, replacement: created }, ctx.now, happened),
+      deps.record.event(
+        ctx.tenant,
+        "key.rotated",
+        { key_id: old.id, grace_period_ends_at: cutoffAt, replacement: created },
+        ctx.now,
+        happened,
+      ),
   );
   // Lost a race with a concurrent revoke or rotate of the same key: nothing was written.
   if (!rotated) throw new ApiError("conflict", "API key was revoked or rotated concurrently; nothing was changed");

@@ -8,11 +8,10 @@
 import * as z from "zod/mini";
 import type { ApiKeyRow } from "../db/schema";
 import { jsonValue } from "../http/validate";
+import type { Quota } from "../vocab/quotas.mjs";
+import { quotaSchema, type RateLimit, rateLimitSchema } from "./requests";
 
 const unixSeconds = z.int();
-
-import type { Quota } from "../vocab/quotas";
-import { quotaSchema, type RateLimit, rateLimitSchema } from "./schemas";
 
 /** A key's quota as shown; `remaining` and `resets_at` when its counter was asked (one key's view). */
 export const quotaViewSchema = z

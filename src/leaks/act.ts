@@ -7,12 +7,13 @@
  */
 
 import { raiseAlert } from "../alerts/raise";
-import { type LeakAction, tenantSettingsOf } from "../alerts/settings";
+import { tenantSettingsOf } from "../alerts/settings";
 import { type LeakReportActor, leakReportEntry } from "../audit/entry";
 import { insertAudit } from "../db/audit-repo";
 import type { ApiKeyRow } from "../db/schema";
-import { REASON_MAX_LENGTH } from "../keys/schemas";
+import { REASON_MAX_LENGTH } from "../keys/requests";
 import { type KeyServiceDeps, revokeLeakedKey } from "../keys/service";
+import type { LeakAction } from "../vocab/events.mjs";
 
 /** Keys acted on at once; a GitHub batch rarely holds more than a few live keys of one deployment. */
 const LEAK_ACTION_CONCURRENCY = 8;
@@ -58,7 +59,7 @@ async function actOn(deps: KeyServiceDeps, actor: LeakReportActor, leak: LeakedK
   // The key.leaked alert and webhook, once per key: after the revocation (or the notify-only audit
   // entry) is stored, so a failure here never undoes the action; it is logged.
   try {
-    await raiseAlert(deps.db, deps.webhooks, {
+    await raiseAlert(deps.db, deps.record.deliver, {
       tenant,
       type: "key.leaked",
       keyId,

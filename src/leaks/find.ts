@@ -4,11 +4,9 @@
  * (and its typ, issuer and audience); then D1, the source of truth, must know the key (same tenant,
  * id and jti) and find it active. A batch costs one D1 round trip whatever its size.
  */
-import { verifyApiKey } from "../auth/api-key-token";
-import { findKeys } from "../db/keys-repo";
 import type { ApiKeyRow } from "../db/schema";
+import { lookUpKeys } from "../keys/lookup";
 import type { KeyServiceDeps } from "../keys/service";
-import { keyStatus } from "../keys/status";
 
 /** Far above any key keygate issues (about 1 KiB); longer "tokens" are not worth a signature check. */
 const MAX_TOKEN_LENGTH = 8192;
@@ -32,22 +30,17 @@ export async function findLeakedKeys(
 ): Promise<Map<string, Finding>> {
   const findings = new Map<string, Finding>();
   const unique = [...new Set(tokens)];
-  const verified = await Promise.all(
-    unique.map((token) => (token.length <= MAX_TOKEN_LENGTH ? verifyApiKey(token, deps.ring, deps.keyConfig, now) : null)),
+  for (const token of unique) if (token.length > MAX_TOKEN_LENGTH) findings.set(token, FOREIGN);
+  const lookups = await lookUpKeys(
+    deps,
+    unique.filter((token) => !findings.has(token)),
+    now,
   );
-  const genuine: { token: string; tenant: string; id: string; jti: string }[] = [];
-  unique.forEach((token, i) => {
-    const result = verified[i];
-    if (result?.ok) genuine.push({ token, tenant: result.claims.tenant, id: result.claims.keyId, jti: result.claims.jti });
-    // An expired key verified up to its expiry (jose checks exp last): ours, and dead.
-    else findings.set(token, result?.reason === "expired" ? INACTIVE : FOREIGN);
-  });
-  const rows = await findKeys(deps.db, genuine);
-  const byRef = new Map(rows.map((row) => [`${row.tenantId}\n${row.id}`, row]));
-  for (const { token, tenant, id, jti } of genuine) {
-    const row = byRef.get(`${tenant}\n${id}`);
-    // Signed by this deployment but unknown to D1 (or another jti): it cannot be used either.
-    findings.set(token, row && row.jti === jti && keyStatus(row, now) === "active" ? { kind: "live", row } : INACTIVE);
+  for (const [token, found] of lookups) {
+    // An expired key verified up to its expiry (jose checks exp last): ours, and dead. A key signed
+    // by this deployment but unknown to D1 (or another jti) cannot be used either.
+    if (found.kind === "unverified") findings.set(token, found.reason === "expired" ? INACTIVE : FOREIGN);
+    else findings.set(token, found.kind === "found" && found.status === "active" ? { kind: "live", row: found.row } : INACTIVE);
   }
   return findings;
 }

@@ -6,7 +6,7 @@
  * are configured as GITHUB_SECRET_SCANNING_KEYS in that same format; every listed key verifies
  * (GitHub names the one it used), which carries a deployment through GitHub's key rotations.
  */
-import { perEnv } from "../config";
+import { perEnv } from "../config/read";
 import type { Env } from "../env";
 import { ApiError, ConfigError } from "../errors";
 

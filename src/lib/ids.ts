@@ -4,7 +4,7 @@
  * made, so it is refused (404) before it is looked up or stored anywhere, the audit log included.
  */
 
-/** Ids that appear in management paths (`{id}`); deliveries and events are never looked up by path. */
+/** Ids that appear in management paths (`{id}`); the record ids below are never looked up by path. */
 export const ID_PREFIXES = {
   key: "key",
   webhook: "wh",
@@ -35,4 +35,21 @@ export function isId(kind: IdKind, text: string): boolean {
 /** The pattern of an id of `kind`, for documents (OpenAPI). */
 export function idPattern(kind: IdKind): string {
   return ID_PATTERNS[kind].source;
+}
+
+/**
+ * Ids of records that no path names, so nothing validates them on the way in: audit entries,
+ * webhook events (the payload's `id`, a delivery's `event_id`) and webhook deliveries (minted in SQL
+ * by the outbox, `dlv-` and 32 hex digits). Audit entries written before issue #21 have `evt-` ids
+ * like events; they keep them, and nothing reads the prefix of an audit id.
+ */
+export const RECORD_ID_PREFIXES = {
+  auditEntry: "aud",
+  event: "evt",
+  delivery: "dlv",
+} as const;
+
+/** A fresh id of a record kind. */
+export function newRecordId(kind: keyof typeof RECORD_ID_PREFIXES): string {
+  return `${RECORD_ID_PREFIXES[kind]}-${crypto.randomUUID()}`;
 }

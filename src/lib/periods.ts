@@ -3,7 +3,7 @@
  * aligned to the unix epoch ([k*W, (k+1)*W)); a quota's period is calendar-aligned in UTC (a `day`
  * from 00:00 UTC, a `month` from the 1st at 00:00 UTC); a `none` quota has one window that never ends.
  */
-import type { QuotaPeriod } from "../vocab/quotas";
+import type { QuotaPeriod } from "../vocab/quotas.mjs";
 
 /** A rate limit ({window_seconds}) or a quota ({period}), as the counter counts it. */
 export type CountedPolicy = { name: string; limit: number } & ({ window_seconds: number } | { period: QuotaPeriod });

@@ -6,7 +6,7 @@
  * receive against it).
  */
 import * as z from "zod/mini";
-import type { ScopeCatalog } from "../config";
+import type { ScopeCatalog } from "../config/keys";
 import { ERROR_CODES, type ErrorCode, errorDocs, statusOf } from "../errors";
 import { pathParams } from "../http/path-templates";
 import { CREDENTIALS, errorCodesOf, pathParamDoc, type Route, SECURITY_SCHEMES } from "../routes/spec";

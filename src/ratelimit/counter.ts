@@ -22,11 +22,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type CountedPolicy, currentWindow, isQuota, storageKeyOf } from "../lib/periods";
-import type { QuotaPeriod } from "../vocab/quotas";
-import { GROUP_CONFIG_MAX_AGE_MS, loadGroupConfig } from "./group-config";
-import { type QuotaAlertCandidate, raiseQuotaAlert } from "./quota-alerts";
+import type { QuotaPeriod } from "../vocab/quotas.mjs";
+import { GROUP_CONFIG_MAX_AGE_MS, type GroupConfig, loadGroupConfig } from "./group-config";
 
 export type { CountedPolicy } from "../lib/periods";
+export type { GroupConfig } from "./group-config";
 
 /** A rate limit as the counter sees it (kept for callers that only count rate limits). */
 export interface LimitSpec {
@@ -45,6 +45,31 @@ export interface LeaseRequest {
   nowMs: number;
   /** The key's tenant and id: quota alerts name them (a group's counter knows its own). */
   alerts?: { tenant: string; keyId: string };
+}
+
+/** What a counter tells about a quota that may need an alert (src/alerts/quota-alerts.ts decides and raises it). */
+export interface QuotaAlertCandidate {
+  tenant: string;
+  /** The key's id, or the group's. */
+  subject: { kind: "key" | "group"; id: string };
+  /** quota_exhausted: a lease was refused for it; quota_low: a grant left it at `remaining`. */
+  type: "quota_low" | "quota_exhausted";
+  name: string;
+  /** The period's window index (src/lib/periods.ts), in the dedupe key. */
+  window: number;
+  limit: number;
+  credited: number;
+  remaining: number;
+  resetsAt: number | null;
+}
+
+/** Raises a quota alert if it is due; resolves whether it raised one. */
+export type QuotaAlertSink = (env: Env, candidate: QuotaAlertCandidate, nowMs: number) => Promise<boolean>;
+
+/** The alerts feature sits above this one: the entry point (src/index.ts) hands the counter its raiser. */
+let quotaAlertSink: QuotaAlertSink | undefined;
+export function setQuotaAlertSink(sink: QuotaAlertSink): void {
+  quotaAlertSink = sink;
 }
 
 export interface LimitState {
@@ -79,19 +104,6 @@ interface Counted {
   endMs?: number | null;
   /** Credited in this window (quotas). */
   credit?: number;
-}
-
-/** A limit group's policies as its counter holds them. */
-export interface GroupConfig {
-  /** The group's tenant ("" for a group that does not exist). */
-  tenant: string;
-  limits: CountedPolicy[];
-  /** The RateLimit-Policy items for them. */
-  policyHeader: string;
-  /** The group row's updated_at (unix seconds) these were read at; a push never goes back to older ones. */
-  version: number;
-  /** When they were last read from D1 or pushed (ms). */
-  checkedAtMs: number;
 }
 
 /** A lease is at most this share of what remains, so other isolates (and other locations) get theirs. */
@@ -161,7 +173,8 @@ export class RateLimitCounter extends DurableObject<Env> {
       if (ends.length > 0) this.scheduleCleanup(Math.max(...ends));
     }
     const exhausted = granted === 0 ? states.filter((s) => s.remaining < need) : [];
-    if (subject !== undefined && subject.tenant !== "") this.quotaAlerts(states, granted, need, nowMs, subject);
+    if (subject !== undefined && subject.tenant !== "" && quotaAlertSink !== undefined)
+      this.quotaAlerts(states, granted, need, nowMs, subject);
     const ends = states.map((s) => s.resetAtMs).filter((e): e is number => e !== null);
     return {
       granted,
@@ -209,7 +222,7 @@ export class RateLimitCounter extends DurableObject<Env> {
       // An exhausted quota is flagged at once (a flood of refusals starts one alert); a low one once confirmed.
       if (type === "quota_exhausted") kv.put(flagKey, { ...flags, exhausted: w });
       this.ctx.waitUntil(
-        raiseQuotaAlert(this.env, candidate, nowMs)
+        (quotaAlertSink as QuotaAlertSink)(this.env, candidate, nowMs)
           .then((raised) => {
             if (raised && type === "quota_low") kv.put(flagKey, { ...(kv.get<typeof flags>(flagKey) ?? {}), low: w });
           })

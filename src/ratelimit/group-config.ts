@@ -1,13 +1,25 @@
 /**
  * A limit group's policies as its counter holds them, built from the group's row: its rate limits
- * named `group.<name>` and its quota `group.quota` (src/vocab/quotas.ts), so they never share a
+ * named `group.<name>` and its quota `group.quota` (src/vocab/quotas.mjs), so they never share a
  * name with a key's own in one response's RateLimit fields.
  */
-import type { RateLimit } from "../keys/schemas";
+import type { RateLimit } from "../keys/requests";
 import type { CountedPolicy } from "../lib/periods";
-import { policyItem } from "../lib/ratelimit-fields";
-import { GROUP_ITEM_PREFIX, GROUP_QUOTA_ITEM, type Quota } from "../vocab/quotas";
-import type { GroupConfig } from "./counter";
+import { rateLimitPolicyField } from "../vocab/headers.mjs";
+import { GROUP_ITEM_PREFIX, GROUP_QUOTA_ITEM, type Quota } from "../vocab/quotas.mjs";
+
+/** A limit group's policies as its counter holds them. */
+export interface GroupConfig {
+  /** The group's tenant ("" for a group that does not exist). */
+  tenant: string;
+  limits: CountedPolicy[];
+  /** The RateLimit-Policy items for them. */
+  policyHeader: string;
+  /** The group row's updated_at (unix seconds) these were read at; a push never goes back to older ones. */
+  version: number;
+  /** When they were last read from D1 or pushed (ms). */
+  checkedAtMs: number;
+}
 
 /** A group's counter re-reads its policies from D1 when they are older than this (a push that failed is repaired then). */
 export const GROUP_CONFIG_MAX_AGE_MS = 10_000;
@@ -26,7 +38,7 @@ export function groupConfigOf(row: {
   updatedAt: number;
 }): Omit<GroupConfig, "checkedAtMs"> {
   const limits = groupPolicies(row.rateLimits, row.quota);
-  return { tenant: row.tenantId, limits, policyHeader: limits.map(policyItem).join(", "), version: row.updatedAt };
+  return { tenant: row.tenantId, limits, policyHeader: rateLimitPolicyField(limits), version: row.updatedAt };
 }
 
 /** The group's policies from D1; a group that does not exist (deleted) has none. */

@@ -15,7 +15,7 @@
  */
 import type { RateLimits } from "../keys/edge-record";
 import { isolateCache, registerCounters, setBounded } from "../lib/bounded-map";
-import { currentItem } from "../lib/ratelimit-fields";
+import { rateLimitItem } from "../vocab/headers.mjs";
 import type { LeaseGrant, LimitState, RateLimitCounter } from "./counter";
 
 /** A lease should last about this long at the counter's current rate here. */
@@ -98,7 +98,7 @@ function rateLimitField(held: readonly Pool[], nowMs: number): string {
   let field = "";
   for (const pool of held) {
     for (const l of pool.limits) {
-      const item = currentItem(
+      const item = rateLimitItem(
         l.name,
         l.remaining + pool.available,
         l.resetAtMs === null ? null : Math.max(0, Math.ceil((l.resetAtMs - nowMs) / 1000)),
@@ -170,14 +170,16 @@ function want(pool: Pool | undefined, need: number, nowMs: number): number {
 }
 
 async function askCounter(
-  namespace: DurableObjectNamespace<RateLimitCounter>,
+  namespace: DurableObjectNamespace<Rpc.DurableObjectBranded>,
   ref: CounterRef,
   count: number,
   need: number,
   nowMs: number,
 ): Promise<LeaseGrant> {
   counterStats.leases++;
-  const stub = namespace.get(namespace.idFromName(ref.id));
+  // RATE_LIMITER's class (src/env.ts types namespaces loosely, so it imports no feature).
+  const counters = namespace as unknown as DurableObjectNamespace<RateLimitCounter>;
+  const stub = counters.get(counters.idFromName(ref.id));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`rate-limit counter did not answer within ${COUNTER_TIMEOUT_MS} ms`)), COUNTER_TIMEOUT_MS);
@@ -244,7 +246,7 @@ function merge(ref: CounterRef, grant: LeaseGrant, need: number, nowMs: number):
  * with them; "unavailable" if a counter cannot be reached.
  */
 export async function decideWithCounter(
-  namespace: DurableObjectNamespace<RateLimitCounter>,
+  namespace: DurableObjectNamespace<Rpc.DurableObjectBranded>,
   refs: readonly CounterRef[],
   cost: number,
   nowMs: number,

@@ -5,8 +5,8 @@
  * D1 transaction. Should D1 fail after the counter applied it, the credit stands and the caller
  * gets 503; the worker log says so.
  */
+import type { SQL } from "drizzle-orm";
 import * as z from "zod/mini";
-import { keyEventSql } from "../alerts/events";
 import { auditEntry } from "../audit/entry";
 import type { ManagementContext } from "../auth/principal";
 import type { Db } from "../db/client";
@@ -17,8 +17,7 @@ import { ApiError } from "../errors";
 import { boundedInt } from "../http/validate";
 import type { KeyView } from "../keys/views";
 import { ID_NOUNS } from "../lib/ids";
-import { KEY_QUOTA_ITEM, QUOTA_CREDIT_MAX, QUOTA_CREDITED_EVENT, type Quota } from "../vocab/quotas";
-import { type DeliveryMessage, enqueueDeliveries } from "../webhooks/deliver";
+import { KEY_QUOTA_ITEM, QUOTA_CREDIT_MAX, QUOTA_CREDITED_EVENT, type Quota } from "../vocab/quotas.mjs";
 import type { LimitState, RateLimitCounter } from "./counter";
 
 /** A counter slower than this leaves the key view without `remaining` (the view is still served). */
@@ -32,10 +31,26 @@ export const creditSchema = z.strictObject(
 );
 export type CreditInput = z.output<typeof creditSchema>;
 
+/**
+ * How a credit reaches webhook receivers: the webhooks feature sits above this one, so whoever
+ * assembles the deps fills this in (routes/quotas.ts: the outbox and the delivery queue).
+ */
+export interface CreditRecorder {
+  /** The deliveries of the key.quota_credited event as SQL (RETURNING their ids), in the audit entry's transaction. */
+  event(tenant: string, type: typeof QUOTA_CREDITED_EVENT, data: unknown, now: number): SQL;
+  /** After the commit: sends the deliveries. */
+  deliver(deliveries: readonly string[]): Promise<void>;
+}
+
 export interface QuotaDeps {
   db: Db;
   counters: DurableObjectNamespace<RateLimitCounter>;
-  webhooks: Queue<DeliveryMessage>;
+  record: CreditRecorder;
+}
+
+/** RATE_LIMITER as what it is (src/env.ts types Durable Object namespaces loosely, so it imports no feature). */
+export function counterNamespace(namespace: DurableObjectNamespace<Rpc.DurableObjectBranded>): DurableObjectNamespace<RateLimitCounter> {
+  return namespace as unknown as DurableObjectNamespace<RateLimitCounter>;
 }
 
 function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -102,13 +117,13 @@ export async function creditKeyQuota(deps: QuotaDeps, ctx: ManagementContext, ke
   try {
     const results = await d1.batch([
       d1Statement(d1, deps.db.insert(auditLog).values(auditEntry(ctx, "credit_quota", keyId, "success", 200))),
-      d1Statement(d1, keyEventSql(ctx.tenant, QUOTA_CREDITED_EVENT, { key_id: keyId, amount: input.amount, quota: view }, ctx.now)),
+      d1Statement(d1, deps.record.event(ctx.tenant, QUOTA_CREDITED_EVENT, { key_id: keyId, amount: input.amount, quota: view }, ctx.now)),
     ]);
     deliveries = results.flatMap((r) => (r.results ?? []) as { id?: string }[]).flatMap((r) => (r.id ? [r.id] : []));
   } catch (err) {
     console.error(`the quota of ${keyId} was credited (${input.amount}) but recording it failed`, err);
     throw new ApiError("temporarily_unavailable", "The credit was applied but could not be recorded; do not repeat it");
   }
-  if (deliveries.length > 0) await enqueueDeliveries(deps.webhooks, deliveries).catch((err) => console.error("enqueueing failed", err));
+  if (deliveries.length > 0) await deps.record.deliver(deliveries).catch((err) => console.error("enqueueing failed", err));
   return { key_id: keyId, amount: input.amount, quota: view };
 }

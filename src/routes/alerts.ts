@@ -1,6 +1,5 @@
 /** Alert settings, the tenant's alerts and acknowledging them. */
 import * as z from "zod/mini";
-import { ALERT_TYPES } from "../alerts/events";
 import { acknowledgeAlert, alertViewSchema, listAlerts } from "../alerts/service";
 import { settingsSchema, settingsUpdateSchema, tenantSettingsOf, updateTenantSettings } from "../alerts/settings";
 import { auditEntry } from "../audit/entry";
@@ -10,6 +9,7 @@ import { database } from "../db/client";
 import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } from "../http/pagination";
 import { jsonResponse } from "../http/responses";
 import { boundedInt, oneOf } from "../http/validate";
+import { ALERT_TYPES } from "../vocab/events.mjs";
 import { managementRoute } from "./spec";
 
 const TENANT = "/api/v1/tenant/{tenant}";

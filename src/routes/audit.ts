@@ -1,11 +1,11 @@
 /** The tenant's audit log as a route-table entry. */
 import * as z from "zod/mini";
-import { AUDIT_ACTIONS } from "../audit/entry";
 import { auditEntryViewSchema, listAuditEntries } from "../audit/service";
 import { database } from "../db/client";
 import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } from "../http/pagination";
 import { jsonResponse } from "../http/responses";
 import { boundedInt, oneOf } from "../http/validate";
+import { AUDIT_ACTIONS } from "../vocab/audit.mjs";
 import { managementRoute } from "./spec";
 
 const KEY_ID_MAX_LENGTH = 128;

@@ -3,11 +3,11 @@ import * as z from "zod/mini";
 import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } from "../http/pagination";
 import { jsonResponse } from "../http/responses";
 import { boundedInt, oneOf } from "../http/validate";
-import { requestSchemas } from "../keys/schemas";
+import { requestSchemas } from "../keys/requests";
 import { createKey, getKey, listKeys, revokeKey, rotateKey, updateKey } from "../keys/service";
-import { KEY_STATUSES } from "../keys/status";
 import { createdKeyViewSchema, keyViewSchema } from "../keys/views";
-import { withQuotaState } from "../ratelimit/quota-service";
+import { counterNamespace, withQuotaState } from "../ratelimit/quota-service";
+import { KEY_STATUSES } from "../vocab/key-status.mjs";
 import { serviceDeps } from "./deps";
 import { managementRoute } from "./spec";
 
@@ -145,7 +145,9 @@ export const keyRoutes = [
     responses: { 200: { description: "The key.", schema: keyViewSchema, example: SEED_KEY_LIST[0] } },
     async handle({ env, ctx, keyId }) {
       // Issue 19: a key with a quota shows what remains of it (asked of its counter).
-      return jsonResponse(await withQuotaState(env.RATE_LIMITER, await getKey(await serviceDeps(env), ctx.tenant, keyId), Date.now()));
+      return jsonResponse(
+        await withQuotaState(counterNamespace(env.RATE_LIMITER), await getKey(await serviceDeps(env), ctx.tenant, keyId), Date.now()),
+      );
     },
   }),
   managementRoute({

@@ -5,8 +5,8 @@
  */
 import * as z from "zod/mini";
 import { recordAuthFailure, throttledFor } from "../abuse/auth-failures";
+import { abuseConfig } from "../abuse/config";
 import type { LeakReportActor } from "../audit/entry";
-import { abuseConfig } from "../config";
 import { ApiError } from "../errors";
 import { requestClient } from "../http/client";
 import { jsonResponse } from "../http/responses";
@@ -60,7 +60,7 @@ export const REPORT_RECEIVED = {
   message: "Thank you. If this is a live key of this keygate deployment, its owner's leak policy has been applied.",
 } as const;
 
-function actorOf(c: AppContext, reporter: string, status: number, now: number): LeakReportActor {
+function leakReportActorOf(c: AppContext, reporter: string, status: number, now: number): LeakReportActor {
   return {
     reporter,
     ...requestClient(c.req.raw.headers),
@@ -138,7 +138,7 @@ export const leakRoutes = [
         const url = f.url === undefined ? null : escapeControlCharacters(f.url).slice(0, URL_MAX_LENGTH);
         return found?.kind === "live" ? [{ row: found.row, url }] : [];
       });
-      await actOnLeakedKeys(deps, actorOf(c, "github", 200, now), live);
+      await actOnLeakedKeys(deps, leakReportActorOf(c, "github", 200, now), live);
       return jsonResponse(
         body.map((f) => ({
           token_raw: f.token,
@@ -174,7 +174,7 @@ export const leakRoutes = [
       const nowMs = Date.now();
       throttleReport(c, nowMs);
       const now = Math.floor(nowMs / 1000);
-      const actor = actorOf(c, "public-report", 202, now);
+      const actor = leakReportActorOf(c, "public-report", 202, now);
       c.executionCtx.waitUntil(
         (async () => {
           const deps = await serviceDeps(env);

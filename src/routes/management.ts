@@ -11,7 +11,8 @@
  */
 
 import { firstOfBurst, recordAuthFailure, throttledFor } from "../abuse/auth-failures";
-import { actorOf, auditEntry, outcomeOf } from "../audit/entry";
+import { abuseConfig } from "../abuse/config";
+import { auditActorOf, auditEntry, outcomeOf } from "../audit/entry";
 import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
 import {
@@ -22,11 +23,11 @@ import {
   type ManagementContext,
   type Principal,
 } from "../auth/principal";
-import { abuseConfig, lastUsedIntervalSeconds } from "../config";
+import { lastUsedIntervalSeconds } from "../config/keys";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
-import { recordUse } from "../gateway/usage";
 import { requestClient } from "../http/client";
+import { recordLastUsed } from "../keys/last-used";
 import { ID_NOUNS, isId } from "../lib/ids";
 import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } from "./spec";
 
@@ -86,17 +87,17 @@ function refusedActor(
   principal: Principal | undefined,
   err: ApiError,
   tenant: string,
-): { actor: ReturnType<typeof actorOf>; member: boolean } {
+): { actor: ReturnType<typeof auditActorOf>; member: boolean } {
   if (principal === undefined && err instanceof KeyRefusal) {
     return { actor: { actorKind: "key", actorId: err.key.keyId }, member: err.live && err.key.tenant === tenant };
   }
   const member = principal !== undefined && (principal.kind === "user" ? principal.tenants.has(tenant) : principal.tenant === tenant);
-  return { actor: actorOf(principal), member };
+  return { actor: auditActorOf(principal), member };
 }
 
 /** A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot. */
 function recordKeyUse(c: AppContext, principal: Principal, now: number): void {
-  if (principal.kind === "key") recordUse(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+  if (principal.kind === "key") recordLastUsed(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
 }
 
 /**

@@ -1,8 +1,8 @@
 /** Unauthenticated control-plane endpoints: the JWKS, the scope catalog and health (the OpenAPI document is in table.ts). */
 import * as z from "zod/mini";
+import { assertionJwks } from "../auth/identity-assertion";
 import { signingKeys } from "../auth/signing-keys";
-import { scopeCatalog } from "../config";
-import { assertionJwks } from "../gateway/assertion";
+import { scopeCatalog } from "../config/keys";
 import { jsonResponse } from "../http/responses";
 import { publicRoute } from "./spec";
 

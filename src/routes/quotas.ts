@@ -20,10 +20,12 @@ import {
   listGroups,
   updateGroup,
 } from "../ratelimit/limit-groups";
-import { creditKeyQuota, creditSchema } from "../ratelimit/quota-service";
+import { counterNamespace, creditKeyQuota, creditSchema } from "../ratelimit/quota-service";
 import { groupUsage, groupUsageSchema } from "../usage/group-usage";
 import { rangeOf, usageQuerySchema } from "../usage/query";
-import { DETACH_PARAM } from "../vocab/quotas";
+import { DETACH_PARAM } from "../vocab/quotas.mjs";
+import { enqueueDeliveries } from "../webhooks/deliver";
+import { keyEventSql } from "../webhooks/outbox";
 import { managementRoute } from "./spec";
 
 const TENANT = "/api/v1/tenant/{tenant}";
@@ -39,7 +41,7 @@ const GROUP_EXAMPLE = {
 };
 
 function groupDeps(env: Env): GroupDeps {
-  return { db: database(env.DB), counters: env.RATE_LIMITER, kv: env.EDGE_RECORDS };
+  return { db: database(env.DB), counters: counterNamespace(env.RATE_LIMITER), kv: env.EDGE_RECORDS };
 }
 
 const creditedSchema = z
@@ -81,8 +83,9 @@ export const quotaRoutes = [
     },
     errors: ["conflict", "temporarily_unavailable"],
     async handle({ env, ctx, keyId, body }) {
+      const record = { event: keyEventSql, deliver: (deliveries: readonly string[]) => enqueueDeliveries(env.WEBHOOK_QUEUE, deliveries) };
       return jsonResponse(
-        await creditKeyQuota({ db: database(env.DB), counters: env.RATE_LIMITER, webhooks: env.WEBHOOK_QUEUE }, ctx, keyId, body),
+        await creditKeyQuota({ db: database(env.DB), counters: counterNamespace(env.RATE_LIMITER), record }, ctx, keyId, body),
       );
     },
   }),

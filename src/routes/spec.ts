@@ -5,13 +5,13 @@
  */
 import type { Context } from "hono";
 import type * as z from "zod/mini";
-import type { AuditAction } from "../audit/entry";
 import type { ManagementContext, Principal } from "../auth/principal";
-import type { ScopeCatalog } from "../config";
+import type { ScopeCatalog } from "../config/keys";
 import type { Env } from "../env";
 import type { ErrorCode } from "../errors";
 import type { BodyMediaType } from "../http/request-body";
 import { type IdKind, idPattern } from "../lib/ids";
+import type { AuditAction } from "../vocab/audit.mjs";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 

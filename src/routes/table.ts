@@ -4,9 +4,9 @@
  * derive from this list.
  */
 import * as z from "zod/mini";
-import { keyConfig, scopeCatalog } from "../config";
-import { serveApiReference } from "../console/serve";
-import type { Env } from "../env";
+import { keyConfig, scopeCatalog } from "../config/keys";
+import { perEnv } from "../config/read";
+import { serveApiReference } from "../console-host/serve";
 import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
 import { alertRoutes } from "./alerts";
@@ -22,18 +22,11 @@ import { webhookRoutes } from "./webhooks";
 
 const OPENAPI_MAX_AGE_SECONDS = 300;
 
-const documents = new WeakMap<Env, Record<string, unknown>>();
-
 /** The OpenAPI document for this deployment (its catalog and URL), built once per isolate. */
-export function openApiDocument(env: Env): Record<string, unknown> {
-  let doc = documents.get(env);
-  if (!doc) {
-    const serverUrl = keyConfig(env).issuer;
-    doc = buildOpenApiDocument(ROUTES, { serverUrl, contactUrl: `${serverUrl}${apiReferenceRoute.path}`, catalog: scopeCatalog(env) });
-    documents.set(env, doc);
-  }
-  return doc;
-}
+export const openApiDocument = perEnv((env): Record<string, unknown> => {
+  const serverUrl = keyConfig(env).issuer;
+  return buildOpenApiDocument(ROUTES, { serverUrl, contactUrl: `${serverUrl}${apiReferenceRoute.path}`, catalog: scopeCatalog(env) });
+});
 
 const openApiRoute = publicRoute({
   method: "GET",

@@ -1,8 +1,8 @@
 /** Usage analytics: a key's series, a tenant's totals and top keys, a key's client IPs. */
 import * as z from "zod/mini";
-import { usageConfig } from "../config";
 import { jsonResponse } from "../http/responses";
 import { getKey } from "../keys/service";
+import { usageConfig } from "../usage/config";
 import {
   ipsQuerySchema,
   keyIpSchema,

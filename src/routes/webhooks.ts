@@ -3,10 +3,10 @@ import * as z from "zod/mini";
 import { auditEntry } from "../audit/entry";
 import { recordChange } from "../audit/service";
 import { actorLabel } from "../auth/principal";
-import { deliveryConfig } from "../config";
 import { database } from "../db/client";
 import { DEFAULT_PAGE_LIMIT, nextPageHeaders, PAGE_HEADERS, pageQueryFields } from "../http/pagination";
 import { jsonResponse } from "../http/responses";
+import { deliveryConfig } from "../webhooks/config";
 import { enqueueDeliveries } from "../webhooks/deliver";
 import {
   createdWebhookSchema,

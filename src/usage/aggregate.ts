@@ -1,8 +1,6 @@
 /** What one batch of usage events adds, aggregated in memory before it becomes statements. */
+import { GRANULARITIES } from "../vocab/usage.mjs";
 import type { UsageEvent } from "./events";
-
-export const GRANULARITIES = { minute: 60, hour: 3600, day: 86_400 } as const;
-export type Granularity = keyof typeof GRANULARITIES;
 
 function floorTo(seconds: number, step: number): number {
   return seconds - (seconds % step);

@@ -9,7 +9,6 @@
  * USAGE_FLUSH_MS of that isolate's traffic), and batches the queue refuses USAGE_SEND_ATTEMPTS times
  * in a row (counted in usage_losses and logged, so the loss is visible).
  */
-import { REFUSAL_REASONS } from "../gateway/verdict";
 import { registerCounters } from "../lib/bounded-map";
 import {
   QUEUE_MAX_BATCH_BYTES,
@@ -18,38 +17,10 @@ import {
   QUEUE_MESSAGE_METADATA_BYTES,
 } from "../lib/platform-limits";
 
-/** What an event's outcome can be: accepted, a refusal reason, or the origin failing keygate's forward. */
-export const USAGE_OUTCOMES = ["accepted", ...REFUSAL_REASONS, "bad_gateway", "gateway_timeout"] as const;
-export type UsageOutcome = (typeof USAGE_OUTCOMES)[number];
+export type { UsageEvent, UsageMessage } from "../vocab/messages.mjs";
 
-/**
- * One event, as a tuple (compact on the queue): time (ms), tenant and key (null unless the key's
- * signature verified), method, route rule, status, outcome, client IP, country, origin latency (ms;
- * -1 when the origin was not asked).
- */
-export type UsageEvent = [
-  at: number,
-  tenant: string | null,
-  keyId: string | null,
-  method: string,
-  rule: string,
-  status: number,
-  outcome: UsageOutcome,
-  ip: string | null,
-  country: string | null,
-  latencyMs: number,
-];
+import type { UsageEvent, UsageMessage } from "../vocab/messages.mjs";
 
-export interface UsageMessage {
-  /** Message format version. */
-  v: 1;
-  /** Idempotency key of the batch: the consumer applies a batch id once. */
-  id: string;
-  events: UsageEvent[];
-}
-
-/** Events arriving within this long of the first of a batch share its queue message (USAGE_FLUSH_MS). */
-export const DEFAULT_USAGE_FLUSH_MS = 1_000;
 /**
  * Queues: a message may hold 128 KB and a sendBatch 256 KB (and 100 messages), each message with
  * ~100 bytes of metadata (src/lib/platform-limits.ts). eventBytes is an estimate: keep a margin.

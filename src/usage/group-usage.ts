@@ -3,7 +3,7 @@
  * the group takes its history with it; one that joined brings its own).
  */
 import * as z from "zod/mini";
-import { GRANULARITIES } from "./aggregate";
+import { GRANULARITIES } from "../vocab/usage.mjs";
 import { keyUsageSchema, type Range } from "./query";
 
 export const groupUsageSchema = z

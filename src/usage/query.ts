@@ -5,7 +5,7 @@
 import * as z from "zod/mini";
 import { ApiError } from "../errors";
 import { boundedInt, oneOf } from "../http/validate";
-import { GRANULARITIES, type Granularity } from "./aggregate";
+import { GRANULARITIES, GRANULARITY_NAMES, type Granularity } from "../vocab/usage.mjs";
 
 const DAY = 86_400;
 /** The longest range a query may span per granularity (about 1,500 buckets at most). */
@@ -20,7 +20,7 @@ const unixTime = (field: string, what: string) =>
 export const usageQuerySchema = z.object({
   from: z.optional(unixTime("from", "Start of the range, unix seconds (default: `to` minus 24 hours).")),
   to: z.optional(unixTime("to", "End of the range, unix seconds, exclusive (default: now).")),
-  granularity: z.optional(oneOf("granularity", Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]])),
+  granularity: z.optional(oneOf("granularity", GRANULARITY_NAMES)),
 });
 
 export const tenantUsageQuerySchema = z.object({
@@ -37,7 +37,7 @@ const totalsSchema = z.strictObject({ total: z.int(), outcomes: outcomesSchema }
 export const keyUsageSchema = z
   .strictObject({
     key_id: z.string(),
-    granularity: z.enum(Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]]),
+    granularity: z.enum(GRANULARITY_NAMES),
     from: z.int(),
     to: z.int(),
     buckets: z.array(bucketSchema).check(z.describe("Buckets with traffic, oldest first (empty buckets are left out).")),
@@ -49,7 +49,7 @@ export const tenantUsageSchema = z
   .strictObject({
     from: z.int(),
     to: z.int(),
-    granularity: z.enum(Object.keys(GRANULARITIES) as [Granularity, ...Granularity[]]),
+    granularity: z.enum(GRANULARITY_NAMES),
     totals: totalsSchema,
     keys: z.array(z.strictObject({ key_id: z.string(), name: z.nullable(z.string()), total: z.int(), outcomes: outcomesSchema })),
     dropped_events: z.int().check(z.describe("Usage events of the whole deployment the pipeline dropped in the range (queue refused).")),

@@ -5,7 +5,7 @@
  * finished webhook deliveries 30 days and alerts a year; the edge change feed a day (an isolate that
  * has not polled for that long starts over; the newest row stays so the feed's position survives).
  */
-import type { UsageConfig } from "../config";
+import type { UsageConfig } from "./config";
 
 const DAY = 86_400;
 const BATCH_ID_RETENTION_DAYS = 7;

@@ -9,25 +9,31 @@
  * (forged or garbage tokens, missing keys, public routes) is counted for the deployment (tenant ''
  * and key '') and per client, and can raise no tenant's alert.
  */
-import { ALERTS_PER_STATEMENT, deliveryIdsOf } from "../alerts/events";
+import { ALERTS_PER_STATEMENT } from "../alerts/events";
 import { TENANTS_PER_QUERY, type TenantSettings, tenantSettingsOfMany } from "../alerts/settings";
 import { database } from "../db/client";
-import { jsonChunks, jsonStatements, multiRow } from "../db/statements";
+import { jsonChunks, jsonRows, multiRow, statementsFor } from "../db/statements";
+import { D1_MAX_QUERIES_PER_INVOCATION } from "../lib/platform-limits";
+import type { UsageOutcome } from "../vocab/usage.mjs";
+import { deliveryIdsOf } from "../webhooks/outbox";
 import { type Aggregate, aggregate } from "./aggregate";
 import { detectorStatements, newIps, priorHourCounts } from "./detectors";
 import type { UsageMessage } from "./events";
+
+/** The roll-up's lists travel as JSON parameters, JSON_ROWS_PER_STATEMENT rows each (db/statements.ts). */
+const JSON_ROWS = jsonRows();
 
 /** The D1 queries rollUp reads with: batch ids, tenant settings, known IPs, prior hour counts. */
 function readQueries(messages: number, agg: Aggregate): number {
   const tenants = new Set([...agg.keyHours.values()].map((k) => k.tenant)).size;
   const keysWithIps = new Set([...agg.ips.values()].map((s) => s.keyId)).size;
   return (
-    jsonStatements(messages) +
-    jsonStatements(tenants, TENANTS_PER_QUERY) +
-    jsonStatements(keysWithIps) +
-    jsonStatements(agg.keyHours.size) +
-    jsonStatements(agg.tenantHours.size) +
-    jsonStatements(agg.clients.size)
+    statementsFor(messages, JSON_ROWS) +
+    statementsFor(tenants, TENANTS_PER_QUERY) +
+    statementsFor(keysWithIps, JSON_ROWS) +
+    statementsFor(agg.keyHours.size, JSON_ROWS) +
+    statementsFor(agg.tenantHours.size, JSON_ROWS) +
+    statementsFor(agg.clients.size, JSON_ROWS)
   );
 }
 
@@ -38,25 +44,33 @@ function readQueries(messages: number, agg: Aggregate): number {
  * of the others. Not counted: the one-by-one retry after a concurrent redelivery (rare). An upper
  * bound for splitting a batch that rollUp refused as too big (RollupTooBig).
  */
+/** Outcomes whose detectors (src/usage/detectors.ts) write a statement per key-hour whatever they find. */
+const UNCONDITIONAL_OUTCOMES: readonly UsageOutcome[] = ["revoked", "rotated", "rate_limited"];
+
 export function rollupQueries(messages: readonly UsageMessage[]): number {
   const agg = aggregate(messages.flatMap((m) => m.events));
   let unconditional = 0;
-  for (const { outcomes } of agg.keyHours.values())
-    unconditional += ["revoked", "rotated", "rate_limited"].filter((o) => outcomes.has(o)).length;
+  for (const { outcomes } of agg.keyHours.values()) unconditional += UNCONDITIONAL_OUTCOMES.filter((o) => outcomes.has(o)).length;
   const conditional = agg.keyHours.size + agg.tenantHours.size + agg.clients.size + agg.ips.size;
   const reads = readQueries(messages.length, agg);
   const writes =
-    jsonStatements(messages.length) +
-    jsonStatements(agg.counts.size) +
-    jsonStatements(agg.clients.size) +
-    jsonStatements(agg.lastUsed.size) +
-    jsonStatements(agg.ips.size) +
+    statementsFor(messages.length, JSON_ROWS) +
+    statementsFor(agg.counts.size, JSON_ROWS) +
+    statementsFor(agg.clients.size, JSON_ROWS) +
+    statementsFor(agg.lastUsed.size, JSON_ROWS) +
+    statementsFor(agg.ips.size, JSON_ROWS) +
     2 * conditional +
-    2 * jsonStatements(unconditional, ALERTS_PER_STATEMENT);
+    2 * statementsFor(unconditional, ALERTS_PER_STATEMENT);
   return reads + writes;
 }
 
 /** rollUp would make more D1 queries than it was allowed: nothing was written. */
+/**
+ * The roll-up's share of D1's 1,000 queries per invocation: half, so the one-by-one fallback after a
+ * concurrent redelivery, and the rest of the invocation, stay inside it too.
+ */
+export const ROLLUP_MAX_QUERIES = D1_MAX_QUERIES_PER_INVOCATION / 2;
+
 export class RollupTooBig extends Error {
   constructor(readonly queries: number) {
     super(`the roll-up needs ${queries} D1 queries`);

@@ -1,32 +1,23 @@
 /**
- * Delivering webhook events. A delivery row (the outbox, src/alerts/events.ts) is sent through the
+ * Delivering webhook events. A delivery row (the outbox, outbox.ts) is sent through the
  * webhook queue; each attempt POSTs the stored payload, signed, and is recorded; a failure (a
  * non-2xx answer, a timeout, a refused connection) is retried through the queue with exponential
  * backoff for about a day (WEBHOOK_MAX_ATTEMPTS attempts), then the delivery is marked failed.
  * Every attempt is visible in GET .../webhooks/{id}/deliveries.
  */
-import { boundChunks, placeholders } from "../db/statements";
+import { jsonChunks } from "../db/statements";
 import type { Env } from "../env";
 import { ApiError } from "../errors";
 import { escapeControlCharacters } from "../lib/escape-control-characters";
 import { QUEUE_MAX_BATCH_MESSAGES } from "../lib/platform-limits";
-import { checkDestination, type DestinationPolicy } from "./destination";
+import type { DeliveryConfig } from "./config";
+import { checkDestination } from "./destination";
+import type { DeliveryMessage } from "./message";
 import { SIGNATURE_HEADER, signatureHeader } from "./signing";
 
-export interface DeliveryMessage {
-  delivery: string;
-}
+export type { DeliveryMessage } from "./message";
 
-export interface DeliveryConfig {
-  destinations: DestinationPolicy;
-  /** The first retry waits this long; each next one twice as long, capped at MAX_RETRY_DELAY_SECONDS. */
-  retryBaseSeconds: number;
-  maxAttempts: number;
-}
-
-/** 14 attempts from a 30 s base, doubling up to 6 h: the last is about a day after the first. */
-export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 14;
-export const DEFAULT_WEBHOOK_RETRY_BASE_SECONDS = 30;
+/** Retries double from WEBHOOK_RETRY_BASE_SECONDS up to this. */
 const MAX_RETRY_DELAY_SECONDS = 6 * 3600;
 const DELIVERY_TIMEOUT_MS = 10_000;
 const ERROR_MAX_LENGTH = 300;
@@ -145,7 +136,7 @@ export const RESEND_STRANDED_MAX = 500;
 /**
  * Pending deliveries whose next attempt is overdue by more than `graceSeconds` (their queue message
  * was lost, or they were created and the process died before enqueueing): sent again. Their new
- * attempt time is set in one batch of UPDATEs sized to D1's bound-parameter limit (one is `now`).
+ * attempt time is set in one UPDATE per chunk of ids (one JSON parameter each, db/statements.ts).
  */
 export async function resendStranded(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, now: number, graceSeconds: number): Promise<number> {
   const { results } = await env.DB.prepare(
@@ -156,8 +147,8 @@ export async function resendStranded(env: Pick<Env, "DB" | "WEBHOOK_QUEUE">, now
   const ids = results.map((r) => r.id);
   if (ids.length > 0) {
     await env.DB.batch(
-      boundChunks(ids, 1, 1).map((chunk) =>
-        env.DB.prepare(`UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (${placeholders(chunk.length)})`).bind(now, ...chunk),
+      jsonChunks(ids).map((chunk) =>
+        env.DB.prepare("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))").bind(now, chunk),
       ),
     );
     await enqueueDeliveries(env.WEBHOOK_QUEUE, ids);

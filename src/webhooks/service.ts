@@ -4,14 +4,15 @@
  */
 import { and, desc, eq, inArray, lt } from "drizzle-orm";
 import * as z from "zod/mini";
-import { eventPayload, newEventId, TEST_EVENT, WEBHOOK_EVENTS, type WebhookEvent } from "../alerts/events";
 import type { Db } from "../db/client";
 import { webhookAttempts, webhookDeliveries, webhooks } from "../db/schema";
-import { boundChunks } from "../db/statements";
+import { boundParameters, chunks } from "../db/statements";
 import { ApiError } from "../errors";
 import { typeError } from "../http/validate";
 import { ID_NOUNS, newId } from "../lib/ids";
+import { DELIVERY_STATUSES, WEBHOOK_EVENTS, type WebhookEvent } from "../vocab/events.mjs";
 import { checkDestination, type DestinationPolicy } from "./destination";
+import { eventPayload, newEventId, TEST_EVENT } from "./outbox";
 import { newWebhookSecret } from "./signing";
 
 /** Webhooks per tenant: enough for a few receivers per environment, bounded per event fan-out. */
@@ -52,7 +53,7 @@ export const deliveryViewSchema = z
     id: z.string(),
     event_id: z.string(),
     event_type: z.string(),
-    status: z.enum(["pending", "succeeded", "failed"]),
+    status: z.enum(DELIVERY_STATUSES),
     attempt: z.int().check(z.describe("Attempts made so far.")),
     response_status: z.nullable(z.int()),
     error: z.nullable(z.string()),
@@ -160,9 +161,10 @@ export async function listDeliveries(
   // A page may hold MAX_PAGE_LIMIT deliveries: their attempts are read in IN lists D1 can bind.
   const attempts = (
     await Promise.all(
-      boundChunks(shown.map((d) => d.id)).map((ids) =>
-        db.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, ids)).orderBy(webhookAttempts.attempt),
-      ),
+      chunks(
+        shown.map((d) => d.id),
+        boundParameters(),
+      ).map((ids) => db.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, ids)).orderBy(webhookAttempts.attempt)),
     )
   ).flat();
   const last = shown[shown.length - 1];

@@ -2,7 +2,7 @@
  * Webhook signatures, the Stripe convention: `Keygate-Signature: t=<unix seconds>,v1=<hex>` where
  * v1 = HMAC-SHA256(key = the secret string exactly as shown at registration, message = t + "." +
  * the raw body). Receivers recompute it over the bytes they received and reject timestamps outside
- * a tolerance (README shows a verifier), so a captured delivery cannot be replayed later.
+ * a tolerance (docs/usage.md shows a verifier), so a captured delivery cannot be replayed later.
  */
 import { isolateCache, setBounded } from "../lib/bounded-map";
 

@@ -11,7 +11,8 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { UsageEvent, UsageOutcome } from "../../src/usage/events";
+import type { UsageEvent } from "../../src/usage/events";
+import type { UsageOutcome } from "../../src/vocab/usage.mjs";
 import worker from "../helpers/limited-entry";
 import { call, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
 

@@ -23,7 +23,7 @@ function freshHour(): number {
 
 /** Fills `hour` straight in D1 with `n` rows of tenants `${prefix}-<i>` (actor and error as given), started by `network`. */
 async function fill(hour: number, n: number, prefix: string, network: string | null, actor = "anonymous", error = "invalid_token") {
-  // A statement per 10 rows keeps within the 100 bound parameters.
+  // A statement per 10 rows keeps within D1_MAX_BOUND_PARAMETERS (src/lib/platform-limits.ts).
   for (let i = 0; i < n; i += 10) {
     const chunk = Array.from({ length: Math.min(10, n - i) }, (_, j) => i + j);
     await env.DB.prepare(

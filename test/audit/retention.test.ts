@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { pruneAudit } from "../../src/audit/retention";
-import { DEFAULT_AUDIT_RETENTION_DAYS } from "../../src/config";
+import { VARS } from "../../src/config/vars";
 import { runScheduled } from "../../src/scheduled";
 import { freshTenant } from "../helpers/worker";
 
@@ -37,7 +37,7 @@ describe("audit retention", () => {
     )
       .bind(NOW - 400 * DAY, tenant, NOW - 400 * DAY, NOW - 400 * DAY, NOW - 3600, tenant, NOW - 3600, NOW - 3600)
       .run();
-    expect(DEFAULT_AUDIT_RETENTION_DAYS).toBe(365);
+    expect(VARS.AUDIT_RETENTION_DAYS.default).toBe(365);
     await runScheduled(env, NOW);
     expect(await ats(tenant)).toEqual(keep);
     const { results } = await env.DB.prepare("SELECT hour FROM management_refusals WHERE tenant_id = ?").bind(tenant).all();

@@ -24,7 +24,7 @@ describe("dev sign-in", () => {
   it("signs in with one click and manages keys without any setup", async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const watch = watchPage(page);
-    // localhost, as the README says (the dev server listens on 127.0.0.1 here).
+    // localhost, as docs/console.md says (the dev server listens on 127.0.0.1 here).
     await page.goto(`${kg.url.replace("127.0.0.1", "localhost")}/console`);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("button", { name: "Sign in as user-123 (tenants: my-tenant, demo-tenant)" }).click();

@@ -2,7 +2,7 @@
  * The signed identity assertion end to end, checked by an independent verifier: a Python origin
  * behind keygate (IDENTITY_ASSERTION = "jwt") verifies it with PyJWT against keygate's JWKS, and
  * refuses it replayed on another path or method, forged, or absent, whatever X-Keygate-* headers
- * the caller adds (test/e2e/clients/assertion_origin.py, README's verifier).
+ * the caller adds (test/e2e/clients/assertion_origin.py, docs/gateway.md's verifier).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, type Keygate, startKeygate } from "./harness";
 
 const ORIGIN_SCRIPT = path.join(import.meta.dirname, "clients", "assertion_origin.py");
-const README = path.resolve(import.meta.dirname, "..", "..", "README.md");
+const GATEWAY_DOC = path.resolve(import.meta.dirname, "..", "..", "docs", "gateway.md");
 const PYTHON = process.env.KEYGATE_PYTHON ?? "/usr/bin/python3";
 const SKIP_PYTHON = process.env.KEYGATE_SKIP_PYTHON === "1";
 /** wrangler.toml's KEY_ISSUER, which the dev server keeps. */
@@ -97,11 +97,11 @@ describe("the identity assertion, verified by PyJWT at the origin", { skip: SKIP
 
   let captured: string;
 
-  it("runs README's verifier verbatim", () => {
+  it("runs docs/gateway.md's verifier verbatim", () => {
     const script = readFileSync(ORIGIN_SCRIPT, "utf8");
-    const verifier = /# ---- BEGIN README verifier ----\n([\s\S]+?)# ---- END README verifier ----/.exec(script)?.[1];
+    const verifier = /# ---- BEGIN docs\/gateway.md verifier ----\n([\s\S]+?)# ---- END docs\/gateway.md verifier ----/.exec(script)?.[1];
     expect(verifier).toBeDefined();
-    expect(readFileSync(README, "utf8")).toContain(verifier);
+    expect(readFileSync(GATEWAY_DOC, "utf8")).toContain(verifier);
   });
 
   it("reaches the origin through keygate with an assertion PyJWT verifies, bound to the key and the request", async () => {

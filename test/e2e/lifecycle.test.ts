@@ -1,5 +1,5 @@
 /**
- * The key lifecycle end to end: README's CI rotation recipe (examples/rotate_key.py) rotating a
+ * The key lifecycle end to end: docs/rotation.md's CI rotation recipe (examples/rotate_key.py) rotating a
  * deploy key with an expiring management key, then the management key itself; escalation refused
  * and audited, audit isolation, and the reconciler repairing a lost KV write across a dev-server
  * restart.

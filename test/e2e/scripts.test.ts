@@ -1,4 +1,4 @@
-/** The developer scripts a README user runs: signing-key rotation, dev user tokens, the bench's config reader. */
+/** The developer scripts README and docs/ tell a user to run: signing-key rotation, dev user tokens, the bench's config reader. */
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

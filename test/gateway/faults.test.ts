@@ -1,6 +1,6 @@
 /**
  * What the data plane does when something underneath it fails. Each fault is injected into the
- * real local binding (test/helpers/faults.ts); the behaviour is the one README documents.
+ * real local binding (test/helpers/faults.ts); the behaviour is the one docs/gateway.md and docs/abuse.md document.
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";

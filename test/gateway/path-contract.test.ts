@@ -8,7 +8,7 @@ type Expect = { segments: string[]; forward: string } | RegExp;
 
 const ok = (segments: string[], forward: string): Expect => ({ segments, forward });
 
-// The README's and docs/security-model.md's path table, as data.
+// docs/gateway.md's rules and docs/security-model.md's path table, as data.
 const TABLE: Row[] = [
   // Plain paths: judged and forwarded as sent, in both modes.
   ["/", ok([], "/"), ok([], "/")],

@@ -30,7 +30,7 @@ describe("GET /api/v1/tenant/{tenant}/audit-log", () => {
     ]);
     for (const e of entries) {
       expect(e).toMatchObject({ actor_kind: "user", actor_id: "alice", ip: "192.0.2.1", user_agent: "keygate-ci/1.0", error: null });
-      expect(e.id).toMatch(/^evt-/);
+      expect(e.id).toMatch(/^aud-/);
       expect(e.at).toEqual(expect.any(Number));
     }
   });

@@ -5,12 +5,12 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { usageConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import { edgeFeedPollIfDue, edgeFeedStats } from "../../src/keys/edge-feed";
 import { applyFeedChange, clearEdgeCache, KV_STALENESS_MS, writeEdgeRecord } from "../../src/keys/edge-record";
 import { reconcileEdgeRecords } from "../../src/keys/reconcile";
 import { cacheSizes } from "../../src/lib/bounded-map";
+import { usageConfig } from "../../src/usage/config";
 import { pruneUsage } from "../../src/usage/retention";
 import { countingKv, readEdgeState } from "../helpers/edge";
 import { unavailableD1, withFailures } from "../helpers/faults";

@@ -7,9 +7,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SCOPE_CATALOG } from "../../src/config";
+import { DEFAULT_SCOPE_CATALOG } from "../../src/config/keys";
 import { edgeRecordKey } from "../../src/keys/edge-record";
-import { ALLOWED_IPS_MAX, METADATA_MAX_BYTES, NAME_MAX_LENGTH, RATE_LIMITS_MAX } from "../../src/keys/schemas";
+import { ALLOWED_IPS_MAX, METADATA_MAX_BYTES, NAME_MAX_LENGTH, RATE_LIMITS_MAX } from "../../src/keys/requests";
 import { KV_MAX_METADATA_BYTES } from "../../src/lib/platform-limits";
 import { auditRows, call, createKey, freshTenant, usageRecorded, userToken } from "../helpers/worker";
 

@@ -1,13 +1,13 @@
 /**
  * Keys that secret scanners recognize: every key keygate issues (created, rotated, signed by any
  * signing key whatever its kid) starts with API_KEY_PREFIX and matches the published pattern, and
- * no other JWT does. README and examples/gitleaks.toml publish exactly the pattern in the source.
+ * no other JWT does. docs/leaks.md and examples/gitleaks.toml publish exactly the pattern in the source.
  */
 import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import leaksDoc from "../../docs/leaks.md?raw";
 import gitleaks from "../../examples/gitleaks.toml?raw";
-import readme from "../../README.md?raw";
 import { API_KEY_PATTERN, API_KEY_PREFIX } from "../../src/auth/api-key-token";
 import { activeSigningJwk, call, createKey, freshTenant, signApiKey, userToken } from "../helpers/worker";
 
@@ -22,8 +22,8 @@ function recognized(token: string): boolean {
 }
 
 describe("the key pattern", () => {
-  it("is published verbatim in README and in the gitleaks rule", () => {
-    expect(readme).toContain(API_KEY_PATTERN);
+  it("is published verbatim in docs/leaks.md and in the gitleaks rule", () => {
+    expect(leaksDoc).toContain(API_KEY_PATTERN);
     const rule = /^regex = '''(.+)'''$/m.exec(gitleaks)?.[1];
     expect(rule).toBe(API_KEY_PATTERN);
     expect(gitleaks).toContain(`keywords = ["${API_KEY_PREFIX}"]`);

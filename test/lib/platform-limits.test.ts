@@ -2,10 +2,11 @@
  * The test wrappers of the real local bindings: each production limit passes just under and
  * throws just over, naming the limit. And they are on for the env tests use and for the worker.
  */
+
 import { createExecutionContext, createMessageBatch, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { boundChunks } from "../../src/db/statements";
+import { boundParameters, chunks, jsonRows, statementsFor } from "../../src/db/statements";
 import {
   D1_MAX_BOUND_PARAMETERS,
   D1_MAX_QUERIES_PER_INVOCATION,
@@ -22,6 +23,7 @@ import {
   QUEUE_MESSAGE_METADATA_BYTES,
   WORKERS_MAX_SUBREQUESTS_PER_INVOCATION,
 } from "../../src/lib/platform-limits";
+import type { RateLimitCounter } from "../../src/ratelimit/counter";
 import worker from "../helpers/limited-entry";
 import { currentInvocation, kvSameKeyWrites, PlatformLimitError, queueMessageBytes, runAsInvocation } from "../helpers/platform-limits";
 
@@ -207,7 +209,8 @@ describe("subrequests", () => {
       await env.EDGE_RECORDS.get("limits-missing");
       await env.WEBHOOK_QUEUE.send({ delivery: "dlv-limits" });
       // A Durable Object RPC call, through the wrapped stub, still reaches the real object.
-      const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(`limits-${crypto.randomUUID()}`));
+      const counters = env.RATE_LIMITER as unknown as DurableObjectNamespace<RateLimitCounter>;
+      const stub = counters.get(counters.idFromName(`limits-${crypto.randomUUID()}`));
       const grant = await stub.lease({ limits: [{ name: "n", limit: 10, window_seconds: 60 }], want: 1, nowMs: Date.now() });
       expect(grant.granted).toBe(1);
       expect(currentInvocation().subrequests).toBe(5);
@@ -245,12 +248,21 @@ describe("the wrappers are on", () => {
   });
 });
 
-describe("boundChunks (src/db/statements.ts)", () => {
-  it("sizes IN lists and multi-row VALUES to the parameter limit, with fixed parameters", () => {
+describe("chunks (src/db/statements.ts)", () => {
+  it("sizes bound-parameter lists to the parameter limit, with fixed parameters", () => {
     const ids = params(250);
-    expect(boundChunks(ids).map((c) => c.length)).toEqual([100, 100, 50]);
-    expect(boundChunks(ids, 1, 1).map((c) => c.length)).toEqual([99, 99, 52]);
-    expect(boundChunks(ids, 6).every((c) => c.length <= 16)).toBe(true);
-    expect(() => boundChunks(ids, 101)).toThrow(RangeError);
+    expect(chunks(ids, boundParameters()).map((c) => c.length)).toEqual([100, 100, 50]);
+    expect(chunks(ids, boundParameters(1, 1)).map((c) => c.length)).toEqual([99, 99, 52]);
+    expect(chunks(ids, boundParameters(6)).every((c) => c.length <= 16)).toBe(true);
+    expect(statementsFor(250, boundParameters(1, 1))).toBe(3);
+    expect(() => boundParameters(101)).toThrow(RangeError);
+  });
+
+  it("sizes JSON-parameter lists by rows, not by the parameter limit", () => {
+    const ids = params(4_500);
+    expect(chunks(ids, jsonRows()).map((c) => c.length)).toEqual([2_000, 2_000, 500]);
+    expect(statementsFor(4_500, jsonRows(1_000))).toBe(5);
+    expect(chunks([], jsonRows())).toEqual([]);
+    expect(() => jsonRows(0)).toThrow(RangeError);
   });
 });

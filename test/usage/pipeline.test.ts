@@ -197,7 +197,7 @@ describe("the roll-up", () => {
       Math.floor(now / 1000),
     );
     expect(result.applied).toBe(2);
-    // It was about 2,000 (100 bound parameters per statement), over the 1,000 queries of one invocation.
+    // It was about 2,000 (D1_MAX_BOUND_PARAMETERS per statement), over the 1,000 queries of one invocation.
     // (Alerts are two statements each: a batch in which many keys raise one is still that many more.)
     expect(statements()).toBeLessThan(40);
     const total = await env.DB.prepare("SELECT SUM(count) AS n FROM usage_counts WHERE granularity = 'minute' AND key_id LIKE ?")
@@ -389,7 +389,7 @@ describe("queue limits", () => {
 
   it("rolls up a consumer batch too big for one invocation's D1 queries: a part now, the rest re-sent (a message split), each event counted once", async () => {
     const { rollupQueries } = await import("../../src/usage/rollup");
-    const { ROLLUP_MAX_QUERIES } = await import("../../src/queues");
+    const { ROLLUP_MAX_QUERIES } = await import("../../src/usage/rollup");
     const prefix = freshTenant();
     const now = Date.now();
     // Events of distinct keys and clients of a used revoked key each (an alert per key): the worst case.

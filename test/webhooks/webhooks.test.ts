@@ -6,7 +6,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { deliveryConfig } from "../../src/config";
+import { deliveryConfig } from "../../src/webhooks/config";
 import { attemptDelivery, retryDelaySeconds } from "../../src/webhooks/deliver";
 import { eventually } from "../helpers/eventually";
 import worker from "../helpers/limited-entry";

@@ -1,26 +1,31 @@
 /** The keys table's logic: a key's status, the filters and the sort, apart from the page that draws them. */
+import {
+  type KeyStatus as ApiKeyStatus,
+  keyStatus as apiKeyStatus,
+  type KeyDisplayStatus,
+  keyDisplayStatus,
+  lifecycleOfView,
+} from "../../../src/vocab/key-status.mjs";
 import type { KeyView } from "./types";
 
-export type KeyStatus = "active" | "rotating" | "rotated" | "revoked" | "expired";
+/** The badge's status: the API's, with "rotating" for an active key in a rotation's grace period. */
+export type KeyStatus = KeyDisplayStatus;
 
 const DAY_SECONDS = 86_400;
 
-/**
- * As the API's `?status=` filter sees it, plus "rotating": replaced, but the old key still works
- * until its grace period ends.
- */
+/** The status people see (src/vocab/key-status.mjs, as the CLI shows it). */
 export function keyStatus(key: KeyView, now: number): KeyStatus {
-  if (key.revoked) return "revoked";
-  if (key.replaced_by !== undefined)
-    return key.grace_period_ends_at !== undefined && key.grace_period_ends_at > now ? "rotating" : "rotated";
-  if (key.expires_at !== null && key.expires_at <= now) return "expired";
-  return "active";
+  return keyDisplayStatus(lifecycleOfView(key), now);
+}
+
+/** The status the API's `?status=` filter sees (a rotating key is active): the status filters use it. */
+export function filterStatus(key: KeyView, now: number): ApiKeyStatus {
+  return apiKeyStatus(lifecycleOfView(key), now);
 }
 
 /** Still accepted by the gateway (active, or rotated within its grace period). */
 export function isUsable(key: KeyView, now: number): boolean {
-  const status = keyStatus(key, now);
-  return status === "active" || status === "rotating";
+  return filterStatus(key, now) === "active";
 }
 
 export type KeyFilterKind = "all" | "active" | "revoked" | "expired" | "rotated" | "expiring" | "unused";
@@ -45,19 +50,16 @@ export function matchesFilter(key: KeyView, filter: KeyFilter, now: number): boo
   ) {
     return false;
   }
-  const status = keyStatus(key, now);
   const horizon = filter.days * DAY_SECONDS;
   switch (filter.kind) {
     case "all":
       return true;
+    // As the API's ?status=.
     case "active":
-      return status === "active";
     case "revoked":
-      return status === "revoked";
     case "expired":
-      return status === "expired";
     case "rotated":
-      return status === "rotated" || status === "rotating";
+      return filterStatus(key, now) === filter.kind;
     case "expiring":
       return isUsable(key, now) && key.expires_at !== null && key.expires_at - now <= horizon;
     case "unused":

@@ -14,7 +14,7 @@ const SIGN_IN_MAX_AGE_SECONDS = 600;
 /** Clock difference tolerated between this browser and the identity provider. */
 const CLOCK_SKEW_SECONDS = 120;
 
-/** GET /console/config.json (src/console/config.ts). */
+/** GET /console/config.json (src/console-host/config.ts). */
 export interface ConsoleConfig {
   issuer: string;
   client_id: string;

@@ -1,4 +1,4 @@
-/** Wire shapes of the management API (README "The contract", and the usage/alerts/webhooks additions). */
+/** Wire shapes of the management API (docs/api.md, and the usage/alerts/webhooks additions). */
 
 export interface RateLimit {
   name: string;
@@ -120,7 +120,7 @@ export interface WebhookDelivery {
   event_id: string;
   event_type: string;
   attempt: number;
-  status: "pending" | "succeeded" | "failed";
+  status: DeliveryStatus;
   response_status: number | null;
   error: string | null;
   at: number;
@@ -128,12 +128,14 @@ export interface WebhookDelivery {
 }
 
 /** One source with the worker's validation. */
-export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/alerts/event-types";
-export { QUOTA_PERIODS, type QuotaPeriod } from "../../../src/vocab/quotas";
+export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/vocab/events.mjs";
+export { QUOTA_PERIODS, type QuotaPeriod } from "../../../src/vocab/quotas.mjs";
 
-import type { QuotaPeriod } from "../../../src/vocab/quotas";
+import type { DeliveryStatus } from "../../../src/vocab/events.mjs";
+import type { QuotaPeriod } from "../../../src/vocab/quotas.mjs";
+import type { UsageOutcome } from "../../../src/vocab/usage.mjs";
 
-/** Gateway outcomes of the usage API, in the order the chart stacks them. */
+/** Gateway outcomes of the usage API (src/vocab/usage.mjs), in the order the chart stacks them. */
 export const OUTCOMES = [
   "accepted",
   "invalid",
@@ -148,4 +150,4 @@ export const OUTCOMES = [
   "gateway_timeout",
   "rate_limit_unavailable",
   "quota_exceeded",
-] as const;
+] as const satisfies readonly UsageOutcome[];

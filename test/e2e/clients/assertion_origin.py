@@ -1,5 +1,5 @@
 # An origin that trusts keygate's signed identity assertion (IDENTITY_ASSERTION = "jwt") and not
-# the X-Keygate-* headers: README's PyJWT verifier (verify_assertion, verbatim), run behind
+# the X-Keygate-* headers: docs/gateway.md's PyJWT verifier (verify_assertion, verbatim), run behind
 # keygate by test/e2e/identity-assertion.test.ts. Standard library plus PyJWT with cryptography.
 import json
 import os
@@ -11,7 +11,7 @@ KEYGATE_URL = os.environ["KEYGATE_URL"]            # where keygate serves /.well
 KEYGATE_ISSUER = os.environ["KEYGATE_ISSUER"]      # keygate's KEY_ISSUER
 ORIGIN_AUDIENCE = os.environ["ORIGIN_AUDIENCE"]    # this origin as keygate names it: ORIGIN_URL
 
-# ---- BEGIN README verifier ----
+# ---- BEGIN docs/gateway.md verifier ----
 jwks = jwt.PyJWKClient(f"{KEYGATE_URL}/.well-known/jwks.json")
 
 def verify_assertion(token, method, path):
@@ -23,7 +23,7 @@ def verify_assertion(token, method, path):
     if claims["method"] != method or claims["path"] != path:
         raise jwt.InvalidTokenError("the assertion is for another request")
     return claims
-# ---- END README verifier ----
+# ---- END docs/gateway.md verifier ----
 
 
 class Handler(BaseHTTPRequestHandler):

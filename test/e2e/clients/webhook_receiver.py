@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A keygate webhook receiver, written from README's verifier only (standard library).
+"""A keygate webhook receiver, written from docs/usage.md's verifier only (standard library).
 
 Verifies Keygate-Signature (t=<unix>,v1=<hex HMAC-SHA256 of "t.body">, keyed with the secret as
 shown at registration) with a 5-minute tolerance, answers 500 to the first FAIL deliveries, and
