@@ -169,4 +169,33 @@ describe("quotas across two isolates (issue 19)", () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(50);
     expect(seen).toBe(50);
   });
+
+  it("early refusal is bounded by the idle isolate's unspent lease (at most a quarter of what remained), and that lease is still spent later", async () => {
+    const key = await createSharedKey("iso-bound", { quota: { limit: 100, period: "month" } });
+    const a = await mf.getWorker("a");
+    const b = await mf.getWorker("b");
+    const path = `/api/v1/isolates/${crypto.randomUUID()}`;
+    const send = async (worker: typeof a) => {
+      const r = await worker.fetch(`http://localhost${path}`, { headers: { authorization: `Bearer ${key}` } });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    // Isolate a serves a few requests one after the other (its next lease is sized to its rate), then
+    // goes idle holding what is left of that lease.
+    const fromA: number[] = [];
+    for (let i = 0; i < 5; i++) fromA.push(await send(a));
+    const admittedA = fromA.filter((s) => s === 200).length;
+    expect(admittedA).toBe(5);
+    // Isolate b floods: it gets everything but a's unspent lease.
+    const fromB = await Promise.all(Array.from({ length: 200 }, () => send(b)));
+    const admittedB = fromB.filter((s) => s === 200).length;
+    // Refused early (a holds units), but by no more than a quarter of what remained at a's grant.
+    expect(admittedA + admittedB).toBeLessThan(100);
+    expect(admittedA + admittedB).toBeGreaterThanOrEqual(75);
+    // a spends its lease on its next requests: the period admits exactly its quota in the end.
+    const later = await Promise.all(Array.from({ length: 50 }, () => send(a)));
+    expect(admittedA + admittedB + later.filter((s) => s === 200).length).toBe(100);
+    const seen = ((await (await fetch(`${origin.url}/__seen${path}`)).json()) as { count: number }).count;
+    expect(seen).toBe(100);
+  });
 });
