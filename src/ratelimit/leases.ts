@@ -24,9 +24,10 @@ const MAX_LEASE = 100_000;
 /** A counter slower than this is treated as unreachable (RATE_LIMIT_FAILURE_MODE applies). */
 const COUNTER_TIMEOUT_MS = 1_000;
 /**
- * An exhausted quota is asked again after this long, not at its period's end: a credit (or a
- * limit group's change) reaches every isolate within it. An exhausted rate limit is not asked again
- * before its window ends.
+ * An exhausted quota, or an exhausted limit of a group, is asked again after this long, not at its
+ * window's end: a credit or a group's change reaches every isolate within it. A key's own exhausted
+ * rate limit is not asked again before its window ends (a change to it changes the key's
+ * fingerprint, which starts a new lease at once).
  */
 export const QUOTA_RECHECK_MS = 1_000;
 const MAX_POOLS = 20_000;
@@ -231,7 +232,10 @@ function merge(ref: CounterRef, grant: LeaseGrant, need: number, nowMs: number):
     );
     const quota = short.some((l) => l.period !== undefined);
     current.retryAtMs = grant.retryAfterMs === null ? null : nowMs + grant.retryAfterMs;
-    current.exhaustedUntilMs = nowMs + (quota || grant.retryAfterMs === null ? QUOTA_RECHECK_MS : grant.retryAfterMs);
+    // A group's policies change in its counter, unseen by this isolate's fingerprint: ask it again soon too.
+    const recheck = quota || ref.kind === "group" || grant.retryAfterMs === null;
+    const retryAfterMs = grant.retryAfterMs ?? QUOTA_RECHECK_MS;
+    current.exhaustedUntilMs = nowMs + (recheck ? Math.min(QUOTA_RECHECK_MS, retryAfterMs) : retryAfterMs);
     current.exhaustedNeed = need;
     current.refusedBy = refusedBy;
   } else {

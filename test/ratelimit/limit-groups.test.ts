@@ -167,8 +167,25 @@ describe("gateway: limit groups", () => {
     await expectError(await call("GET", path, { token: key.api_key }), 429, "quota_exceeded");
     const token = await userToken({ tenants: [tenant] });
     await call("PATCH", `/api/v1/tenant/${tenant}/limit-groups/${group.id}`, { token, body: { quota: { limit: 3, period: "month" } } });
-    // This isolate re-asks an exhausted quota after QUOTA_RECHECK_MS; forget the lease to not wait for it.
-    clearLeases();
+    // This isolate asks an exhausted group again after QUOTA_RECHECK_MS (1 s).
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect((await call("GET", path, { token: key.api_key })).status).toBe(200);
+  });
+
+  it("loosening a group's exhausted rate limit reaches every isolate within a second, not at the window's end", async () => {
+    const tenant = freshTenant();
+    const group = await newGroup(tenant, { name: "g", rate_limits: [{ name: "daily", limit: 1, window_seconds: 86_400 }] });
+    const key = await createKey(tenant, { limit_group: group.id });
+    const path = uniquePath();
+    expect((await call("GET", path, { token: key.api_key })).status).toBe(200);
+    await expectError(await call("GET", path, { token: key.api_key }), 429, "rate_limited");
+    const token = await userToken({ tenants: [tenant] });
+    const loosened = await call("PATCH", `/api/v1/tenant/${tenant}/limit-groups/${group.id}`, {
+      token,
+      body: { rate_limits: [{ name: "daily", limit: 5, window_seconds: 86_400 }] },
+    });
+    expect(loosened.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_100));
     expect((await call("GET", path, { token: key.api_key })).status).toBe(200);
   });
 
