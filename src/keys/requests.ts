@@ -127,6 +127,10 @@ export const quotaSchema = z
   )
   .register(z.globalRegistry, {
     id: "Quota",
+    examples: [
+      { limit: 100000, period: "month" },
+      { limit: 5000, period: "none" },
+    ],
     description:
       "At most `limit` calls (route cost units) per calendar `period` in UTC (`day`, `month`), or in all (`none`: never refills); credits add to the current period.",
   });

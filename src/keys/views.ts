@@ -22,7 +22,11 @@ export const quotaViewSchema = z
     credited: z.optional(z.int().check(z.describe("Credited in the current period."))),
     resets_at: z.optional(z.nullable(unixSeconds).check(z.describe("When the period ends and the quota refills; null: never (`none`)."))),
   })
-  .register(z.globalRegistry, { id: "QuotaState", description: "A quota, with what remains of it when the counter was asked." });
+  .register(z.globalRegistry, {
+    id: "QuotaState",
+    description: "A quota, with what remains of it when the counter was asked.",
+    examples: [{ limit: 100000, period: "month", remaining: 81234, credited: 5000, resets_at: 1706745600 }],
+  });
 
 export const keyViewSchema = z
   .strictObject({
