@@ -64,6 +64,9 @@ describe("keygate CLI: quotas and limit groups", () => {
     const got = await cli(["limit-groups", "get", group]);
     expect(got.stdout).toMatch(/quota: +3\/month, 0 left/);
     expect(got.stdout).toContain(`${id} (metered)`);
+    const usage = await cli(["usage", group, "--json"]);
+    expect(usage, usage.stderr).toMatchObject({ code: 0 });
+    expect(JSON.parse(usage.stdout)).toMatchObject({ limit_group: group, granularity: "hour" });
     const listed = await cli(["limit-groups", "list", "--json"]);
     expect((JSON.parse(listed.stdout) as { id: string }[]).map((g) => g.id)).toContain(group);
 
