@@ -55,7 +55,7 @@ interface Pool {
   retryAtMs: number | null;
   /** The policy that refused. */
   refusedBy: LimitState | undefined;
-  /** Requests of this isolate waiting on the counter right now. */
+  /** Units (request costs) of this isolate waiting on the counter right now. */
   waiting: number;
 }
 
@@ -265,7 +265,7 @@ export async function decideWithCounter(
       asks.push({ ref, pool, need: Math.max(1, cost - held) });
     }
     if (asks.length > 0) {
-      for (const a of asks) if (a.pool) a.pool.waiting++;
+      for (const a of asks) if (a.pool) a.pool.waiting += cost;
       let grants: LeaseGrant[];
       try {
         grants = await Promise.all(asks.map((a) => askCounter(namespace, a.ref, want(a.pool, a.need, nowMs), a.need, nowMs)));
@@ -274,7 +274,7 @@ export async function decideWithCounter(
         logCounterFailure(err);
         return { kind: "unavailable", policy: policyField(refs) };
       } finally {
-        for (const a of asks) if (a.pool) a.pool.waiting--;
+        for (const a of asks) if (a.pool) a.pool.waiting -= cost;
       }
       asks.forEach((a, i) => {
         merge(a.ref, grants[i] as LeaseGrant, a.need, nowMs);
