@@ -17,11 +17,10 @@ import { setQuotaAlertSink } from "./ratelimit/counter";
 import { runScheduled } from "./scheduled";
 
 export { RateLimitCounter } from "./ratelimit/counter";
+export { UsageAggregator } from "./usage/aggregator";
 
 // The counter raises quota_low / quota_exhausted through the alerts feature, which sits above it.
 setQuotaAlertSink(raiseQuotaAlert);
-
-export { UsageAggregator } from "./usage/aggregator";
 
 const app = createApp();
 
