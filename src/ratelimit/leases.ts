@@ -266,19 +266,28 @@ export async function decideWithCounter(
     }
     if (asks.length > 0) {
       for (const a of asks) if (a.pool) a.pool.waiting += cost;
-      let grants: LeaseGrant[];
+      let results: PromiseSettledResult<LeaseGrant>[];
       try {
-        grants = await Promise.all(asks.map((a) => askCounter(namespace, a.ref, want(a.pool, a.need, nowMs), a.need, nowMs)));
-      } catch (err) {
-        counterStats.failures++;
-        logCounterFailure(err);
-        return { kind: "unavailable", policy: policyField(refs) };
+        results = await Promise.allSettled(asks.map((a) => askCounter(namespace, a.ref, want(a.pool, a.need, nowMs), a.need, nowMs)));
       } finally {
         for (const a of asks) if (a.pool) a.pool.waiting -= cost;
       }
-      asks.forEach((a, i) => {
-        merge(a.ref, grants[i] as LeaseGrant, a.need, nowMs);
+      // What a reachable counter granted lands in its lease even when another counter failed (it is counted as spent).
+      let failed = false;
+      let failure: unknown;
+      results.forEach((r, i) => {
+        if (r.status === "fulfilled")
+          merge((asks[i] as (typeof asks)[number]).ref, r.value, (asks[i] as (typeof asks)[number]).need, nowMs);
+        else if (!failed) {
+          failed = true;
+          failure = r.reason;
+        }
       });
+      if (failed) {
+        counterStats.failures++;
+        logCounterFailure(failure);
+        return { kind: "unavailable", policy: policyField(refs) };
+      }
     }
     // Decide synchronously on every pool as it stands now.
     const held: Pool[] = [];
