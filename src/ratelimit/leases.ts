@@ -273,19 +273,15 @@ export async function decideWithCounter(
         for (const a of asks) if (a.pool) a.pool.waiting -= cost;
       }
       // What a reachable counter granted lands in its lease even when another counter failed (it is counted as spent).
-      let failed = false;
-      let failure: unknown;
-      results.forEach((r, i) => {
-        if (r.status === "fulfilled")
-          merge((asks[i] as (typeof asks)[number]).ref, r.value, (asks[i] as (typeof asks)[number]).need, nowMs);
-        else if (!failed) {
-          failed = true;
-          failure = r.reason;
-        }
+      const failures: unknown[] = [];
+      asks.forEach((a, i) => {
+        const result = results[i] as PromiseSettledResult<LeaseGrant>;
+        if (result.status === "fulfilled") merge(a.ref, result.value, a.need, nowMs);
+        else failures.push(result.reason);
       });
-      if (failed) {
+      if (failures.length > 0) {
         counterStats.failures++;
-        logCounterFailure(failure);
+        logCounterFailure(failures[0]);
         return { kind: "unavailable", policy: policyField(refs) };
       }
     }
