@@ -5,7 +5,7 @@
  *   entry points   src/index.ts, app.ts, queues.ts, scheduled.ts
  *   planes         src/gateway/ | src/routes/ + src/openapi/ (the two planes never import each other)
  *   console host   src/console-host/ (serves the console app and the API reference page)
- *   features       src/leaks/ > usage/ > alerts/ > webhooks/ > ratelimit/ > abuse/ > audit/
+ *   features       src/governance/ > leaks/ > usage/ > alerts/ > webhooks/ > ratelimit/ > abuse/ > audit/
  *                  (a feature imports only the features after it in this order)
  *   key domain     src/keys/, src/auth/
  *   data           src/db/ (schema and queries; knows no domain)
@@ -24,7 +24,7 @@ const LAYERS = [
   { name: "entry points", path: "^src/(index|app|queues|scheduled)\\.ts$" },
   { name: "planes", path: "^src/(gateway|routes|openapi)/" },
   { name: "console host", path: "^src/console-host/" },
-  { name: "features", path: "^src/(leaks|usage|alerts|webhooks|ratelimit|abuse|audit)/" },
+  { name: "features", path: "^src/(governance|leaks|usage|alerts|webhooks|ratelimit|abuse|audit)/" },
   { name: "key domain", path: "^src/(keys|auth)/" },
   { name: "data", path: "^src/db/" },
   { name: "config", path: "^src/(config|env)\\.ts$" },
@@ -33,7 +33,7 @@ const LAYERS = [
 ];
 
 /** Features, top to bottom: each may import only those after it. */
-const FEATURES = ["leaks", "usage", "alerts", "webhooks", "ratelimit", "abuse", "audit"];
+const FEATURES = ["governance", "leaks", "usage", "alerts", "webhooks", "ratelimit", "abuse", "audit"];
 
 /** A vocabulary that lives in a feature's folder is a leaf, not that feature. */
 const LEAF_IN_FEATURE = "^src/alerts/event-types\\.ts$";

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { registerAlerts } from "./commands/alerts.mjs";
 import { registerAudit } from "./commands/audit.mjs";
+import { registerGovernance } from "./commands/governance.mjs";
 import { registerKeys } from "./commands/keys.mjs";
 import { registerLimitGroups } from "./commands/limit-groups.mjs";
 import { registerSession } from "./commands/session.mjs";
@@ -42,6 +43,7 @@ then \`keygate login\`.`,
 
   registerSession(program);
   registerKeys(program);
+  registerGovernance(program);
   registerAudit(program);
   registerUsage(program);
   registerAlerts(program);

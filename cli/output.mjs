@@ -156,6 +156,7 @@ export function toJson(value) {
  * @property {boolean} revoked
  * @property {number} [revoked_at]
  * @property {Record<string, unknown>} [metadata]
+ * @property {true} [exempt_from_unused_policy]
  * @property {string} [rotated_from]
  * @property {string} [replaced_by]
  * @property {number} [grace_period_ends_at]
@@ -233,6 +234,7 @@ export function keyPairs(key, now) {
   if (key.quota !== undefined) pairs.push(["quota", formatQuota(key.quota)]);
   if (key.limit_group !== undefined) pairs.push(["limit group", key.limit_group]);
   if (key.metadata !== undefined) pairs.push(["metadata", JSON.stringify(key.metadata)]);
+  if (key.exempt_from_unused_policy === true) pairs.push(["unused policy", "exempt"]);
   return pairs;
 }
 

@@ -23,27 +23,5 @@ CREATE INDEX limit_groups_tenant_seq ON limit_groups (tenant_id, seq DESC);
 -- quota_low: alert when at most this percent of a quota remains (NULL: the default, 10; 0: off).
 ALTER TABLE tenant_settings ADD COLUMN quota_low_percent INTEGER;
 
--- The edge record now also carries the quota and the limit group: they join the change feed, and the
--- reconciler's partial index.
-DROP TRIGGER api_keys_edge_change_insert;
-CREATE TRIGGER api_keys_edge_change_insert AFTER INSERT ON api_keys
-WHEN NEW.revoked = 1 OR NEW.rotation_cutoff_at IS NOT NULL OR NEW.rate_limits IS NOT NULL OR NEW.allowed_ips IS NOT NULL
-  OR NEW.quota IS NOT NULL OR NEW.limit_group IS NOT NULL
-BEGIN
-  INSERT INTO edge_changes (key_id, at) VALUES (NEW.id, CAST(strftime('%s', 'now') AS INTEGER));
-END;
-
-DROP TRIGGER api_keys_edge_change_update;
-CREATE TRIGGER api_keys_edge_change_update AFTER UPDATE ON api_keys
-WHEN OLD.revoked IS NOT NEW.revoked OR OLD.revoked_at IS NOT NEW.revoked_at
-  OR OLD.rotation_cutoff_at IS NOT NEW.rotation_cutoff_at
-  OR OLD.rate_limits IS NOT NEW.rate_limits OR OLD.allowed_ips IS NOT NEW.allowed_ips
-  OR OLD.quota IS NOT NEW.quota OR OLD.limit_group IS NOT NEW.limit_group
-BEGIN
-  INSERT INTO edge_changes (key_id, at) VALUES (NEW.id, CAST(strftime('%s', 'now') AS INTEGER));
-END;
-
-DROP INDEX api_keys_edge_record_id;
-CREATE INDEX api_keys_edge_record_id ON api_keys (id)
-  WHERE revoked = 1 OR rotation_cutoff_at IS NOT NULL OR rate_limits IS NOT NULL OR allowed_ips IS NOT NULL
-    OR quota IS NOT NULL OR limit_group IS NOT NULL;
+-- The edge record's change-feed triggers and the reconciler's partial index learn about quota and
+-- limit_group in migrations/0012 (after 0011 rewrote them for metadata).

@@ -14,12 +14,15 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import { importJWK, SignJWT } from "jose";
+import { ROLES } from "../src/vocab/roles.mjs";
 import { IDP_KEY } from "./lib/dev-state.mjs";
 import { mintDevAccessToken } from "./lib/dev-token.mjs";
 import { publicJwk } from "./lib/keys.mjs";
 
 const DEV_USER = "user-123";
 const DEV_TENANTS = ["my-tenant", "demo-tenant"];
+/** The roles the sign-in page offers: every role of the vocabulary. */
+const ROLE_CHOICES = ROLES;
 /** The console's callback (console/src/lib/oidc.ts): the only redirect path this client may use. */
 const CALLBACK_PATH = "/console/callback";
 /** RFC 6749 §4.1.2 recommends at most 10 minutes; one is plenty for a click. */
@@ -159,7 +162,12 @@ async function token(params, issuer) {
   if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) || s256(verifier) !== grant.codeChallenge) {
     return [400, { error: "invalid_grant", error_description: "code_verifier does not match the code_challenge (PKCE)" }];
   }
-  const accessToken = await mintDevAccessToken({ jwk, sub: user.sub, tenants: user.tenants });
+  const accessToken = await mintDevAccessToken({
+    jwk,
+    sub: user.sub,
+    tenants: user.tenants,
+    roles: grant.role ? [grant.role] : undefined,
+  });
   const idToken = await new SignJWT({ nonce: grant.nonce ?? undefined })
     .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: jwk.kid })
     .setIssuer(issuer)
@@ -209,7 +217,10 @@ const server = createServer(async (req, res) => {
       if (checked.error) return redirectWith(res, checked.redirectUri, checked.error);
       const state = params.get("state");
       if (req.method === "POST") {
-        if (params.get("decision") !== "approve") {
+        const decision = params.get("decision") ?? "";
+        // "approve-as-viewer" and the like: one of the role buttons; plain "approve" sends no roles claim.
+        const role = ROLE_CHOICES.find((r) => decision === `approve-as-${r}`) ?? null;
+        if (decision !== "approve" && role === null) {
           return redirectWith(res, checked.redirectUri, {
             error: "access_denied",
             error_description: "You cancelled the sign-in",
@@ -224,6 +235,7 @@ const server = createServer(async (req, res) => {
           codeChallenge: params.get("code_challenge"),
           nonce: params.get("nonce"),
           scope: params.get("scope"),
+          role,
           expiresAt: Math.floor(Date.now() / 1000) + CODE_TTL_SECONDS,
         });
         return redirectWith(res, checked.redirectUri, { code, state, iss: issuer });
@@ -239,7 +251,10 @@ const server = createServer(async (req, res) => {
 <p>This is <code>npm run dev</code>'s identity provider. It signs you in as a dev user without a password.</p>
 <form method="post" action="/authorize">${hidden}
 <button type="submit" name="decision" value="approve" autofocus>Sign in as ${escapeHtml(user.sub)} (tenants: ${escapeHtml(user.tenants.join(", "))})</button>
-<button type="submit" name="decision" value="deny" class="secondary">Cancel</button></form>
+<button type="submit" name="decision" value="deny" class="secondary">Cancel</button>
+<p class="note">Or sign in with a role (the token's roles claim lists it; the first button sends none, which keygate reads as admin):</p>
+${ROLE_CHOICES.map((r) => `<button type="submit" name="decision" value="approve-as-${r}" class="secondary">With the ${r} role</button>`).join("\n")}
+</form>
 <p class="note">In a deployment the console signs in at your organization's identity provider instead (docs/console.md).</p>`,
         new URL(checked.redirectUri).origin,
       );

@@ -10,10 +10,14 @@ const ERRORS = {
   invalid_token: [401, "No credential, or an invalid, expired, revoked or rotated one."],
   // RFC 6750 §3.1: insufficient_scope is a 403.
   insufficient_scope: [403, "The credential lacks the scope this needs."],
+  insufficient_role: [
+    403,
+    "The user's role in this tenant (viewer, operator, admin) is below the one this needs; the description names it.",
+  ],
   access_denied: [403, "The credential may not act on this tenant, or would grant more than it holds."],
   not_found: [404, "No such key (including another tenant's) or endpoint."],
   method_not_allowed: [405, "Wrong method; the Allow header says which."],
-  conflict: [409, "The key is revoked or already rotated."],
+  conflict: [409, "The key is revoked or already rotated (or, to narrow, exercised no scope)."],
   payload_too_large: [413, "The request body is over 16 KiB."],
   unsupported_media_type: [415, "The request body is not application/json."],
   rate_limited: [

@@ -1,5 +1,5 @@
 /**
- * The cron (every 5 minutes): the edge-record reconciler, the time-driven detectors, webhook
+ * The cron (every 5 minutes): the edge-record reconciler, the time-driven detectors, the unused-key policy, webhook
  * deliveries a lost queue message stranded, and retention (usage, then the audit log). Each task runs even if another fails.
  */
 import { detectScheduled } from "./alerts/scheduled";
@@ -7,6 +7,7 @@ import { auditRetentionDays } from "./audit/config";
 import { pruneAudit } from "./audit/retention";
 import { database } from "./db/client";
 import type { Env } from "./env";
+import { enforceUnusedPolicy } from "./governance/unused-policy";
 import { reconcileEdgeRecords } from "./keys/reconcile";
 import { usageConfig } from "./usage/config";
 import { pruneUsage } from "./usage/retention";
@@ -31,6 +32,15 @@ export async function runScheduled(env: Env, now: number): Promise<void> {
         const r = await detectScheduled(database(env.DB), now);
         if (r.deliveries.length > 0) await enqueueDeliveries(env.WEBHOOK_QUEUE, r.deliveries);
         return `${r.raised} raised`;
+      },
+    ],
+    [
+      "unused-key policy",
+      async () => {
+        const r = await enforceUnusedPolicy(database(env.DB), env.EDGE_RECORDS, now);
+        if (r.deliveries.length > 0) await enqueueDeliveries(env.WEBHOOK_QUEUE, r.deliveries);
+        const pass = r.passCompleted ? "pass complete" : `continues after seq ${r.examinedUpTo}`;
+        return `${r.noticed} noticed, ${r.revoked} revoked, ${pass} (${r.d1Queries} D1 queries, ${r.kvWrites} KV writes)`;
       },
     ],
     ["stranded webhook deliveries", async () => `${await resendStranded(env, now, STRANDED_DELIVERY_GRACE_SECONDS)} re-sent`],

@@ -79,6 +79,8 @@ export function registerKeys(program) {
     .option("--expires-in-days <days>", "lifetime in days, 0 = never expires (API default: 90)", parseCount)
     .option("--rate-limit <name=limit/window>", RATE_LIMIT_HELP, repeatable(parseRateLimit))
     .option("--allow-ip <ip-or-cidr>", ALLOW_IP_HELP, repeatable(parseIpOrCidr))
+    .option("--metadata <json>", "a JSON object stored with the key (at most 1 KiB)", parseJsonObject)
+    .option("--exempt-from-unused-policy", "the tenant's unused-key policy never revokes this key (a break-glass key)")
     .option("--quota <limit/period>", QUOTA_HELP, parseQuota)
     .option("--limit-group <id>", LIMIT_GROUP_HELP, parseId)
     .addHelpText(
@@ -87,7 +89,10 @@ export function registerKeys(program) {
     )
     .action(
       action(TENANT, async ({ client, opts, out }) => {
+        /** @type {Record<string, unknown>} */
         const body = { name: opts.name, scopes: opts.scope, ...keyFields(opts) };
+        if (opts.metadata !== undefined && opts.metadata.value !== null) body.metadata = opts.metadata.value;
+        if (opts.exemptFromUnusedPolicy) body.exempt_from_unused_policy = true;
         const res = await client.request("POST", client.tenantPath("api-keys", "create"), { body });
         printIssuedKey(out, /** @type {KeyObject & { api_key: string }} */ (res.body));
       }),

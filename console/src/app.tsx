@@ -6,12 +6,14 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiClient } from "./lib/api";
 import { beginSignIn, type ConsoleConfig } from "./lib/oidc";
+import { allows, loadOperationRoles, type OperationRoles, sessionRole } from "./lib/permissions";
 import { navigate, onNavigate, parseRoute, type Route, routePath } from "./lib/router";
 import { clearSession, type Session } from "./lib/session";
 import { AlertsPage } from "./pages/alerts";
 import { KeyPage } from "./pages/key";
 import { KeysPage } from "./pages/keys";
 import { LimitGroupsPage } from "./pages/limit-groups";
+import { ReportPage } from "./pages/report";
 import { TenantsPage } from "./pages/tenants";
 import { WebhooksPage } from "./pages/webhooks";
 import { AppContext } from "./ui/context";
@@ -95,15 +97,31 @@ function tenantOf(route: Route): string | null {
   return "tenant" in route ? route.tenant : null;
 }
 
-function Header({ session, route, onSignOut }: { session: Session; route: Route; onSignOut: () => void }) {
+function Header({
+  session,
+  route,
+  onSignOut,
+  can,
+}: {
+  session: Session;
+  route: Route;
+  onSignOut: () => void;
+  can: (tenant: string, op: string) => boolean;
+}) {
   const tenant = tenantOf(route);
   const sections = tenant
     ? [
         { label: "Keys", path: routePath({ page: "keys", tenant }), active: route.page === "keys" || route.page === "key" },
+        { label: "Least privilege", path: routePath({ page: "report", tenant }), active: route.page === "report" },
         { label: "Alerts", path: routePath({ page: "alerts", tenant }), active: route.page === "alerts" },
-        { label: "Webhooks", path: routePath({ page: "webhooks", tenant }), active: route.page === "webhooks" },
-        { label: "Limit groups", path: routePath({ page: "limit-groups", tenant }), active: route.page === "limit-groups" },
-      ]
+        { label: "Webhooks", path: routePath({ page: "webhooks", tenant }), active: route.page === "webhooks", op: "listWebhooks" },
+        {
+          label: "Limit groups",
+          path: routePath({ page: "limit-groups", tenant }),
+          active: route.page === "limit-groups",
+          op: "listLimitGroups",
+        },
+      ].filter((s) => !("op" in s) || can(tenant, s.op as string))
     : [];
   return (
     <header class="top">
@@ -140,6 +158,11 @@ function Header({ session, route, onSignOut }: { session: Session; route: Route;
       ) : null}
       <div class="user">
         <span class="muted">Signed in as</span> <strong>{session.subject || "unknown user"}</strong>
+        {tenant ? (
+          <span class="role-badge" data-role={sessionRole(session, tenant) ?? "none"}>
+            {sessionRole(session, tenant) ?? "no role"}
+          </span>
+        ) : null}
         <button type="button" onClick={onSignOut}>
           Sign out
         </button>
@@ -158,6 +181,8 @@ function Page({ route }: { route: Route }) {
       return <KeyPage tenant={route.tenant} keyId={route.keyId} />;
     case "alerts":
       return <AlertsPage tenant={route.tenant} />;
+    case "report":
+      return <ReportPage tenant={route.tenant} />;
     case "webhooks":
       return <WebhooksPage tenant={route.tenant} />;
     case "limit-groups":
@@ -205,10 +230,20 @@ export function App(props: AppProps) {
     mainRef.current?.querySelector<HTMLElement>("h1")?.focus();
   }, [route]);
 
+  // The role each operation needs, from the route table through the OpenAPI document; controls stay hidden until it is known.
+  const [operationRoles, setOperationRoles] = useState<OperationRoles | null>(null);
+  useEffect(() => {
+    if (!session) return;
+    loadOperationRoles(new ApiClient({ token: () => null })).then(setOperationRoles, (err) =>
+      console.error("the OpenAPI document could not be loaded: controls that change things stay hidden", err),
+    );
+  }, [session]);
+
   const context = useMemo(() => {
     if (!session) return null;
     return {
       session,
+      can: (tenant: string, operationId: string) => allows(operationRoles, session, tenant, operationId),
       api: new ApiClient({ token: () => session.accessToken }),
       signIn: () => {
         if (!props.config) return;
@@ -217,7 +252,7 @@ export function App(props: AppProps) {
         );
       },
     };
-  }, [session, props.config]);
+  }, [session, props.config, operationRoles]);
 
   if (!session || !context) {
     return (
@@ -237,9 +272,9 @@ export function App(props: AppProps) {
       <a class="skip-link" href="#main">
         Skip to content
       </a>
-      <Header session={session} route={route} onSignOut={signOut} />
+      <Header session={session} route={route} onSignOut={signOut} can={context.can} />
       {/* biome-ignore lint/a11y/useKeyWithClickEvents: link clicks are keyboard-activated already; this only routes them. */}
-      <main id="main" ref={mainRef} onClick={onLinkClick}>
+      <main id="main" ref={mainRef} onClick={onLinkClick} data-roles={operationRoles ? "loaded" : "loading"}>
         <Page route={route} />
       </main>
       <Footer />

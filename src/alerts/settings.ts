@@ -8,6 +8,7 @@ import * as z from "zod/mini";
 import type { Db } from "../db/client";
 import { tenantSettings } from "../db/schema";
 import { jsonChunks, jsonRows } from "../db/statements";
+import { ApiError } from "../errors";
 import { boundedInt, oneOf } from "../http/validate";
 import { LEAK_ACTIONS, type LeakAction } from "../vocab/events.mjs";
 import { DEFAULT_QUOTA_LOW_PERCENT } from "../vocab/quotas.mjs";
@@ -20,6 +21,9 @@ export const DEFAULT_SETTINGS = {
   unused_days: 90,
   leak_action: "revoke" as LeakAction,
   quota_low_percent: DEFAULT_QUOTA_LOW_PERCENT,
+  /** The unused-key policy (src/governance/unused-policy.ts): off by default. */
+  revoke_unused_after_days: 0,
+  unused_notice_days: 7,
 };
 
 export type TenantSettings = typeof DEFAULT_SETTINGS;
@@ -44,6 +48,16 @@ export const settingsSchema = z
     ),
     quota_low_percent: boundedInt("quota_low_percent", 0, 99).check(
       z.describe("quota_low: a key's or limit group's quota is down to this percent of its period's calls (0: off)."),
+    ),
+    revoke_unused_after_days: boundedInt("revoke_unused_after_days", 0, 36_500).check(
+      z.describe(
+        "The unused-key policy: the cron revokes an active key unused (or never used, counted from its creation) for this many days, actor `policy`, reason `unused` (0: off). Keys with exempt_from_unused_policy are never revoked.",
+      ),
+    ),
+    unused_notice_days: boundedInt("unused_notice_days", 0, 36_500).check(
+      z.describe(
+        "key_unused (and its webhooks) is raised this many days before the policy revokes a key; less than revoke_unused_after_days.",
+      ),
     ),
   })
   .register(z.globalRegistry, { id: "AlertSettings", description: "A tenant's alert thresholds and leak policy." });
@@ -80,11 +94,22 @@ function withDefaults(row: TenantSettingsRow | undefined): TenantSettings {
     unused_days: row?.unusedDays ?? DEFAULT_SETTINGS.unused_days,
     leak_action: row?.leakAction ?? DEFAULT_SETTINGS.leak_action,
     quota_low_percent: row?.quotaLowPercent ?? DEFAULT_SETTINGS.quota_low_percent,
+    revoke_unused_after_days: row?.revokeUnusedAfterDays ?? DEFAULT_SETTINGS.revoke_unused_after_days,
+    unused_notice_days: row?.unusedNoticeDays ?? DEFAULT_SETTINGS.unused_notice_days,
   };
 }
 
-/** Stores the changed settings and returns the tenant's settings after the change. */
+/** Stores the changed settings and returns the tenant's settings after the change; a 400 for a notice not before the revocation. */
 export async function updateTenantSettings(db: Db, tenant: string, update: Partial<TenantSettings>, now: number): Promise<TenantSettings> {
+  if (update.revoke_unused_after_days !== undefined || update.unused_notice_days !== undefined) {
+    const merged = { ...(await tenantSettingsOf(db, tenant)), ...update };
+    if (merged.revoke_unused_after_days > 0 && merged.unused_notice_days >= merged.revoke_unused_after_days) {
+      throw new ApiError(
+        "invalid_request",
+        `unused_notice_days (${merged.unused_notice_days}) must be less than revoke_unused_after_days (${merged.revoke_unused_after_days})`,
+      );
+    }
+  }
   const set = {
     volumePerHour: update.volume_per_hour,
     newIp: update.new_ip,
@@ -93,6 +118,8 @@ export async function updateTenantSettings(db: Db, tenant: string, update: Parti
     unusedDays: update.unused_days,
     leakAction: update.leak_action,
     quotaLowPercent: update.quota_low_percent,
+    revokeUnusedAfterDays: update.revoke_unused_after_days,
+    unusedNoticeDays: update.unused_notice_days,
     updatedAt: now,
   };
   await db

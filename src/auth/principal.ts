@@ -4,7 +4,7 @@
  * plane checks a management key against D1, the source of truth, not the edge caches.
  */
 import { decodeProtectedHeader } from "jose";
-import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, keyConfig, userTokenConfig } from "../config/keys";
+import { ADMIN_ALL_SCOPE, KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE, KEYS_READ_SCOPE, keyConfig, userTokenConfig } from "../config/keys";
 import { database } from "../db/client";
 import type { RateLimitColumn } from "../db/schema";
 import type { Env } from "../env";
@@ -14,6 +14,7 @@ import { satisfies } from "../keys/scopes";
 import { allowlistAdmits } from "../lib/ip";
 import type { Quota } from "../vocab/quotas.mjs";
 import { API_KEY_REFUSALS, type ApiKeyRefusalReason } from "../vocab/refusals.mjs";
+import { ROLES, type Role, roleAllows, roleIn } from "../vocab/roles.mjs";
 import { requireBearer } from "./bearer";
 import { signingKeys } from "./signing-keys";
 import { type UserPrincipal, verifyUserToken } from "./user-token";
@@ -47,7 +48,25 @@ export interface ManagementContext {
   userAgent: string | null;
 }
 
-export const MANAGEMENT_SCOPES = [KEYS_MANAGE_SCOPE, ADMIN_ALL_SCOPE] as const;
+/**
+ * Management keys keep their scopes; each management scope stands for a role's capabilities.
+ * keys:manage is an admin, as it could do everything before roles existed (a rotation bot's key
+ * keeps working); keys:read is a viewer, for dashboards and exporters.
+ */
+export const MANAGEMENT_SCOPE_ROLES: Readonly<Record<string, Role>> = {
+  [KEYS_READ_SCOPE]: "viewer",
+  [KEYS_MANAGE_SCOPE]: "admin",
+  [ADMIN_ALL_SCOPE]: "admin",
+};
+
+/** The management scopes an API key must hold one of to act with `role` (admin:all satisfies every check anyway). */
+export function managementScopesFor(role: Role): string[] {
+  return Object.entries(MANAGEMENT_SCOPE_ROLES)
+    .filter(([scope, granted]) => scope !== ADMIN_ALL_SCOPE && roleAllows(granted, role))
+    .map(([scope]) => scope);
+}
+
+export const MANAGEMENT_SCOPES = [...managementScopesFor("viewer"), ADMIN_ALL_SCOPE] as const;
 /** API keys that may introspect keys of their tenant: keys:introspect, or any management key. */
 export const INTROSPECTION_KEY_SCOPES = [KEYS_INTROSPECT_SCOPE, KEYS_MANAGE_SCOPE] as const;
 
@@ -139,6 +158,29 @@ export function authorizeTenant(principal: Principal, tenant: string): void {
   if (!allowed) {
     throw new ApiError("access_denied", "This credential may not manage API keys of this tenant");
   }
+}
+
+/** The role `principal` acts with in `tenant` (a tenant it may manage): a user's from its token, a key's from its scopes. */
+export function roleOf(principal: Principal, tenant: string): Role | null {
+  if (principal.kind === "user") return roleIn(principal.roles, tenant, principal.defaultRole);
+  // As authenticateManagement checks it: admin:all, or a wildcard over a management scope, counts.
+  let best: Role | null = null;
+  for (const role of ROLES) if (satisfies(principal.scopes, managementScopesFor(role))) best = role;
+  return best;
+}
+
+/**
+ * 403 insufficient_role unless the principal holds `need` in `tenant`, naming the role needed. A
+ * management key short of it never gets here: authenticateManagement asked it for the scopes
+ * that role maps to (managementScopesFor) and refused it with insufficient_scope, as RFC 6750 says.
+ */
+export function authorizeRole(principal: Principal, tenant: string, need: Role): void {
+  const have = roleOf(principal, tenant);
+  if (roleAllows(have, need)) return;
+  throw new ApiError(
+    "insufficient_role",
+    `This needs the ${need} role in this tenant; this credential has ${have === null ? "no role" : `the ${have} role`}`,
+  );
 }
 
 /** How the key tables name an actor ("user:<sub>", "key:<id>"). */

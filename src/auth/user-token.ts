@@ -1,11 +1,13 @@
 /**
  * User access tokens: JWTs from the deployment's identity provider, verified against its JWKS
- * (a URL, or an inline set in dev). Tenant membership is a claim (default `tenants`).
+ * (a URL, or an inline set in dev). Tenant membership is a claim (default `tenants`), roles another
+ * (default `keygate_roles`, src/vocab/roles.mjs).
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { UserTokenConfig } from "../config/keys";
 import { ApiError } from "../errors";
 import { escapeControlCharacters } from "../lib/escape-control-characters";
+import { type DefaultRoleSetting, type RoleClaim, readRoleClaim } from "../vocab/roles.mjs";
 
 /** Asymmetric algorithms only: an HMAC "IdP key" would let anyone holding the JWKS mint tokens. */
 const USER_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "Ed25519"];
@@ -14,6 +16,10 @@ export interface UserPrincipal {
   kind: "user";
   sub: string;
   tenants: ReadonlySet<string>;
+  /** What the token's roles claim says (USER_TOKEN_ROLES_CLAIM), read once. */
+  roles: RoleClaim;
+  /** The role of a token without the claim (USER_TOKEN_DEFAULT_ROLE). */
+  defaultRole: DefaultRoleSetting;
 }
 
 export type UserTokenVerification = { ok: true; principal: UserPrincipal } | { ok: false; reason: "expired" | "invalid" };
@@ -94,7 +100,13 @@ export async function verifyUserToken(token: string, config: UserTokenConfig, no
     if (typeof payload.sub !== "string" || payload.sub === "") return { ok: false, reason: "invalid" };
     return {
       ok: true,
-      principal: { kind: "user", sub: escapeControlCharacters(payload.sub), tenants: tenantsFrom(payload[config.tenantsClaim]) },
+      principal: {
+        kind: "user",
+        sub: escapeControlCharacters(payload.sub),
+        tenants: tenantsFrom(payload[config.tenantsClaim]),
+        roles: readRoleClaim(payload[config.rolesClaim]),
+        defaultRole: config.defaultRole,
+      },
     };
   } catch (err) {
     if (err instanceof errors.JWTExpired) return { ok: false, reason: "expired" };

@@ -4,10 +4,11 @@
  */
 import type { JSONWebKeySet } from "jose";
 import { ConfigError } from "../errors";
-import { integerVar, jsonVar, perEnv, required, stringVar, text } from "./read";
+import type { DefaultRoleSetting } from "../vocab/roles.mjs";
+import { enumVar, integerVar, jsonVar, perEnv, required, stringVar, text } from "./read";
 import { VARS } from "./vars";
 
-/** The seed's "Common Scopes", plus keys:manage for management keys and keys:introspect for origins. */
+/** The seed's "Common Scopes", plus keys:manage and keys:read for management keys and keys:introspect for origins. */
 export const DEFAULT_SCOPE_CATALOG: Readonly<Record<string, string>> = VARS.SCOPE_CATALOG.default;
 
 /** The scope that satisfies every route rule and every management check. */
@@ -16,6 +17,8 @@ export const ADMIN_ALL_SCOPE = "admin:all";
 export const KEYS_MANAGE_SCOPE = "keys:manage";
 /** The scope that lets an API key introspect keys of its own tenant (RFC 7662). */
 export const KEYS_INTROSPECT_SCOPE = "keys:introspect";
+/** The read-only management scope: a viewer's capabilities, for dashboards and exporters. */
+export const KEYS_READ_SCOPE = "keys:read";
 
 const SCOPE_MAX_LIFETIME_DAYS_LIMIT = 3650;
 
@@ -32,6 +35,10 @@ export interface UserTokenConfig {
   issuer: string;
   audience: string;
   tenantsClaim: string;
+  /** The claim holding the user's roles (USER_TOKEN_ROLES_CLAIM). */
+  rolesClaim: string;
+  /** The role of a token without that claim (USER_TOKEN_DEFAULT_ROLE; default admin: deployments before roles keep working). */
+  defaultRole: DefaultRoleSetting;
 }
 
 export type ScopeCatalog = ReadonlyMap<string, string>;
@@ -49,14 +56,18 @@ export const keyConfig = perEnv(
 export const userTokenConfig = perEnv((env): UserTokenConfig => {
   const issuer = required(env, "USER_TOKEN_ISSUER");
   const audience = required(env, "USER_TOKEN_AUDIENCE");
-  const tenantsClaim = stringVar(env, "USER_TOKEN_TENANTS_CLAIM");
+  const claims = {
+    tenantsClaim: stringVar(env, "USER_TOKEN_TENANTS_CLAIM"),
+    rolesClaim: stringVar(env, "USER_TOKEN_ROLES_CLAIM"),
+    defaultRole: enumVar(env, "USER_TOKEN_DEFAULT_ROLE"),
+  };
   if (typeof env.USER_TOKEN_JWKS === "object" || text(env, "USER_TOKEN_JWKS") !== undefined) {
     const set = jsonVar(env, "USER_TOKEN_JWKS") as JSONWebKeySet;
     if (!set || !Array.isArray(set.keys) || set.keys.length === 0) {
       throw new ConfigError('USER_TOKEN_JWKS must be a JWK set: {"keys":[...]}');
     }
     if (set.keys.some((k) => "d" in k)) throw new ConfigError("USER_TOKEN_JWKS must hold public keys only");
-    return { jwks: { kind: "inline", set }, issuer, audience, tenantsClaim };
+    return { jwks: { kind: "inline", set }, issuer, audience, ...claims };
   }
   const url = required(env, "USER_TOKEN_JWKS_URL");
   let parsed: URL;
@@ -65,7 +76,7 @@ export const userTokenConfig = perEnv((env): UserTokenConfig => {
   } catch {
     throw new ConfigError("USER_TOKEN_JWKS_URL is not a URL");
   }
-  return { jwks: { kind: "url", url: parsed }, issuer, audience, tenantsClaim };
+  return { jwks: { kind: "url", url: parsed }, issuer, audience, ...claims };
 });
 
 export const scopeCatalog = perEnv((env): ScopeCatalog => {

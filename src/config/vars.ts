@@ -71,8 +71,9 @@ export const VARS = {
       "admin:all": "Full administrative access",
       "keys:manage": "Manage this tenant's API keys through the management API",
       "keys:introspect": "Ask keygate whether a key of this tenant is active (POST /api/v1/introspect)",
+      "keys:read": "Read this tenant's keys, usage, alerts, audit log and settings through the management API (a viewer's reads)",
     },
-    defaultDoc: "the seed's Common Scopes + `keys:manage`, `keys:introspect`",
+    defaultDoc: "the seed's Common Scopes + `keys:manage`, `keys:introspect`, `keys:read`",
     doc: "Object `scope -> description` (TOML table or JSON).",
   },
   SCOPE_MAX_LIFETIME_DAYS: {
@@ -128,6 +129,22 @@ export const VARS = {
     default: "tenants",
     doc: "Claim listing the tenants a user may manage.",
   },
+  USER_TOKEN_ROLES_CLAIM: {
+    type: "string",
+    kind: "var",
+    feature: "management",
+    default: "keygate_roles",
+    doc: "Claim holding a user's [roles](governance.md#roles-for-people): a list for every tenant, or an object `tenant -> list`.",
+  },
+  USER_TOKEN_DEFAULT_ROLE: {
+    type: "enum",
+    kind: "var",
+    feature: "management",
+    // src/vocab/roles.mjs DEFAULT_ROLE_SETTINGS (test/config/roles-var.test.ts keeps the two equal).
+    values: ["viewer", "operator", "admin", "none"],
+    default: "admin",
+    doc: "The role of a user token without the roles claim; `none` or `viewer` turns the admin default off.",
+  },
 
   ORIGIN_URL: {
     type: "url",
@@ -150,6 +167,13 @@ export const VARS = {
     feature: "gateway",
     default: true,
     doc: "Forward the client's `Authorization` header to the origin.",
+  },
+  FORWARD_KEY_META: {
+    type: "boolean",
+    kind: "var",
+    feature: "gateway",
+    default: false,
+    doc: "The origin receives a key's [metadata](governance.md#key-metadata) as `X-Keygate-Meta` (base64url JSON).",
   },
   ROUTE_POLICY: {
     type: "json",

@@ -53,6 +53,9 @@ export interface ConsoleClientConfig {
   auth_params: Record<string, string>;
   /** The access-token claim that lists the tenants a user may manage (USER_TOKEN_TENANTS_CLAIM). */
   tenants_claim: string;
+  /** The access-token claim holding the user's roles (USER_TOKEN_ROLES_CLAIM), and the role without it (USER_TOKEN_DEFAULT_ROLE). */
+  roles_claim: string;
+  default_role: string;
 }
 
 interface ProviderMetadata {
@@ -184,6 +187,8 @@ export async function consoleClientConfig(env: Env): Promise<ConsoleClientConfig
     resource: config.resource,
     auth_params: config.authParams,
     tenants_claim: userTokenConfig(env).tenantsClaim,
+    roles_claim: userTokenConfig(env).rolesClaim,
+    default_role: userTokenConfig(env).defaultRole,
   };
 }
 

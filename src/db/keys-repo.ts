@@ -110,6 +110,7 @@ export interface UpdateInput {
   allowedIps?: ApiKeyRow["allowedIps"];
   quota?: ApiKeyRow["quota"];
   limitGroup?: ApiKeyRow["limitGroup"];
+  exemptFromUnusedPolicy?: boolean;
   at: number;
 }
 
@@ -127,6 +128,7 @@ export async function updateKey(
   if (input.allowedIps !== undefined) set.allowedIps = input.allowedIps;
   if (input.quota !== undefined) set.quota = input.quota;
   if (input.limitGroup !== undefined) set.limitGroup = input.limitGroup;
+  if (input.exemptFromUnusedPolicy !== undefined) set.exemptFromUnusedPolicy = input.exemptFromUnusedPolicy;
   const [, , rows] = await db.batch([
     db
       .update(apiKeys)
@@ -213,14 +215,15 @@ const EDGE_RECORD_COLUMNS = {
   allowedIps: apiKeys.allowedIps,
   quota: apiKeys.quota,
   limitGroup: apiKeys.limitGroup,
+  metadata: apiKeys.metadata,
   updatedAt: apiKeys.updatedAt,
 };
 
 /**
- * Keys the edge must know something about (revoked, rotated, rate-limited or allowlisted) and that
+ * Keys the edge must know something about (revoked, rotated, rate-limited, allowlisted or with metadata) and that
  * can still be presented (not past their own exp), in id order: ids after `afterId` and up to
  * `upToId` (inclusive; no upper bound when undefined), at most `limit`. The condition is written
- * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0010): a
+ * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0012): a
  * bound parameter cannot prove a row is in a partial index.
  */
 export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId: string | undefined, limit: number) {
@@ -231,7 +234,7 @@ export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId:
       and(
         gt(apiKeys.id, afterId),
         upToId === undefined ? undefined : lte(apiKeys.id, upToId),
-        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL OR ${apiKeys.quota} IS NOT NULL OR ${apiKeys.limitGroup} IS NOT NULL)`,
+        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL OR ${apiKeys.metadata} IS NOT NULL OR ${apiKeys.quota} IS NOT NULL OR ${apiKeys.limitGroup} IS NOT NULL)`,
         or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
       ),
     )
@@ -270,4 +273,13 @@ export async function recordEdgeChanges(db: Db, keyIds: readonly string[], at: n
   const inserts = chunks(keyIds, boundParameters(2)).map((chunk) => db.insert(edgeChanges).values(chunk.map((keyId) => ({ keyId, at }))));
   const [first, ...rest] = inserts;
   if (first !== undefined) await db.batch([first, ...rest]);
+}
+
+/** The edge columns of these keys (ids as one JSON parameter: any number within D1's 2 MB value). */
+export function edgeRowsOf(db: Db, ids: readonly string[]) {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db
+    .select(EDGE_RECORD_COLUMNS)
+    .from(apiKeys)
+    .where(sql`${apiKeys.id} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
 }

@@ -45,6 +45,8 @@ export const apiKeys = sqliteTable(
     /** migrations/0010: the key's quota and its limit group. */
     quota: text("quota", { mode: "json" }).$type<Quota>(),
     limitGroup: text("limit_group"),
+    /** migrations/0011: a break-glass key the unused-key policy never revokes. */
+    exemptFromUnusedPolicy: integer("exempt_from_unused_policy", { mode: "boolean" }).notNull().default(false),
   },
   // The edge-record index is partial (see migrations/0006); drizzle only reads through it.
   (t) => [index("api_keys_tenant_seq").on(t.tenantId, t.seq)],
@@ -182,8 +184,25 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   leakAction: text("leak_action", { enum: LEAK_ACTIONS }),
   /** migrations/0010. */
   quotaLowPercent: integer("quota_low_percent"),
+  /** migrations/0011: the unused-key policy (NULL or 0: off). */
+  revokeUnusedAfterDays: integer("revoke_unused_after_days"),
+  unusedNoticeDays: integer("unused_notice_days"),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/** Which scope of a key satisfied its accepted requests, per UTC day (migrations/0011). */
+export const scopeUsage = sqliteTable(
+  "scope_usage",
+  {
+    tenantId: text("tenant_id").notNull(),
+    keyId: text("key_id").notNull(),
+    scope: text("scope").notNull(),
+    day: integer("day").notNull(),
+    count: integer("count").notNull(),
+    lastAt: integer("last_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.scope, t.day] }), index("scope_usage_tenant_day").on(t.tenantId, t.day)],
+);
 
 export const alerts = sqliteTable("alerts", {
   seq: integer("seq").primaryKey({ autoIncrement: true }),

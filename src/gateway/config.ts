@@ -14,6 +14,8 @@ export interface GatewayConfig {
   origin: string;
   originTimeoutMs: number;
   forwardAuthorization: boolean;
+  /** FORWARD_KEY_META: the origin receives the key's metadata as X-Keygate-Meta. */
+  forwardKeyMeta: boolean;
   unmatched: UnmatchedRoutes;
   policy: CompiledPolicy;
   /** What the gateway does with a path an origin could read another way (src/gateway/path-contract.ts). */
@@ -41,6 +43,7 @@ export const gatewayConfig = perEnv((env): GatewayConfig => {
     origin: origin.href.replace(/\/+$/, ""),
     originTimeoutMs: integerVar(env, "ORIGIN_TIMEOUT_MS"),
     forwardAuthorization: booleanVar(env, "FORWARD_AUTHORIZATION"),
+    forwardKeyMeta: booleanVar(env, "FORWARD_KEY_META"),
     unmatched,
     policy,
     pathNormalization,

@@ -21,7 +21,7 @@ import type { RequestTarget } from "../http/request-target";
 import { edgeFeedPollIfDue } from "../keys/edge-feed";
 import { cachedEdgeView, type EdgeView, fetchEdgeView } from "../keys/edge-record";
 import { recordLastUsed } from "../keys/last-used";
-import { satisfies } from "../keys/scopes";
+import { satisfyingScope } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
 import { type CounterRef, decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
@@ -159,15 +159,27 @@ function judgeKey(
     if (view.refused !== null && view.refused.at * 1000 <= nowMs) return refused(view.refused.state, rule, { claims });
     if (view.allowlist !== null && !allowlistAdmits(view.allowlist, ip)) return refused("ip_denied", rule, { claims });
   }
-  if (route.kind === "scopes" && !satisfies(claims.scopes, route.scopes)) {
-    return refused("insufficient_scope", rule, { claims, detail: route.challenge });
+  let scope: string | null = null;
+  if (route.kind === "scopes") {
+    scope = satisfyingScope(claims.scopes, route.scopes);
+    if (scope === null) return refused("insufficient_scope", rule, { claims, detail: route.challenge });
   }
+  let verdict: Verdict = { ok: true, rule, claims };
   const counters = countersOf(claims, view);
   if (counters.length > 0) {
     const decision = decideFromLease(counters, costOf(route), nowMs);
-    return decision === undefined ? undefined : fromLimitDecision(decision, claims, rule, env);
+    if (decision === undefined) return undefined;
+    verdict = fromLimitDecision(decision, claims, rule, env);
   }
-  return { ok: true, rule, claims };
+  return withKeyFacts(verdict, scope, view);
+}
+
+/** An accepted verdict with what the usage event and the origin learn about the key: the scope exercised, its metadata header. */
+function withKeyFacts(verdict: Verdict, scope: string | null, view: EdgeView | null): Verdict {
+  if (!verdict.ok) return verdict;
+  if (scope !== null) verdict.scope = scope;
+  if (view?.meta) verdict.meta = view.meta;
+  return verdict;
 }
 
 /**
@@ -207,7 +219,8 @@ async function decide(
   if (verdict !== undefined) return verdict;
   // The key counts against counters and this isolate's leases cannot cover the request: ask them.
   const counters = countersOf(claims, view);
-  return fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, counters, costOf(route), nowMs), claims, rule, env);
+  const decided = fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, counters, costOf(route), nowMs), claims, rule, env);
+  return withKeyFacts(decided, route.kind === "scopes" ? satisfyingScope(claims.scopes, route.scopes) : null, view);
 }
 
 /** The origin's answer to an accepted request, with the RateLimit fields of a limited key. */
@@ -227,7 +240,7 @@ async function forwardAccepted(
   if (usageSink(env) === null) recordLastUsed(env.DB, ctx, claims.keyId, Math.floor(nowMs / 1000), config.lastUsedIntervalSeconds);
   // IDENTITY_ASSERTION = "jwt": a signed copy of the identity, bound to this method and path (src/auth/identity-assertion.ts).
   const assertion = assertionsEnabled(env) ? await identityAssertion(env, claims, request.method, path, nowMs) : undefined;
-  const response = await forward(request, target, path, config, claims, assertion);
+  const response = await forward(request, target, path, config, claims, assertion, config.forwardKeyMeta ? verdict.meta : undefined);
   if (!verdict.rateLimit) return response;
   return withHeaders(response, rateLimitHeaders(verdict.rateLimit));
 }
@@ -278,6 +291,7 @@ export async function handleGateway(request: Request, env: Env, ctx: ExecutionCo
         ip,
         country,
         latencyMs,
+        verdict.ok ? (verdict.scope ?? null) : null,
       ],
       nowMs,
     );

@@ -13,6 +13,7 @@ import {
   CLIENT_IP_HEADER,
   type Identity,
   KEY_ID_HEADER,
+  META_HEADER,
   SCOPES_HEADER,
   SUBJECT_HEADER,
   TENANT_HEADER,
@@ -72,6 +73,7 @@ function upstreamHeaders(
   options: ForwardOptions,
   identity: Identity | null,
   assertion: string | undefined,
+  meta: string | undefined,
 ): Headers {
   const headers = new Headers(request.headers);
   let drop: string[] | undefined;
@@ -109,6 +111,7 @@ function upstreamHeaders(
   if (identity) {
     for (const [name, value] of identityHeaders(identity)) headers.set(name, value);
     if (assertion !== undefined) headers.set(ASSERTION_HEADER, assertion);
+    if (meta !== undefined) headers.set(META_HEADER, meta);
   }
   return headers;
 }
@@ -145,12 +148,14 @@ export async function forward(
   identity: Identity | null,
   /** The signed identity assertion (IDENTITY_ASSERTION = "jwt"), sent as X-Keygate-Assertion. */
   assertion?: string,
+  /** The key's metadata header (FORWARD_KEY_META), sent as X-Keygate-Meta. */
+  meta?: string,
 ): Promise<Response> {
   const method = request.method;
   const pathAndQuery = path === target.path ? target.pathAndQuery : path + target.pathAndQuery.slice(target.path.length);
   const origin = fetch(options.origin + pathAndQuery, {
     method,
-    headers: upstreamHeaders(request, target, options, identity, assertion),
+    headers: upstreamHeaders(request, target, options, identity, assertion, meta),
     body: method === "GET" || method === "HEAD" ? null : request.body,
     redirect: "manual",
   });

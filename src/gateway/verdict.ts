@@ -24,6 +24,10 @@ export interface Accepted {
   /** Null on public routes. */
   claims: ApiKeyClaims | null;
   rateLimit?: RateLimitFields;
+  /** The key's scope that satisfied the rule (what it asked for, through a wildcard or admin:all); absent on rules without scopes. */
+  scope?: string;
+  /** X-Keygate-Meta for the origin, from the key's edge record (FORWARD_KEY_META). */
+  meta?: string;
 }
 
 export interface Refused {

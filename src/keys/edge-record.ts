@@ -44,6 +44,8 @@ export interface EdgeRecord {
   /** migrations/0010: the key's quota, and the limit group whose counter it counts against too. */
   quota?: Quota;
   limit_group?: string;
+  /** The key's metadata as the X-Keygate-Meta value (base64url of its JSON), encoded once when written. */
+  meta?: string;
 }
 
 /** What the gateway works with: the record parsed once per read. */
@@ -54,6 +56,8 @@ export interface EdgeView {
   allowlist: readonly CidrRange[] | null;
   /** The limit group the key counts against as well (its counter holds the group's policies). */
   group: string | null;
+  /** X-Keygate-Meta for the origin (FORWARD_KEY_META), or null for a key without metadata. */
+  meta: string | null;
 }
 
 export interface RateLimits {
@@ -94,7 +98,7 @@ export function keyIdFromEdgeRecordKey(name: string): string | undefined {
 /** The record D1's row calls for, or null when the edge needs to know nothing about the key. */
 export function edgeRecordOf(
   row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt"> &
-    Partial<Pick<ApiKeyRow, "quota" | "limitGroup">>,
+    Partial<Pick<ApiKeyRow, "quota" | "limitGroup" | "metadata">>,
 ): EdgeRecord | null {
   const record: EdgeRecord = {};
   if (row.revoked) {
@@ -108,6 +112,7 @@ export function edgeRecordOf(
   if (row.allowedIps && row.allowedIps.length > 0) record.allowed_ips = row.allowedIps;
   if (row.quota) record.quota = row.quota;
   if (row.limitGroup) record.limit_group = row.limitGroup;
+  if (row.metadata && Object.keys(row.metadata).length > 0) record.meta = metaHeaderValue(row.metadata);
   return Object.keys(record).length > 0 ? record : null;
 }
 
@@ -117,6 +122,14 @@ export function fingerprintOf(record: EdgeRecord): string {
   const text = JSON.stringify(record);
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
   return hash.toString(16).padStart(8, "0");
+}
+
+/** base64url (no padding) of the metadata's UTF-8 JSON: a header value whatever the metadata holds. */
+export function metaHeaderValue(metadata: Record<string, unknown>): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(metadata));
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function viewOf(record: EdgeRecord | null): EdgeView | null {
@@ -148,7 +161,8 @@ function viewOf(record: EdgeRecord | null): EdgeView | null {
       if (parsed.ok) allowlist.push(parsed.range);
     }
   }
-  return refused || limits || allowlist || group ? { refused, limits, allowlist, group } : null;
+  const meta = typeof record.meta === "string" && record.meta !== "" ? record.meta : null;
+  return refused || limits || allowlist || group || meta ? { refused, limits, allowlist, group, meta } : null;
 }
 
 interface CacheEntry {
@@ -213,7 +227,13 @@ function keepRefusal(keyId: string, next: EdgeView | null): EdgeView | null {
     return refused === next.refused ? next : { ...next, refused };
   }
   if (known === undefined) return next;
-  return { refused: known, limits: next?.limits ?? null, allowlist: next?.allowlist ?? null, group: next?.group ?? null };
+  return {
+    refused: known,
+    limits: next?.limits ?? null,
+    allowlist: next?.allowlist ?? null,
+    group: next?.group ?? null,
+    meta: next?.meta ?? null,
+  };
 }
 
 /** What D1 told this isolate about the key within the last KV_STALENESS_MS, if anything. */

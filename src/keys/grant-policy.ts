@@ -12,7 +12,7 @@ import { ApiError } from "../errors";
 import { type CidrRange, parseCidr, rangeContains } from "../lib/ip";
 import type { Quota } from "../vocab/quotas.mjs";
 import type { RateLimit } from "./requests";
-import { satisfies } from "./scopes";
+import { covers, satisfies } from "./scopes";
 
 /**
  * SCOPE_MAX_LIFETIME_DAYS: a key holding a limited scope must expire within that scope's maximum.
@@ -27,7 +27,8 @@ export function assertLifetimeAllowed(policy: ScopeLifetimePolicy, scopes: reado
   if (strictest === undefined) return;
   const [scope, maxDays] = strictest;
   if (expiresInDays === 0 || expiresInDays > maxDays) {
-    const via = scopes.includes(scope) ? "" : ` (through ${ADMIN_ALL_SCOPE})`;
+    const through = scopes.includes(scope) ? undefined : covers(scopes, scope) ? scopes.find((s) => covers([s], scope)) : ADMIN_ALL_SCOPE;
+    const via = through === undefined ? "" : ` (through ${through})`;
     throw new ApiError(
       "invalid_request",
       `expires_in_days must be 1 to ${maxDays}: a key holding ${scope}${via} may live at most ${maxDays} days (SCOPE_MAX_LIFETIME_DAYS), and cannot be non-expiring`,
@@ -130,7 +131,8 @@ function cidr(text: string): CidrRange {
 
 /**
  * No escalation through management keys: a key may only hand out scopes it holds (admin:all
- * holds every scope) and lifetimes that end no later than its own. Users are not limited here.
+ * holds every scope; a wildcard such as `deploy:*` the scopes under it and narrower wildcards, so a
+ * wildcard is granted only by a key holding it, a wider one, or admin:all) and lifetimes that end no later than its own. Users are not limited here.
  * A management key rotating itself may give its replacement a lifetime as long as its own (the
  * unattended rotation the seed recommends for the rotation job's own key), never longer.
  */
@@ -138,7 +140,7 @@ export function assertMayGrant(ctx: ManagementContext, scopes: readonly string[]
   const { principal } = ctx;
   if (principal.kind !== "key") return;
   if (!principal.scopes.includes(ADMIN_ALL_SCOPE)) {
-    const missing = scopes.filter((s) => !principal.scopes.includes(s));
+    const missing = scopes.filter((s) => !covers(principal.scopes, s));
     if (missing.length > 0) {
       throw new ApiError("access_denied", `A management key cannot grant scopes it does not hold: ${missing.join(", ")}`);
     }

@@ -10,6 +10,7 @@ import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
 import { isId } from "../lib/ids";
 import { parseCidr } from "../lib/ip";
 import { QUOTA_LIMIT_MAX, QUOTA_PERIODS } from "../vocab/quotas.mjs";
+import { inCatalog } from "./scopes";
 
 export const NAME_MAX_LENGTH = 200;
 export const EXPIRES_IN_DAYS_MAX = 3650;
@@ -40,12 +41,14 @@ function scopes(catalog: ScopeCatalog) {
     .check(
       z.minLength(1, "scopes must list at least one scope"),
       z.superRefine((value, ctx) => {
-        const unknown = value.filter((s) => !catalog.has(s));
+        const unknown = value.filter((s) => !inCatalog(catalog, s));
         if (unknown.length > 0) {
           ctx.addIssue({ code: "custom", message: `unknown scope(s): ${unknown.join(", ")} (see GET /api/v1/scopes)` });
         }
       }),
-      z.describe("Scopes from the catalog (GET /api/v1/scopes); duplicates are dropped."),
+      z.describe(
+        "Scopes from the catalog (GET /api/v1/scopes), or a catalog prefix wildcard such as `deploy:*` (every catalog scope under `deploy:`); duplicates are dropped.",
+      ),
     );
   return z.pipe(
     list,
@@ -59,6 +62,10 @@ const metadata = z.nullable(z.record(z.string(), jsonValue, { error: "metadata m
   }),
   z.describe(`Free-form JSON object, at most ${METADATA_MAX_BYTES} bytes; null clears it.`),
 );
+
+const exemptFromUnusedPolicy = z
+  .boolean({ error: "exempt_from_unused_policy must be true or false" })
+  .check(z.describe("true: the tenant's unused-key policy never revokes this key (a break-glass key). Audited."));
 
 export const RATE_LIMITS_MAX = 5;
 export const RATE_LIMIT_MAX = 1_000_000_000;
@@ -159,6 +166,8 @@ function build(catalog: ScopeCatalog) {
         allowed_ips: z.optional(allowedIps),
         quota: z.optional(quotaSchema),
         limit_group: z.optional(limitGroupIdSchema),
+        metadata: z.optional(metadata),
+        exempt_from_unused_policy: z.optional(exemptFromUnusedPolicy),
       },
       OBJECT,
     ),
@@ -194,13 +203,14 @@ function build(catalog: ScopeCatalog) {
             z.nullable(quotaSchema).check(z.describe("New quota; null removes it. Counts carry over while the period stays.")),
           ),
           limit_group: z.optional(z.nullable(limitGroupIdSchema).check(z.describe("Join this limit group; null leaves the key's group."))),
+          exempt_from_unused_policy: z.optional(exemptFromUnusedPolicy),
           scopes: z.optional(z.never({ error: "scopes of an issued key cannot change in place; rotate the key with new scopes" })),
         },
         OBJECT,
       )
       .check(
         z.refine((b) => Object.values(b).some((v) => v !== undefined), {
-          message: "nothing to update: give name, metadata, rate_limits, allowed_ips, quota and/or limit_group",
+          message: "nothing to update: give name, metadata, rate_limits, allowed_ips, exempt_from_unused_policy, quota and/or limit_group",
         }),
       ),
     revoke: z.strictObject(

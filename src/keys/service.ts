@@ -51,7 +51,7 @@ export interface KeyChangeRecorder {
   /** The audit row of a successful change, written in the change's transaction. */
   audit(
     ctx: ManagementContext,
-    action: "create" | "revoke" | "update" | "rotate",
+    action: "create" | "revoke" | "update" | "rotate" | "narrow" | "set_unused_exemption",
     keyId: string,
     outcome: "success",
     status: number,
@@ -76,6 +76,11 @@ function notFound(): never {
   throw new ApiError("not_found", `${ID_NOUNS.key} not found`);
 }
 
+/** Metadata `{}` is none: stored as NULL, so a key without metadata has no edge record for it. */
+function emptyAsNull(metadata: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  return metadata && Object.keys(metadata).length > 0 ? metadata : null;
+}
+
 function expiresAtFor(days: number, now: number): number | null {
   return days === 0 ? null : now + days * SECONDS_PER_DAY;
 }
@@ -94,11 +99,16 @@ async function newKey(
     allowedIps: string[] | null;
     quota: Quota | null;
     limitGroup: string | null;
+    exemptFromUnusedPolicy: boolean;
     /** The principal's own row when a management key rotates itself. */
     self?: ApiKeyRow;
   },
 ): Promise<{
-  row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps" | "quota" | "limitGroup">;
+  row: NewApiKeyRow &
+    Pick<
+      ApiKeyRow,
+      "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps" | "metadata" | "exemptFromUnusedPolicy" | "quota" | "limitGroup"
+    >;
   apiKey: string;
 }> {
   assertLifetimeAllowed(deps.lifetimePolicy, fields.scopes, fields.expiresInDays);
@@ -130,12 +140,13 @@ async function newKey(
     subject: fields.subject,
     jti,
     kid: deps.ring.active.kid,
-    metadata: fields.metadata,
+    metadata: emptyAsNull(fields.metadata),
     rotatedFrom: fields.rotatedFrom,
     rateLimits: fields.rateLimits,
     allowedIps: fields.allowedIps,
     quota: fields.quota,
     limitGroup: fields.limitGroup,
+    exemptFromUnusedPolicy: fields.exemptFromUnusedPolicy,
     updatedAt: ctx.now,
   };
   return { row, apiKey };
@@ -195,12 +206,13 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     expiresInDays: input.expires_in_days ?? DEFAULT_EXPIRES_IN_DAYS,
     // A key made by a management key belongs to the same subject as that key.
     subject: ctx.principal.sub,
-    metadata: null,
+    metadata: input.metadata ?? null,
     rotatedFrom: null,
     rateLimits: noneIfEmpty(input.rate_limits) ?? null,
     allowedIps: allowlistOfNewKey(ctx, input.allowed_ips),
     quota: input.quota ?? null,
     limitGroup: input.limit_group ?? null,
+    exemptFromUnusedPolicy: input.exempt_from_unused_policy ?? false,
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);
   const deliveries = await repo.insertKey(
@@ -310,15 +322,33 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
   assertAllowlistNoWider(ctx, allowedIps);
   if (input.quota !== undefined) assertQuotaNoLooser(ctx, input.quota);
   if (input.limit_group !== undefined) await assertGroupUsable(deps, ctx, input.limit_group);
+  const metadata = input.metadata === undefined ? undefined : emptyAsNull(input.metadata);
+  const exempt = input.exempt_from_unused_policy;
   const row = await repo.updateKey(
     deps.db,
     ctx.tenant,
     id,
-    { name: input.name, metadata: input.metadata, rateLimits, allowedIps, quota: input.quota, limitGroup: input.limit_group, at: ctx.now },
-    deps.record.audit(ctx, "update", id, "success", 200),
+    {
+      name: input.name,
+      metadata,
+      rateLimits,
+      allowedIps,
+      exemptFromUnusedPolicy: exempt,
+      quota: input.quota,
+      limitGroup: input.limit_group,
+      at: ctx.now,
+    },
+    // An exemption from the unused-key policy is an entry of its own kind, so it can be found.
+    deps.record.audit(ctx, exempt === undefined ? "update" : "set_unused_exemption", id, "success", 200),
   );
   if (!row) notFound();
-  if (rateLimits !== undefined || allowedIps !== undefined || input.quota !== undefined || input.limit_group !== undefined) {
+  if (
+    rateLimits !== undefined ||
+    allowedIps !== undefined ||
+    metadata !== undefined ||
+    input.quota !== undefined ||
+    input.limit_group !== undefined
+  ) {
     await mirror(deps, row, ctx.now);
   }
   return keyView(row);
@@ -334,7 +364,14 @@ function allowlistOfReplacement(ctx: ManagementContext, given: string[] | undefi
   return allowlistWithinOwn(ctx, old) ? old : allowlistOfNewKey(ctx, undefined);
 }
 
-export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id: string, input: RotateKeyInput): Promise<CreatedKeyView> {
+export async function rotateKey(
+  deps: KeyServiceDeps,
+  ctx: ManagementContext,
+  id: string,
+  input: RotateKeyInput,
+  /** The audit entry's action: "narrow" for a rotation to the scopes a key exercised. */
+  action: "rotate" | "narrow" = "rotate",
+): Promise<CreatedKeyView> {
   const old = await existing(deps, ctx.tenant, id);
   if (old.revoked) throw new ApiError("conflict", `${API_KEY_REFUSALS.revoked}; create a new key instead`);
   if (old.replacedBy !== null) throw new ApiError("conflict", `API key was already rotated; its replacement is ${old.replacedBy}`);
@@ -353,6 +390,7 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     // So do the quota (the replacement counts its own, as a new key would) and the limit group.
     quota: input.quota === undefined ? (old.quota ?? null) : input.quota,
     limitGroup: input.limit_group === undefined ? (old.limitGroup ?? null) : input.limit_group,
+    exemptFromUnusedPolicy: old.exemptFromUnusedPolicy,
     self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);
@@ -362,7 +400,7 @@ export async function rotateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
     old.id,
     cutoffAt,
     row,
-    deps.record.audit(ctx, "rotate", old.id, "success", 201),
+    deps.record.audit(ctx, action, old.id, "success", 201),
     (happened) =>
       deps.record.event(
         ctx.tenant,

@@ -46,6 +46,7 @@ export const keyViewSchema = z
     allowed_ips: z.optional(z.array(z.string())),
     quota: z.optional(quotaViewSchema),
     limit_group: z.optional(z.string()),
+    exempt_from_unused_policy: z.optional(z.literal(true)),
   })
   .register(z.globalRegistry, { id: "ApiKey", description: "An API key's metadata (never the key itself)." });
 
@@ -64,6 +65,8 @@ export const createdKeyViewSchema = z
     allowed_ips: z.optional(z.array(z.string())),
     quota: z.optional(quotaViewSchema),
     limit_group: z.optional(z.string()),
+    metadata: z.optional(z.record(z.string(), jsonValue)),
+    exempt_from_unused_policy: z.optional(z.literal(true)),
   })
   .register(z.globalRegistry, { id: "CreatedApiKey", description: "A new key: the metadata plus `api_key`, shown only in this response." });
 
@@ -86,6 +89,7 @@ export function keyView(row: ApiKeyRow): KeyView {
   if (row.replacedBy !== null) view.replaced_by = row.replacedBy;
   if (row.rotationCutoffAt !== null) view.grace_period_ends_at = row.rotationCutoffAt;
   withPolicy(view, row);
+  if (row.exemptFromUnusedPolicy) view.exempt_from_unused_policy = true;
   return view;
 }
 
@@ -101,10 +105,8 @@ function withPolicy(
 }
 
 export function createdKeyView(
-  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps"> & {
-    quota?: Quota | null;
-    limitGroup?: string | null;
-  },
+  row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps"> &
+    Partial<Pick<ApiKeyRow, "metadata" | "exemptFromUnusedPolicy" | "quota" | "limitGroup">>,
   apiKey: string,
 ): CreatedKeyView {
   const view: CreatedKeyView = {
@@ -119,5 +121,7 @@ export function createdKeyView(
   };
   if (row.rotatedFrom) view.rotated_from = row.rotatedFrom;
   withPolicy(view, row);
+  if (row.metadata && Object.keys(row.metadata).length > 0) view.metadata = row.metadata as CreatedKeyView["metadata"];
+  if (row.exemptFromUnusedPolicy) view.exempt_from_unused_policy = true;
   return view;
 }

@@ -10,6 +10,7 @@ import type { ScopeCatalog } from "../config/keys";
 import { ERROR_CODES, type ErrorCode, errorDocs, statusOf } from "../errors";
 import { pathParams } from "../http/path-templates";
 import { CREDENTIALS, errorCodesOf, pathParamDoc, type Route, SECURITY_SCHEMES } from "../routes/spec";
+import { ROLE_DESCRIPTIONS, ROLES, type RouteRole } from "../vocab/roles.mjs";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -83,7 +84,20 @@ function errorBodySchema(codes: readonly ErrorCode[]): JsonSchema {
   return { allOf: [{ $ref: "#/components/schemas/Error" }, { properties: { error: { enum: codes } } }] };
 }
 
-function operation(route: Route, components: SchemaComponents, catalog: ScopeCatalog): JsonSchema {
+export interface RoleDocOptions {
+  /** The management scopes that act with at least each role (src/auth/principal.ts managementScopesFor). */
+  scopesFor: (role: (typeof ROLES)[number]) => readonly string[];
+}
+
+/** The sentence an operation's description ends with: who may call it (`x-keygate-role` says the same to machines). */
+function roleSentence(role: RouteRole, options: RoleDocOptions): string {
+  if (role === "public") return "Role: public (no person's role is asked for).";
+  const scopes = [...options.scopesFor(role), "admin:all"].join(", ");
+  const users = role === "admin" ? "a user who is an admin of the tenant" : `a user whose role in the tenant is ${role} or higher`;
+  return `Role: ${role} (${users}, or a management key holding one of ${scopes}).`;
+}
+
+function operation(route: Route, components: SchemaComponents, catalog: ScopeCatalog, roles: RoleDocOptions): JsonSchema {
   const parameters: JsonSchema[] = pathParams(route.path).map((name) => ({
     name,
     in: "path",
@@ -122,12 +136,13 @@ function operation(route: Route, components: SchemaComponents, catalog: ScopeCat
   const op: JsonSchema = {
     operationId: route.operationId,
     summary: route.summary,
-    description: route.description,
+    description: `${route.description}\n\n${roleSentence(route.role, roles)}`,
     tags: [route.tag],
     security: CREDENTIALS[route.credential].schemes.map((scheme) => ({ [scheme]: [] })),
     parameters,
     responses,
   };
+  op["x-keygate-role"] = route.role;
   if (route.credential === "management") op["x-keygate-audit-action"] = route.audit;
   if (route.body) {
     const schema = components.add(route.body.schema(catalog), "input");
@@ -146,6 +161,7 @@ export interface DocumentOptions {
   /** info.contact.url: the deployment's API reference page. */
   contactUrl: string;
   catalog: ScopeCatalog;
+  roles: RoleDocOptions;
 }
 
 /** The whole document for these routes. */
@@ -154,7 +170,7 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const route of routes) {
     const item = paths[route.path] ?? {};
-    item[route.method.toLowerCase()] = operation(route, components, options.catalog);
+    item[route.method.toLowerCase()] = operation(route, components, options.catalog, options.roles);
     paths[route.path] = item;
   }
   return {
@@ -162,8 +178,13 @@ export function buildOpenApiDocument(routes: readonly Route[], options: Document
     info: {
       title: "keygate",
       version: "v1",
-      description:
+      description: [
         "The control plane of keygate: scoped, long-lived API keys (RS256 JWTs) for tenants. Every other path of a keygate deployment is its gateway.",
+        "",
+        "Every operation names the least role it needs in `x-keygate-role`: " +
+          ROLES.map((role) => `**${role}** ${ROLE_DESCRIPTIONS[role]}`).join("; ") +
+          ". `public` operations ask for none. A user's role comes from its access token; a management key's from its scopes. A caller below the role gets 403 `insufficient_role` (a key: `insufficient_scope`).",
+      ].join("\n"),
       // keygate is self-hosted: whoever runs the deployment answers for its API; its reference page is where to start.
       contact: { name: "keygate", url: options.contactUrl },
     },

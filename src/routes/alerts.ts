@@ -29,6 +29,7 @@ export const alertRoutes = [
     description: "What the detectors fire on and what a leak report does to a live key; a tenant that changed nothing gets the defaults.",
     tag: "Alerts",
     credential: "management",
+    role: "viewer",
     audit: "alerts",
     responses: { 200: { description: "Every setting, defaults filled in.", schema: settingsSchema } },
     async handle({ env, ctx }) {
@@ -43,6 +44,7 @@ export const alertRoutes = [
     description: "Fields left out keep their value.",
     tag: "Alerts",
     credential: "management",
+    role: "admin",
     audit: "update_settings",
     body: { schema: () => settingsUpdateSchema, required: true, example: { volume_per_hour: 5000, new_ip: false } },
     responses: { 200: { description: "Every setting after the change.", schema: settingsSchema } },
@@ -61,6 +63,7 @@ export const alertRoutes = [
     description: `Pages of at most \`limit\` (default ${DEFAULT_PAGE_LIMIT}) alerts, optionally since a time and of one type; the next page's cursor is in the headers.`,
     tag: "Alerts",
     credential: "management",
+    role: "viewer",
     audit: "alerts",
     query: alertsQuery,
     responses: { 200: { description: "A bare array of alerts.", schema: z.array(alertViewSchema), headers: PAGE_HEADERS } },
@@ -82,6 +85,7 @@ export const alertRoutes = [
     description: "Idempotent: the first acknowledgement's time and actor are kept.",
     tag: "Alerts",
     credential: "management",
+    role: "operator",
     audit: "acknowledge_alert",
     responses: { 200: { description: "The alert.", schema: alertViewSchema } },
     async handle({ env, ctx, keyId: alertId }) {

@@ -33,6 +33,7 @@ export const auditRoutes = [
     description: "Every management change, and every refused management attempt. Successful reads are not recorded.",
     tag: "Audit",
     credential: "management",
+    role: "viewer",
     audit: "audit",
     query: auditQuery,
     responses: { 200: { description: "A bare array of entries.", schema: z.array(auditEntryViewSchema), headers: PAGE_HEADERS } },

@@ -96,6 +96,7 @@ export const leakRoutes = [
       "GitHub POSTs the keygate keys it found in public content, signed with its secret scanning key. Each live key is acted on at once by its tenant's `leak_action` (revoke by default) and audited; the answer labels every token: `true_positive` for a key this deployment issued (live or not), `false_positive` for anything else.",
     tag: "Leaks",
     credential: "github-signature",
+    role: "public",
     body: {
       schema: () => gitHubBatch,
       required: true,
@@ -157,6 +158,7 @@ export const leakRoutes = [
       "Anyone who finds a keygate key in the wild may report it; the key itself is the evidence. The answer is the same 202 whatever the token, and the report is handled after the answer, so neither its content nor its timing says anything about the key. A live key is acted on by its tenant's `leak_action`. Throttled per client.",
     tag: "Leaks",
     credential: "none",
+    role: "public",
     body: {
       schema: () => reportBody,
       required: true,

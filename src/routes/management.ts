@@ -17,17 +17,21 @@ import { recordForeignRefusal } from "../audit/refusals";
 import { recordRefusal } from "../audit/service";
 import {
   authenticateManagement,
+  authorizeRole,
   authorizeTenant,
   INTROSPECTION_KEY_SCOPES,
   KeyRefusal,
   type ManagementContext,
+  managementScopesFor,
   type Principal,
 } from "../auth/principal";
 import { lastUsedIntervalSeconds } from "../config/keys";
 import { database } from "../db/client";
 import { ApiError } from "../errors";
+import { recordManagementScope } from "../governance/scope-usage";
 import { requestClient } from "../http/client";
 import { recordLastUsed } from "../keys/last-used";
+import { satisfyingScope } from "../keys/scopes";
 import { ID_NOUNS, isId } from "../lib/ids";
 import { type AppContext, type ManagementRoute, pathIdKind, TENANT_ID_PATTERN } from "./spec";
 
@@ -43,7 +47,7 @@ const AUTHENTICATION_FAILURES: ReadonlySet<string> = new Set(["invalid_token", "
  * key in a client app), so unthrottled it could write the log without limit. (Introspection, which
  * writes no audit log, and the gateway do not count it: it is not a guess.)
  */
-const MANAGEMENT_FAILURES: ReadonlySet<string> = new Set([...AUTHENTICATION_FAILURES, "insufficient_scope"]);
+const MANAGEMENT_FAILURES: ReadonlySet<string> = new Set([...AUTHENTICATION_FAILURES, "insufficient_scope", "insufficient_role"]);
 
 function tooManyFailures(retryAfterS: number): ApiError {
   return new ApiError("rate_limited", "Too many failed authentication attempts", { headers: { "retry-after": String(retryAfterS) } });
@@ -95,9 +99,15 @@ function refusedActor(
   return { actor: auditActorOf(principal), member };
 }
 
-/** A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot. */
-function recordKeyUse(c: AppContext, principal: Principal, now: number): void {
-  if (principal.kind === "key") recordLastUsed(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+/**
+ * A management key in use is a key in use: "revoke unused keys" must not catch the rotation bot, and
+ * the least-privilege report must see the management scope that let it in (`keyScopes`: what the route asked for).
+ */
+function recordKeyUse(c: AppContext, principal: Principal, now: number, keyScopes: readonly string[]): void {
+  if (principal.kind !== "key") return;
+  recordLastUsed(c.env.DB, c.executionCtx, principal.keyId, now, lastUsedIntervalSeconds(c.env));
+  const scope = satisfyingScope(principal.scopes, keyScopes);
+  if (scope !== null) recordManagementScope(c.env.DB, c.executionCtx, principal, scope, now);
 }
 
 /**
@@ -115,7 +125,7 @@ export function introspecting(run: (c: AppContext, caller: Principal, now: numbe
       AUTHENTICATION_FAILURES,
       INTROSPECTION_KEY_SCOPES,
     );
-    recordKeyUse(c, caller, now);
+    recordKeyUse(c, caller, now, INTROSPECTION_KEY_SCOPES);
     return run(c, caller, now);
   };
 }
@@ -126,10 +136,11 @@ export function introspecting(run: (c: AppContext, caller: Principal, now: numbe
  * it is looked up or stored.
  */
 export function managed(
-  route: Pick<ManagementRoute, "audit" | "path">,
+  route: Pick<ManagementRoute, "audit" | "path" | "role">,
   run: (c: AppContext, ctx: ManagementContext, keyId: string) => Promise<Response>,
 ) {
   const idKind = pathIdKind(route.path);
+  const keyScopes = managementScopesFor(route.role);
   return async (c: AppContext): Promise<Response> => {
     const tenant = c.req.param("tenant") ?? "";
     const rawId = idKind === undefined ? null : (c.req.param("id") ?? null);
@@ -137,17 +148,19 @@ export function managed(
     const base = { tenant, now: Math.floor(Date.now() / 1000), ...requestClient(c.req.raw.headers) };
     let principal: Principal | undefined;
     try {
-      principal = await authenticateThrottled(c, base.ip, base.now, MANAGEMENT_FAILURES);
+      principal = await authenticateThrottled(c, base.ip, base.now, MANAGEMENT_FAILURES, keyScopes);
       if (!TENANT_ID_PATTERN.test(tenant)) {
         throw new ApiError("invalid_request", "tenant must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
       }
       try {
         authorizeTenant(principal, tenant);
+        // After the tenant: a role is only ever named to a member of the tenant.
+        authorizeRole(principal, tenant, route.role);
       } catch (err) {
         countFailure(c, base.ip, base.now, err, MANAGEMENT_FAILURES);
         throw err;
       }
-      recordKeyUse(c, principal, base.now);
+      recordKeyUse(c, principal, base.now, keyScopes);
       if (rawId !== null && pathId === null && idKind !== undefined) throw new ApiError("not_found", `${ID_NOUNS[idKind]} not found`);
       return await run(c, { ...base, principal }, pathId ?? "");
     } catch (err) {

@@ -21,6 +21,7 @@ export const publicRoutes = [
     description: `Cacheable for ${JWKS_MAX_AGE_SECONDS} s. Origins verifying keys themselves should select the key by \`kid\`. The RS256 keys sign API keys; with IDENTITY_ASSERTION = "jwt", an Ed25519 key (alg EdDSA, listed last) signs identity assertions.`,
     tag: "Public",
     credential: "none",
+    role: "public",
     responses: { 200: { description: "A JWK set.", schema: z.strictObject({ keys: z.array(jwkSchema) }) } },
     async handle({ env }) {
       const ring = await signingKeys(env.SIGNING_KEYS);
@@ -38,6 +39,7 @@ export const publicRoutes = [
     description: `Every scope an API key of this deployment may hold (SCOPE_CATALOG), with what it grants. Cacheable for ${SCOPES_MAX_AGE_SECONDS} s.`,
     tag: "Public",
     credential: "none",
+    role: "public",
     responses: {
       200: {
         description: "Every scope a key may hold.",
@@ -57,6 +59,7 @@ export const publicRoutes = [
     description: "Answers while the worker serves requests; it checks no binding, so a failing database does not fail it.",
     tag: "Public",
     credential: "none",
+    role: "public",
     responses: { 200: { description: "keygate is serving.", schema: z.strictObject({ status: z.literal("ok") }) } },
     handle() {
       return jsonResponse({ status: "ok" });

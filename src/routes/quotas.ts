@@ -69,6 +69,7 @@ export const quotaRoutes = [
     tag: "Quotas",
     credential: "management",
     audit: "credit_quota",
+    role: "operator",
     body: { schema: () => creditSchema, required: true, example: { amount: 5000 } },
     responses: {
       200: {
@@ -99,6 +100,7 @@ export const quotaRoutes = [
     tag: "Limit groups",
     credential: "management",
     audit: "create_limit_group",
+    role: "admin",
     body: {
       schema: () => groupCreateSchema,
       required: true,
@@ -123,6 +125,7 @@ export const quotaRoutes = [
     tag: "Limit groups",
     credential: "management",
     audit: "limit_groups",
+    role: "viewer",
     query: z.object(pageQueryFields),
     responses: {
       200: { description: "A bare array of groups.", schema: z.array(groupViewSchema), example: [GROUP_EXAMPLE], headers: PAGE_HEADERS },
@@ -141,6 +144,7 @@ export const quotaRoutes = [
     tag: "Limit groups",
     credential: "management",
     audit: "limit_groups",
+    role: "viewer",
     responses: {
       200: {
         description: "The group.",
@@ -166,6 +170,7 @@ export const quotaRoutes = [
     tag: "Limit groups",
     credential: "management",
     audit: "update_limit_group",
+    role: "admin",
     body: { schema: () => groupUpdateSchema, required: true, example: { quota: { limit: 2000000, period: "month" } } },
     responses: { 200: { description: "The group as changed.", schema: groupViewSchema, example: GROUP_EXAMPLE } },
     async handle({ env, ctx, keyId: groupId, body }) {
@@ -181,6 +186,7 @@ export const quotaRoutes = [
     tag: "Limit groups",
     credential: "management",
     audit: "delete_limit_group",
+    role: "admin",
     query: deleteQuery,
     responses: {
       200: {
@@ -204,6 +210,7 @@ export const quotaRoutes = [
     tag: "Limit groups",
     credential: "management",
     audit: "usage",
+    role: "viewer",
     query: usageQuerySchema,
     responses: {
       200: {

@@ -12,6 +12,7 @@ import type { ErrorCode } from "../errors";
 import type { BodyMediaType } from "../http/request-body";
 import { type IdKind, idPattern } from "../lib/ids";
 import type { AuditAction } from "../vocab/audit.mjs";
+import type { Role } from "../vocab/roles.mjs";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -145,12 +146,20 @@ export interface RouteInput<Q, B> {
 
 export interface PublicRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
   credential: "none";
+  /** Anyone may call it: no person's role is asked for. */
+  role: "public";
   handle(input: RouteInput<Q, B>): Response | Promise<Response>;
 }
 
 export interface ManagementRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
   /** A user access token of the tenant, or a management key of the tenant. */
   credential: "management";
+  /**
+   * The least role a user needs in the tenant (src/vocab/roles.mjs); a management key needs a scope
+   * that maps to it (src/auth/principal.ts MANAGEMENT_SCOPE_ROLES). Required: a route without one
+   * does not compile.
+   */
+  role: Role;
   /** Recorded in the audit log for refusals (and by the service for changes). */
   audit: AuditAction;
   handle(input: RouteInput<Q, B> & { ctx: ManagementContext; keyId: string }): Promise<Response>;
@@ -159,6 +168,8 @@ export interface ManagementRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B
 export interface IntrospectionRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
   /** A user token, a management key, or an API key holding keys:introspect. */
   credential: "introspection";
+  /** The least role a user needs in a tenant to introspect its keys. */
+  role: Role;
   /** `caller` is authenticated; which tenants it may see is the route's business. Unix seconds `now`. */
   handle(input: RouteInput<Q, B> & { caller: Principal; now: number }): Promise<Response>;
 }
@@ -166,6 +177,8 @@ export interface IntrospectionRoute<Q = unknown, B = unknown> extends BaseSpec<Q
 export interface GitHubSignedRoute<Q = unknown, B = unknown> extends BaseSpec<Q, B> {
   /** Signed by GitHub secret scanning: the raw body's signature is verified before the body is parsed. */
   credential: "github-signature";
+  /** GitHub, not a person: no role is asked for. */
+  role: "public";
   handle(input: RouteInput<Q, B>): Promise<Response>;
 }
 
@@ -196,6 +209,7 @@ export function errorCodesOf(route: Route): ErrorCode[] {
   }
   for (const code of CREDENTIALS[route.credential].errors) codes.add(code);
   if (route.path.includes("{id}")) codes.add("not_found");
+  if (route.credential === "management") codes.add("insufficient_role");
   for (const code of route.errors ?? []) codes.add(code);
   return [...codes];
 }

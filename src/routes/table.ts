@@ -4,6 +4,7 @@
  * derive from this list.
  */
 import * as z from "zod/mini";
+import { managementScopesFor } from "../auth/principal";
 import { keyConfig, scopeCatalog } from "../config/keys";
 import { perEnv } from "../config/read";
 import { serveApiReference } from "../console-host/serve";
@@ -11,6 +12,7 @@ import { jsonResponse } from "../http/responses";
 import { buildOpenApiDocument } from "../openapi/document";
 import { alertRoutes } from "./alerts";
 import { auditRoutes } from "./audit";
+import { governanceRoutes } from "./governance";
 import { introspectionRoutes } from "./introspect";
 import { keyRoutes } from "./keys";
 import { leakRoutes } from "./leaks";
@@ -25,7 +27,12 @@ const OPENAPI_MAX_AGE_SECONDS = 300;
 /** The OpenAPI document for this deployment (its catalog and URL), built once per isolate. */
 export const openApiDocument = perEnv((env): Record<string, unknown> => {
   const serverUrl = keyConfig(env).issuer;
-  return buildOpenApiDocument(ROUTES, { serverUrl, contactUrl: `${serverUrl}${apiReferenceRoute.path}`, catalog: scopeCatalog(env) });
+  return buildOpenApiDocument(ROUTES, {
+    serverUrl,
+    contactUrl: `${serverUrl}${apiReferenceRoute.path}`,
+    catalog: scopeCatalog(env),
+    roles: { scopesFor: managementScopesFor },
+  });
 });
 
 const openApiRoute = publicRoute({
@@ -36,6 +43,7 @@ const openApiRoute = publicRoute({
   description: `Generated from the route table, for this deployment's scope catalog and URL. Cacheable for ${OPENAPI_MAX_AGE_SECONDS} s.`,
   tag: "Public",
   credential: "none",
+  role: "public",
   responses: { 200: { description: "The OpenAPI document of the control plane.", schema: z.looseObject({ openapi: z.string() }) } },
   handle({ env }) {
     return jsonResponse(openApiDocument(env), 200, { "cache-control": `public, max-age=${OPENAPI_MAX_AGE_SECONDS}` });
@@ -51,6 +59,7 @@ const apiReferenceRoute = publicRoute({
     "An HTML page that renders GET /api/v1/openapi.json in the browser. Its files are the console's static assets, served under the console's Content-Security-Policy.",
   tag: "Public",
   credential: "none",
+  role: "public",
   // The deployment has no [assets] binding, or the console was not built.
   errors: ["not_found"],
   responses: { 200: { description: "The API reference page.", mediaType: "text/html", schema: z.string() } },
@@ -67,6 +76,7 @@ export const ROUTES: readonly Route[] = [
   ...quotaRoutes,
   ...auditRoutes,
   ...usageRoutes,
+  ...governanceRoutes,
   ...alertRoutes,
   ...webhookRoutes,
   ...leakRoutes,

@@ -33,6 +33,7 @@ export const webhookRoutes = [
       "Deliveries are POSTed as JSON, signed with `Keygate-Signature: t=<unix>,v1=<hex HMAC-SHA256 of t.body>` keyed with `secret`, which this response shows once.",
     tag: "Webhooks",
     credential: "management",
+    role: "admin",
     audit: "create_webhook",
     body: {
       schema: () => webhookCreateSchema,
@@ -56,6 +57,7 @@ export const webhookRoutes = [
     description: "Their URLs and events; the signing secrets were shown once, at registration, and are not listed.",
     tag: "Webhooks",
     credential: "management",
+    role: "admin",
     audit: "webhooks",
     responses: { 200: { description: "A bare array, without secrets.", schema: z.array(webhookViewSchema) } },
     async handle({ env, ctx }) {
@@ -70,6 +72,7 @@ export const webhookRoutes = [
     description: "Deliveries not yet made are dropped; nothing more is sent to its URL.",
     tag: "Webhooks",
     credential: "management",
+    role: "admin",
     audit: "delete_webhook",
     responses: { 200: { description: "Done.", schema: z.strictObject({ success: z.literal(true), message: z.string() }) } },
     async handle({ env, ctx, keyId: webhookId }) {
@@ -87,6 +90,7 @@ export const webhookRoutes = [
     description: "Queued like any event, signed with the webhook's secret and retried on failure; follow it in the webhook's deliveries.",
     tag: "Webhooks",
     credential: "management",
+    role: "admin",
     audit: "test_webhook",
     responses: {
       202: { description: "Queued; see its deliveries.", schema: z.strictObject({ event_id: z.string(), delivery_id: z.string() }) },
@@ -107,6 +111,7 @@ export const webhookRoutes = [
     description: `Pages of at most \`limit\` (default ${DEFAULT_PAGE_LIMIT}) deliveries, each with its status, next attempt and the answer of every attempt; the next page's cursor is in the headers.`,
     tag: "Webhooks",
     credential: "management",
+    role: "admin",
     audit: "webhooks",
     query: z.object(pageQueryFields),
     responses: { 200: { description: "A bare array of deliveries.", schema: z.array(deliveryViewSchema), headers: PAGE_HEADERS } },

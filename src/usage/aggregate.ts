@@ -10,6 +10,16 @@ function add<K>(map: Map<K, number>, key: K, n = 1): void {
   map.set(key, (map.get(key) ?? 0) + n);
 }
 
+/** A key's scope exercised on a UTC day: how often, and the latest time. */
+export interface ScopeDay {
+  tenant: string;
+  keyId: string;
+  scope: string;
+  day: number;
+  count: number;
+  last: number;
+}
+
 export interface SeenIp {
   tenant: string;
   keyId: string;
@@ -28,7 +38,8 @@ export function aggregate(events: readonly UsageEvent[]) {
   const lastUsed = new Map<string, number>(); // key -> its latest accepted request
   const keyHours = new Map<string, { tenant: string; keyId: string; hour: number; n: number; outcomes: Set<string> }>();
   const tenantHours = new Map<string, number>(); // tenant|hour -> refusals
-  for (const [atMs, tenant, keyId, , , , outcome, ip, country] of events) {
+  const scopeDays = new Map<string, ScopeDay>(); // key|scope|day
+  for (const [atMs, tenant, keyId, , , , outcome, ip, country, , scope] of events) {
     const at = Math.floor(atMs / 1000);
     const t = tenant ?? "";
     const k = keyId ?? "";
@@ -38,6 +49,15 @@ export function aggregate(events: readonly UsageEvent[]) {
     const refused = outcome !== "accepted";
     if (refused && ip !== null) add(clients, `${hour}|${t}|${ip}`);
     if (tenant === null || keyId === null) continue;
+    if (typeof scope === "string") {
+      const day = floorTo(at, GRANULARITIES.day);
+      const sd = `${keyId}|${scope}|${day}`;
+      const seen = scopeDays.get(sd);
+      if (seen) {
+        seen.count++;
+        seen.last = Math.max(seen.last, at);
+      } else scopeDays.set(sd, { tenant, keyId, scope, day, count: 1, last: at });
+    }
     if (refused) add(tenantHours, `${tenant}|${hour}`);
     else if (at > (lastUsed.get(keyId) ?? 0)) lastUsed.set(keyId, at);
     const kh = `${keyId}|${hour}`;
@@ -56,7 +76,7 @@ export function aggregate(events: readonly UsageEvent[]) {
       seen.count++;
     } else ips.set(`${keyId}|${ip}`, { tenant, keyId, ip, first: at, last: at, count: 1, country });
   }
-  return { counts, clients, ips, keyHours, tenantHours, lastUsed };
+  return { counts, clients, ips, keyHours, tenantHours, lastUsed, scopeDays };
 }
 
 export type Aggregate = ReturnType<typeof aggregate>;

@@ -63,7 +63,15 @@ const FLUSH_TAKEOVER_MS = 1_000;
 /** An upper bound of an event's JSON size (its strings are ASCII but for rare escapes; 48 covers the rest). */
 function eventBytes(e: UsageEvent): number {
   return (
-    48 + (e[1]?.length ?? 4) + (e[2]?.length ?? 4) + e[3].length + e[4].length + e[6].length + (e[7]?.length ?? 4) + (e[8]?.length ?? 4)
+    48 +
+    (e[1]?.length ?? 4) +
+    (e[2]?.length ?? 4) +
+    e[3].length +
+    e[4].length +
+    e[6].length +
+    (e[7]?.length ?? 4) +
+    (e[8]?.length ?? 4) +
+    (e[10]?.length ?? 4)
   );
 }
 

@@ -1,7 +1,7 @@
 /**
  * Retention, run by the cron: roll-ups are kept per granularity (USAGE_RETENTION_*_DAYS: 7 days of
  * minutes, 90 days of hours, 2 years of days by default), per-client refusal counts as long as
- * hours, a key's client IPs as long as days, batch ids a week (redeliveries come within minutes),
+ * hours, a key's client IPs as long as days, the scopes it exercised as long as days but at most a year, batch ids a week (redeliveries come within minutes),
  * finished webhook deliveries 30 days and alerts a year; the edge change feed a day (an isolate that
  * has not polled for that long starts over; the newest row stays so the feed's position survives).
  */
@@ -12,6 +12,8 @@ const BATCH_ID_RETENTION_DAYS = 7;
 const DELIVERY_RETENTION_DAYS = 30;
 const ALERT_RETENTION_DAYS = 365;
 const EDGE_CHANGE_RETENTION_DAYS = 1;
+/** The longest window the least-privilege report reads (src/governance/scope-usage.ts MAX_WINDOW_DAYS). */
+export const SCOPE_USAGE_RETENTION_DAYS = 365;
 /** Rows deleted per statement, so a large backlog does not become one long transaction. */
 const DELETE_CHUNK = 10_000;
 /** Chunks per table per cron run; the next run continues. */
@@ -57,6 +59,9 @@ export async function pruneUsage(d1: D1Database, config: UsageConfig, now: numbe
   }
   deleted += await deleteInChunks(d1, "client_refusals", "hour, tenant_id, ip", "hour < ?", [now - hour * DAY]);
   deleted += await deleteInChunks(d1, "key_ips", "key_id, ip", "last_seen < ?", [now - day * DAY]);
+  // The least-privilege report looks back at most SCOPE_USAGE_RETENTION_DAYS: a row per key, scope and day is not kept longer.
+  const scopeDays = Math.min(day, SCOPE_USAGE_RETENTION_DAYS) + 1;
+  deleted += await deleteInChunks(d1, "scope_usage", "key_id, scope, day", "day < ?", [now - scopeDays * DAY]);
   deleted += await deleteInChunks(d1, "usage_batches", "id", "applied_at < ?", [now - BATCH_ID_RETENTION_DAYS * DAY]);
   deleted += await deleteInChunks(d1, "usage_losses", "day", "day < ?", [now - day * DAY]);
   deleted += await deleteInChunks(d1, "alerts", "seq", "created_at < ?", [now - ALERT_RETENTION_DAYS * DAY]);

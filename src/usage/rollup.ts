@@ -1,7 +1,7 @@
 /**
  * The usage queue's consumer: one queue message (a batch of events from one isolate) becomes one
  * D1 transaction that records the batch id, adds its counts to the per-minute, per-hour and per-day
- * roll-ups, updates the keys' client IPs, and runs the usage-driven detectors on the counts as they
+ * roll-ups, updates the keys' client IPs and the scopes they exercised, and runs the usage-driven detectors on the counts as they
  * stand after the batch (alerts and their webhook deliveries in the same transaction). A redelivered
  * message fails on its batch id and changes nothing, so counting is exact and idempotent per batch.
  *
@@ -59,6 +59,7 @@ export function rollupQueries(messages: readonly UsageMessage[]): number {
     statementsFor(agg.clients.size, JSON_ROWS) +
     statementsFor(agg.lastUsed.size, JSON_ROWS) +
     statementsFor(agg.ips.size, JSON_ROWS) +
+    statementsFor(agg.scopeDays.size, JSON_ROWS) +
     2 * conditional +
     2 * statementsFor(unconditional, ALERTS_PER_STATEMENT);
   return reads + writes;
@@ -205,6 +206,13 @@ async function applyTogether(d1: D1Database, messages: UsageMessage[], now: numb
          country = CASE WHEN excluded.last_seen >= last_seen THEN COALESCE(excluded.country, country) ELSE country END,
          last_seen = MAX(last_seen, excluded.last_seen), count = count + excluded.count`,
       [...agg.ips.values()].map((s) => [s.tenant, s.keyId, s.ip, s.first, s.last, s.count, s.country]),
+    ),
+    // Which scope satisfied each accepted request: the least-privilege report reads it (src/governance/scope-usage.ts).
+    ...multiRow(
+      d1,
+      "INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at)",
+      "ON CONFLICT (key_id, scope, day) DO UPDATE SET count = count + excluded.count, last_at = MAX(last_at, excluded.last_at)",
+      [...agg.scopeDays.values()].map((s) => [s.tenant, s.keyId, s.scope, s.day, s.count, s.last]),
     ),
   ];
   // The reads so far (batch ids, settings, key_ips, prior counts) and the writes: within the budget,

@@ -29,12 +29,21 @@ export const AUDIT_ACTIONS = /** @type {const} */ ([
   "create_limit_group",
   "update_limit_group",
   "delete_limit_group",
+  // Reading a key's scope usage or the tenant's least-privilege report (refusals only: reads are not recorded).
+  "scope_usage",
+  // A rotation to the scopes a key exercised (POST .../narrow).
+  "narrow",
+  // A key's exempt_from_unused_policy set or cleared.
+  "set_unused_exemption",
 ]);
 /** @typedef {(typeof AUDIT_ACTIONS)[number]} AuditAction */
 
 export const AUDIT_OUTCOMES = /** @type {const} */ (["success", "denied", "invalid", "not_found", "conflict", "throttled", "error"]);
 /** @typedef {(typeof AUDIT_OUTCOMES)[number]} AuditOutcome */
 
-/** `leak-report`: keygate acting on a leak report (actor id `github` or `public-report`). */
-export const ACTOR_KINDS = /** @type {const} */ (["user", "key", "anonymous", "leak-report"]);
+/**
+ * `leak-report`: keygate acting on a leak report (actor id `github` or `public-report`); `policy`:
+ * the unused-key policy revoking a key (actor id `unused`).
+ */
+export const ACTOR_KINDS = /** @type {const} */ (["user", "key", "anonymous", "leak-report", "policy"]);
 /** @typedef {(typeof ACTOR_KINDS)[number]} ActorKind */

@@ -14,6 +14,8 @@ export const KEY_ID_HEADER = "x-keygate-key-id";
 export const TENANT_HEADER = "x-keygate-tenant";
 export const SCOPES_HEADER = "x-keygate-scopes";
 export const SUBJECT_HEADER = "x-keygate-subject";
+/** The key's metadata, base64url of its JSON (FORWARD_KEY_META = "true"). */
+export const META_HEADER = "x-keygate-meta";
 /** The signed identity (IDENTITY_ASSERTION = "jwt"). */
 export const ASSERTION_HEADER = "x-keygate-assertion";
 /** The client's address as keygate saw it (CF-Connecting-IP): the one client-IP header to trust. */

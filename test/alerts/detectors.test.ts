@@ -221,6 +221,8 @@ describe("alerts API", () => {
       unused_days: 90,
       leak_action: "revoke",
       quota_low_percent: 10,
+      revoke_unused_after_days: 0,
+      unused_notice_days: 7,
     });
     for (const [body, message] of [
       [{ volume_per_hour: 0 }, /^volume_per_hour must be an integer/],

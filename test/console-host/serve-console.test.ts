@@ -159,6 +159,8 @@ describe("/console/config.json", () => {
       resource: "https://keygate.example/",
       auth_params: { audience: "keygate", prompt: "login" },
       tenants_claim: "org_tenants",
+      roles_claim: "keygate_roles",
+      default_role: "admin",
     });
     const page = await call("GET", "/console/", { env: vars });
     expectSecurityHeaders(page, consoleCsp("http://127.0.0.1:9"));

@@ -185,7 +185,8 @@ describe("GET /api/v1/scopes", () => {
     expect(catalog["admin:all"]).toBe("Full administrative access");
     expect(catalog["keys:manage"]).toEqual(expect.any(String));
     expect(catalog["keys:introspect"]).toEqual(expect.any(String));
-    expect(Object.keys(catalog)).toHaveLength(11);
+    expect(catalog["keys:read"]).toEqual(expect.any(String));
+    expect(Object.keys(catalog)).toHaveLength(12);
   });
 });
 

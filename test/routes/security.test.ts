@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { ROUTES as TABLE } from "../../src/routes/table";
+import { ROLES, type Role } from "../../src/vocab/roles.mjs";
 import {
   auditRows,
   call,
@@ -21,6 +22,7 @@ import {
 /** Every management route of the table, with its example body: a new route is covered by being declared. */
 const ROUTES = TABLE.filter((r) => r.credential === "management").map((r) => ({
   method: r.method,
+  role: r.role as Role,
   path: (tenant: string, keyId: string) => concretePath(r.path, tenant, keyId),
   body: r.body?.example,
 }));
@@ -116,7 +118,8 @@ const CASES: Case[] = [
     async (t) => ({ authorization: `Bearer ${(await createKey(t, { scopes: ["api:read", "api:write"] })).api_key}` }),
     403,
     "insufficient_scope",
-    /scope="keys:manage admin:all"/,
+    // The scopes that act with the route's role: keys:read too on a viewer's routes.
+    /scope="(keys:read )?keys:manage admin:all"/,
   ],
 ];
 
@@ -146,6 +149,26 @@ describe("management security suite", () => {
           }
         });
       }
+    });
+  }
+
+  for (const route of ROUTES) {
+    // The role just below the route's (none below a viewer's): derived from the table, like the route.
+    const below = ROLES[ROLES.indexOf(route.role) - 1];
+    it(`${route.method} ${route.path("{tenant}", "{id}")}: refuses a user below its role ${route.role} (403 insufficient_role), recorded in the tenant's log`, async () => {
+      const tenant = freshTenant();
+      const victim = await createKey(tenant, { name: "victim" });
+      const token = await userToken({ tenants: [tenant], sub: "low", extraClaims: { keygate_roles: below === undefined ? [] : [below] } });
+      const before = await snapshot(tenant);
+      const auditBefore = await auditRows(tenant);
+      const res = await call(route.method, route.path(tenant, victim.id), { token, body: route.body });
+      const body = await expectError(res, 403, "insufficient_role");
+      expect(body.error_description).toContain(`needs the ${route.role} role`);
+      expect(await snapshot(tenant)).toEqual(before);
+      expect((await auditRows(tenant)).slice(auditBefore.length)).toMatchObject([
+        { actor_kind: "user", actor_id: "low", outcome: "denied", error: "insufficient_role" },
+      ]);
+      expect(await foreignRefusals(tenant)).toEqual([]);
     });
   }
 

@@ -22,6 +22,14 @@ async function seedAlert(tenant: string): Promise<string> {
   return id;
 }
 
+/** The key's use of api:read today, as the usage roll-up records it: narrowing it has something to narrow to. */
+async function seedScopeUsage(tenant: string, keyId: string): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  await env.DB.prepare("INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at) VALUES (?, ?, 'api:read', ?, 1, ?)")
+    .bind(tenant, keyId, now - (now % 86_400), now)
+    .run();
+}
+
 /** A webhook of the tenant, registered through the API. */
 async function seedWebhook(tenant: string): Promise<string> {
   const res = await call("POST", `/api/v1/tenant/${tenant}/webhooks`, {
@@ -46,6 +54,7 @@ describe("the route table", () => {
       const tenant = freshTenant();
       // A key with a quota: POST .../quota/credit needs one.
       const key = await createKey(tenant, { quota: { limit: 100, period: "month" } });
+      await seedScopeUsage(tenant, key.id);
       const path = concretePath(route.path, tenant, {
         key: key.id,
         alert: await seedAlert(tenant),

@@ -24,6 +24,9 @@ export interface ConsoleConfig {
   resource: string | null;
   auth_params: Record<string, string>;
   tenants_claim: string;
+  /** Absent from a keygate older than roles: every user is then an admin, as that keygate treats them. */
+  roles_claim?: string;
+  default_role?: string;
 }
 
 interface SignInTransaction {
@@ -206,6 +209,7 @@ export async function completeSignIn(
       config.tenants_claim,
       nowSeconds,
       typeof body.expires_in === "number" ? body.expires_in : undefined,
+      config.roles_claim === undefined ? undefined : { claim: config.roles_claim, defaultRole: config.default_role },
     );
   } catch (err) {
     throw new SignInError("invalid_access_token", (err as Error).message);

@@ -5,6 +5,7 @@ export type Route =
   | { page: "keys"; tenant: string }
   | { page: "key"; tenant: string; keyId: string }
   | { page: "alerts"; tenant: string }
+  | { page: "report"; tenant: string }
   | { page: "webhooks"; tenant: string }
   | { page: "limit-groups"; tenant: string }
   | { page: "not-found" };
@@ -33,6 +34,7 @@ export function parseRoute(pathname: string): Route {
   if (section === "keys" && id === undefined) return { page: "keys", tenant };
   if (section === "keys" && id !== undefined) return { page: "key", tenant, keyId: id };
   if (section === "alerts" && id === undefined) return { page: "alerts", tenant };
+  if (section === "least-privilege" && id === undefined) return { page: "report", tenant };
   if (section === "webhooks" && id === undefined) return { page: "webhooks", tenant };
   if (section === "limit-groups" && id === undefined) return { page: "limit-groups", tenant };
   return { page: "not-found" };
@@ -49,6 +51,8 @@ export function routePath(route: Route): string {
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/keys/${encodeURIComponent(route.keyId)}`;
     case "alerts":
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/alerts`;
+    case "report":
+      return `${BASE}/t/${encodeURIComponent(route.tenant)}/least-privilege`;
     case "webhooks":
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/webhooks`;
     case "limit-groups":

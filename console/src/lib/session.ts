@@ -4,6 +4,7 @@
  * sign the user out; never in localStorage, cookies or URLs. Sign-out removes every key the
  * console ever writes.
  */
+import { DEFAULT_ROLE_SETTINGS, type DefaultRoleSetting, type RoleClaim, readRoleClaim } from "../../../src/vocab/roles.mjs";
 import { decodeJwtClaims, tenantsFromClaim } from "./jwt";
 
 export type SessionStore = Pick<Storage, "getItem" | "setItem" | "removeItem">;
@@ -20,10 +21,22 @@ export interface Session {
   expiresAt: number;
   subject: string;
   tenants: string[];
+  /**
+   * What the token's roles claim says, read as the worker reads it (src/vocab/roles.mjs), and the role
+   * of a token without it. Only to decide which controls to show: the API decides what is allowed.
+   */
+  roles?: RoleClaim;
+  defaultRole?: DefaultRoleSetting;
 }
 
 /** Builds a session from a token response's access token (a JWT, as keygate requires). */
-export function sessionFromAccessToken(accessToken: string, tenantsClaim: string, nowSeconds: number, expiresIn?: number): Session {
+export function sessionFromAccessToken(
+  accessToken: string,
+  tenantsClaim: string,
+  nowSeconds: number,
+  expiresIn?: number,
+  roles?: { claim: string; defaultRole?: string },
+): Session {
   let claims: Record<string, unknown>;
   try {
     claims = decodeJwtClaims(accessToken);
@@ -39,6 +52,8 @@ export function sessionFromAccessToken(accessToken: string, tenantsClaim: string
     expiresAt: exp,
     subject: typeof claims.sub === "string" ? claims.sub : "",
     tenants: tenantsFromClaim(claims[tenantsClaim]),
+    roles: roles === undefined ? { kind: "absent" } : readRoleClaim(claims[roles.claim]),
+    defaultRole: DEFAULT_ROLE_SETTINGS.find((r) => r === roles?.defaultRole) ?? "admin",
   };
 }
 

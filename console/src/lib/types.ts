@@ -21,6 +21,7 @@ export interface KeyView {
   grace_period_ends_at?: number;
   rate_limits?: RateLimit[];
   allowed_ips?: string[];
+  exempt_from_unused_policy?: true;
   quota?: QuotaView;
   limit_group?: string;
 }
@@ -46,6 +47,46 @@ export interface LimitGroup {
 
 export interface CreatedKey extends KeyView {
   api_key: string;
+}
+
+/** The window of the least-privilege report: whole UTC days, today included. */
+export interface ReportWindow {
+  days: number;
+  from: number;
+  to: number;
+}
+
+export interface ScopeUsageRow {
+  scope: string;
+  exercised: boolean;
+  count: number;
+  last_exercised: number | null;
+  exercised_as?: string[];
+}
+
+/** GET .../api-keys/{id}/scope-usage */
+export interface KeyScopeUsage {
+  key_id: string;
+  window: ReportWindow;
+  scopes: ScopeUsageRow[];
+  exercised_scopes: string[];
+}
+
+export interface ScopeReportEntry {
+  key_id: string;
+  name: string;
+  created_at: number;
+  last_used: number | null;
+  unused: boolean;
+  scopes: string[];
+  unexercised_scopes: string[];
+  exercised_scopes: string[];
+}
+
+/** GET .../scope-report */
+export interface ScopeReport {
+  window: ReportWindow;
+  keys: ScopeReportEntry[];
 }
 
 export interface AuditEntry {
@@ -102,6 +143,9 @@ export interface AlertSettings {
   unused_days: number;
   leak_action: string;
   quota_low_percent: number;
+  /** The unused-key policy (0: off); absent from a keygate older than it. */
+  revoke_unused_after_days?: number;
+  unused_notice_days?: number;
 }
 
 export interface Webhook {

@@ -50,6 +50,7 @@ function AlertRow({
   api: ApiClient;
   onAcked: (a: Alert) => void;
 }) {
+  const { can } = useApp();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const ack = async () => {
@@ -73,7 +74,9 @@ function AlertRow({
             {alert.key_id}
           </a>
         ) : null}
-        {alert.acknowledged_at === null ? (
+        {alert.acknowledged_at === null && !can(tenant, "acknowledgeAlert") ? (
+          <span class="muted">Not acknowledged</span>
+        ) : alert.acknowledged_at === null ? (
           <button type="button" onClick={ack} disabled={busy} aria-label={`Acknowledge: ${label}`}>
             {busy ? "Acknowledging…" : "Acknowledge"}
           </button>
@@ -90,12 +93,23 @@ function AlertRow({
 }
 
 function Settings({ api, tenant }: { api: ApiClient; tenant: string }) {
+  const { can } = useApp();
+  const mayChange = can(tenant, "updateAlertSettings");
   const settings = useAsync(() => api.json<AlertSettings>("GET", tenantPath(tenant, "alert-settings")), [tenant]);
   const [draft, setDraft] = useState<Partial<AlertSettings>>({});
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState("");
-  const ids = { volume: useId(), refusals: useId(), expiring: useId(), unused: useId(), newIp: useId(), leak: useId() };
+  const ids = {
+    volume: useId(),
+    refusals: useId(),
+    expiring: useId(),
+    unused: useId(),
+    newIp: useId(),
+    leak: useId(),
+    revokeUnused: useId(),
+    notice: useId(),
+  };
   const value = { ...settings.data, ...draft } as AlertSettings;
   const num = (field: keyof AlertSettings) => (e: { currentTarget: HTMLInputElement }) =>
     setDraft((d) => ({ ...d, [field]: e.currentTarget.value === "" ? undefined : Number(e.currentTarget.value) }));
@@ -121,50 +135,74 @@ function Settings({ api, tenant }: { api: ApiClient; tenant: string }) {
       <ErrorMessage error={settings.error} context="The alert settings could not be loaded" />
       {settings.data ? (
         <form class="settings" onSubmit={save}>
-          <div class="field">
-            <label for={ids.volume}>Requests per hour per key above</label>
-            <input id={ids.volume} type="number" min={0} value={value.volume_per_hour} onInput={num("volume_per_hour")} />
-          </div>
-          <div class="field">
-            <label for={ids.refusals}>Refused requests per hour per key above</label>
-            <input id={ids.refusals} type="number" min={0} value={value.refusals_per_hour} onInput={num("refusals_per_hour")} />
-          </div>
-          <div class="field">
-            <label for={ids.expiring}>Key expiring within (days)</label>
-            <input id={ids.expiring} type="number" min={0} value={value.expiring_within_days} onInput={num("expiring_within_days")} />
-          </div>
-          <div class="field">
-            <label for={ids.unused}>Key unused for (days)</label>
-            <input id={ids.unused} type="number" min={0} value={value.unused_days} onInput={num("unused_days")} />
-          </div>
-          <div class="field">
-            <label class="check" for={ids.newIp}>
+          <fieldset disabled={!mayChange} class="plain">
+            <div class="field">
+              <label for={ids.volume}>Requests per hour per key above</label>
+              <input id={ids.volume} type="number" min={0} value={value.volume_per_hour} onInput={num("volume_per_hour")} />
+            </div>
+            <div class="field">
+              <label for={ids.refusals}>Refused requests per hour per key above</label>
+              <input id={ids.refusals} type="number" min={0} value={value.refusals_per_hour} onInput={num("refusals_per_hour")} />
+            </div>
+            <div class="field">
+              <label for={ids.expiring}>Key expiring within (days)</label>
+              <input id={ids.expiring} type="number" min={0} value={value.expiring_within_days} onInput={num("expiring_within_days")} />
+            </div>
+            <div class="field">
+              <label for={ids.unused}>Key unused for (days)</label>
+              <input id={ids.unused} type="number" min={0} value={value.unused_days} onInput={num("unused_days")} />
+            </div>
+            {value.revoke_unused_after_days !== undefined ? (
+              <>
+                <div class="field">
+                  <label for={ids.revokeUnused}>Revoke keys unused for (days, 0: never)</label>
+                  <input
+                    id={ids.revokeUnused}
+                    type="number"
+                    min={0}
+                    value={value.revoke_unused_after_days}
+                    onInput={num("revoke_unused_after_days")}
+                  />
+                </div>
+                <div class="field">
+                  <label for={ids.notice}>Warn this many days before revoking</label>
+                  <input id={ids.notice} type="number" min={0} value={value.unused_notice_days} onInput={num("unused_notice_days")} />
+                </div>
+              </>
+            ) : null}
+            <div class="field">
+              <label class="check" for={ids.newIp}>
+                <input
+                  id={ids.newIp}
+                  type="checkbox"
+                  checked={value.new_ip}
+                  onChange={(e) => setDraft((d) => ({ ...d, new_ip: e.currentTarget.checked }))}
+                />
+                A key is used from a new IP address
+              </label>
+            </div>
+            <div class="field">
+              <label for={ids.leak}>When a key leaks</label>
               <input
-                id={ids.newIp}
-                type="checkbox"
-                checked={value.new_ip}
-                onChange={(e) => setDraft((d) => ({ ...d, new_ip: e.currentTarget.checked }))}
+                id={ids.leak}
+                value={value.leak_action}
+                onInput={(e) => setDraft((d) => ({ ...d, leak_action: e.currentTarget.value }))}
               />
-              A key is used from a new IP address
-            </label>
-          </div>
-          <div class="field">
-            <label for={ids.leak}>When a key leaks</label>
-            <input
-              id={ids.leak}
-              value={value.leak_action}
-              onInput={(e) => setDraft((d) => ({ ...d, leak_action: e.currentTarget.value }))}
-            />
-          </div>
+            </div>
+          </fieldset>
           <ErrorMessage error={error} context="The settings were not saved" />
-          <div class="actions">
-            <button type="submit" class="primary" disabled={busy || Object.keys(draft).length === 0}>
-              Save settings
-            </button>
-            <span class="status" aria-live="polite">
-              {saved}
-            </span>
-          </div>
+          {mayChange ? (
+            <div class="actions">
+              <button type="submit" class="primary" disabled={busy || Object.keys(draft).length === 0}>
+                Save settings
+              </button>
+              <span class="status" aria-live="polite">
+                {saved}
+              </span>
+            </div>
+          ) : (
+            <p class="muted small">Changing these needs the admin role.</p>
+          )}
         </form>
       ) : null}
     </section>

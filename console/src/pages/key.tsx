@@ -1,9 +1,10 @@
 /** One key: its details and actions, its usage chart, the client IPs that used it, and its audit trail. */
 import { useId, useMemo, useState } from "preact/hooks";
 import { type ApiClient, tenantPath } from "../lib/api";
+import { loadScopeUsage, REPORT_DAYS } from "../lib/governance";
 import { keyStatus } from "../lib/keys-table";
 import { routePath } from "../lib/router";
-import type { AuditEntry, KeyUsage, KeyView, KnownIp } from "../lib/types";
+import type { AuditEntry, KeyScopeUsage, KeyUsage, KeyView, KnownIp } from "../lib/types";
 import { chartData, type Granularity } from "../lib/usage-chart";
 import { useApp } from "../ui/context";
 import { ErrorMessage } from "../ui/error-message";
@@ -13,6 +14,7 @@ import { QuotaState } from "../ui/quota-state";
 import { Time } from "../ui/time";
 import { UsageChart } from "../ui/usage-chart";
 import { EditKeyDialog, RevokeKeyDialog, RotateKeyDialog } from "./key-dialogs";
+import { NarrowKeyDialog } from "./narrow-dialog";
 
 const RANGES: { id: string; label: string; seconds: number; granularity: Granularity }[] = [
   { id: "24h", label: "Last 24 hours", seconds: 86_400, granularity: "hour" },
@@ -218,16 +220,59 @@ function AuditTrail({ api, tenant, keyId, now, version }: { api: ApiClient; tena
   );
 }
 
-type Modal = "revoke" | "rotate" | "edit" | null;
+type Modal = "revoke" | "rotate" | "narrow" | "edit" | null;
 
+/** Each scope the key holds: exercised within the window or not, how often, when last. */
+function ScopeUsage({ usage, now }: { usage: { data?: KeyScopeUsage; error?: unknown; loading: boolean }; now: number }) {
+  const u = usage.data;
+  return (
+    <section aria-labelledby="scope-usage-heading">
+      <h2 id="scope-usage-heading">Scope usage</h2>
+      <ErrorMessage error={usage.error} context="The scope usage could not be loaded" />
+      {usage.loading && !u ? <p class="muted">Loading scope usage…</p> : null}
+      {u ? (
+        <>
+          <p class="muted small">The last {u.window.days} days. A scope needed less often than that reads as unexercised.</p>
+          <table class="scope-usage">
+            <thead>
+              <tr>
+                <th scope="col">Scope</th>
+                <th scope="col">Exercised</th>
+                <th scope="col">Requests</th>
+                <th scope="col">Last</th>
+              </tr>
+            </thead>
+            <tbody>
+              {u.scopes.map((s) => (
+                <tr key={s.scope} data-scope={s.scope}>
+                  <th scope="row">
+                    <code>{s.scope}</code>
+                    {s.exercised_as && s.exercised_as.length > 0 ? <span class="muted small"> as {s.exercised_as.join(", ")}</span> : null}
+                  </th>
+                  <td>{s.exercised ? "yes" : <span class="badge warn">not exercised</span>}</td>
+                  <td>{s.count}</td>
+                  <td>
+                    <Time at={s.last_exercised} now={now} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      ) : null}
+    </section>
+  );
+}
 export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
-  const { api } = useApp();
+  const { api, can } = useApp();
   const now = useNow();
   const key = useAsync(() => api.json<KeyView>("GET", tenantPath(tenant, "api-keys", keyId)), [tenant, keyId]);
+  const scopeUsage = useAsync(() => loadScopeUsage(api, tenant, keyId, REPORT_DAYS), [tenant, keyId]);
   const [modal, setModal] = useState<Modal>(null);
   const [version, setVersion] = useState(0);
   const changed = () => {
     key.reload();
+    scopeUsage.reload();
     setVersion((v) => v + 1);
   };
   const k = key.data;
@@ -240,17 +285,22 @@ export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
       <div class="page-head">
         <h1 tabIndex={-1}>{k ? k.name : "API key"}</h1>
         {k && status ? <StatusBadge status={status} /> : null}
-        {k && !k.revoked ? (
+        {k && !k.revoked && can(tenant, "updateApiKey") ? (
           <button type="button" onClick={() => setModal("edit")}>
             Edit
           </button>
         ) : null}
-        {k && status === "active" ? (
+        {k && status === "active" && can(tenant, "rotateApiKey") ? (
           <button type="button" onClick={() => setModal("rotate")}>
             Rotate
           </button>
         ) : null}
-        {k && !k.revoked ? (
+        {k && status === "active" && scopeUsage.data && can(tenant, "narrowApiKey") ? (
+          <button type="button" onClick={() => setModal("narrow")}>
+            Narrow
+          </button>
+        ) : null}
+        {k && !k.revoked && can(tenant, "revokeApiKey") ? (
           <button type="button" class="danger" onClick={() => setModal("revoke")}>
             Revoke
           </button>
@@ -343,12 +393,16 @@ export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
           ) : null}
         </dl>
       ) : null}
+      <ScopeUsage usage={scopeUsage} now={now} />
       <Usage api={api} tenant={tenant} keyId={keyId} />
       <ClientIps api={api} tenant={tenant} keyId={keyId} now={now} />
       <AuditTrail api={api} tenant={tenant} keyId={keyId} now={now} version={version} />
       {k && modal === "revoke" ? <RevokeKeyDialog tenant={tenant} apiKey={k} onClose={() => setModal(null)} onRevoked={changed} /> : null}
       {k && modal === "edit" ? <EditKeyDialog tenant={tenant} apiKey={k} onClose={() => setModal(null)} onSaved={changed} /> : null}
       {k && modal === "rotate" ? <RotateKeyDialog tenant={tenant} apiKey={k} onClose={() => setModal(null)} onRotated={changed} /> : null}
+      {k && modal === "narrow" && scopeUsage.data ? (
+        <NarrowKeyDialog tenant={tenant} apiKey={k} usage={scopeUsage.data} onClose={() => setModal(null)} onNarrowed={changed} />
+      ) : null}
     </>
   );
 }

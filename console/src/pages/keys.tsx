@@ -1,6 +1,7 @@
 /** The tenant's keys: a sortable, filterable table, and the create / rotate / revoke dialogs. */
 import { useId, useMemo, useState } from "preact/hooks";
 import { type ApiClient, tenantPath } from "../lib/api";
+import { loadScopeReport, REPORT_DAYS } from "../lib/governance";
 import {
   DEFAULT_FILTER,
   DEFAULT_SORT,
@@ -113,9 +114,16 @@ function Filters({ filter, onChange }: { filter: KeyFilter; onChange: (f: KeyFil
 }
 
 export function KeysPage({ tenant }: { tenant: string }) {
-  const { api } = useApp();
+  const { api, can } = useApp();
   const now = useNow();
   const list = useAsync(() => loadAllKeys(api, tenant), [tenant]);
+  // Unexercised scopes per key, for the badge; the table does without them if the report cannot be read.
+  const report = useAsync(() => loadScopeReport(api, tenant, REPORT_DAYS), [tenant]);
+  const unexercised = useMemo(
+    () => new Map((report.data?.keys ?? []).filter((k) => k.unexercised_scopes.length > 0).map((k) => [k.key_id, k.unexercised_scopes])),
+    [report.data],
+  );
+  const mayCreate = can(tenant, "createApiKey");
   const [filter, setFilter] = useState<KeyFilter>(DEFAULT_FILTER);
   const [sort, setSort] = useState<KeySort>(DEFAULT_SORT);
   const [modal, setModal] = useState<Modal>(null);
@@ -136,9 +144,11 @@ export function KeysPage({ tenant }: { tenant: string }) {
         <h1 tabIndex={-1}>
           API keys <span class="muted">of {tenant}</span>
         </h1>
-        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
-          Create key
-        </button>
+        {mayCreate ? (
+          <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+            Create key
+          </button>
+        ) : null}
       </div>
       <ErrorMessage error={list.error} context="The keys could not be loaded" />
       {list.data || !list.error ? <Filters filter={filter} onChange={setFilter} /> : null}
@@ -152,9 +162,11 @@ export function KeysPage({ tenant }: { tenant: string }) {
             <strong>This tenant has no API keys yet.</strong> Create one for each client (a CI pipeline, a service, a partner), with only
             the scopes it needs.
           </p>
-          <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
-            Create the first key
-          </button>
+          {mayCreate ? (
+            <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+              Create the first key
+            </button>
+          ) : null}
         </div>
       ) : null}
       {list.data && total > 0 ? (
@@ -201,6 +213,15 @@ export function KeysPage({ tenant }: { tenant: string }) {
                           </li>
                         ))}
                       </ul>
+                      {unexercised.has(key.id) ? (
+                        <a
+                          class="badge warn"
+                          href={routePath({ page: "key", tenant, keyId: key.id })}
+                          title={`Not exercised in the last ${report.data?.window.days ?? REPORT_DAYS} days: ${unexercised.get(key.id)?.join(", ")}`}
+                        >
+                          {unexercised.get(key.id)?.length} unexercised
+                        </a>
+                      ) : null}
                     </td>
                     <td>
                       <Time at={key.created_at} now={now} />
@@ -215,12 +236,12 @@ export function KeysPage({ tenant }: { tenant: string }) {
                       <KeyLimits apiKey={key} />
                     </td>
                     <td class="row-actions">
-                      {isUsable(key, now) && keyStatus(key, now) === "active" ? (
+                      {isUsable(key, now) && keyStatus(key, now) === "active" && can(tenant, "rotateApiKey") ? (
                         <button type="button" onClick={() => setModal({ kind: "rotate", key })} aria-label={`Rotate ${key.name}`}>
                           Rotate
                         </button>
                       ) : null}
-                      {!key.revoked ? (
+                      {!key.revoked && can(tenant, "revokeApiKey") ? (
                         <button
                           type="button"
                           class="danger"

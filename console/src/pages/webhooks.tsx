@@ -190,7 +190,7 @@ function Deliveries({ api, tenant, hook, now }: { api: ApiClient; tenant: string
 }
 
 function WebhookItem({ hook, tenant, now, onDelete }: { hook: Webhook; tenant: string; now: number; onDelete: () => void }) {
-  const { api } = useApp();
+  const { api, can } = useApp();
   const [open, setOpen] = useState(false);
   const [testResult, setTestResult] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -220,15 +220,19 @@ function WebhookItem({ hook, tenant, now, onDelete }: { hook: Webhook; tenant: s
         ))}
       </p>
       <div class="row">
-        <button type="button" onClick={test}>
-          Send test event
-        </button>
+        {can(tenant, "testWebhook") ? (
+          <button type="button" onClick={test}>
+            Send test event
+          </button>
+        ) : null}
         <button type="button" aria-expanded={open} onClick={() => setOpen((o) => !o)}>
           {open ? "Hide deliveries" : "Show deliveries"}
         </button>
-        <button type="button" class="danger" onClick={onDelete}>
-          Delete
-        </button>
+        {can(tenant, "deleteWebhook") ? (
+          <button type="button" class="danger" onClick={onDelete}>
+            Delete
+          </button>
+        ) : null}
         <span class="status" aria-live="polite">
           {testResult}
         </span>
@@ -240,7 +244,7 @@ function WebhookItem({ hook, tenant, now, onDelete }: { hook: Webhook; tenant: s
 }
 
 export function WebhooksPage({ tenant }: { tenant: string }) {
-  const { api } = useApp();
+  const { api, can } = useApp();
   const now = useNow();
   const hooks = useAsync(() => api.json<Webhook[]>("GET", tenantPath(tenant, "webhooks")), [tenant]);
   const [modal, setModal] = useState<{ kind: "create" } | { kind: "delete"; hook: Webhook } | null>(null);
@@ -250,9 +254,11 @@ export function WebhooksPage({ tenant }: { tenant: string }) {
         <h1 tabIndex={-1}>
           Webhooks <span class="muted">of {tenant}</span>
         </h1>
-        <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
-          Add webhook
-        </button>
+        {can(tenant, "createWebhook") ? (
+          <button type="button" class="primary" onClick={() => setModal({ kind: "create" })}>
+            Add webhook
+          </button>
+        ) : null}
       </div>
       <p>keygate posts signed events (alerts, keys created, revoked, rotated or leaked) to these URLs.</p>
       <ErrorMessage error={hooks.error} context="The webhooks could not be loaded" />

@@ -8,6 +8,8 @@ export interface AppContextValue {
   session: Session;
   /** Starts a new sign-in that returns to the current page. */
   signIn: () => void;
+  /** Whether the signed-in user's role in `tenant` may call `operationId` (src/routes/table.ts): which controls to show. */
+  can: (tenant: string, operationId: string) => boolean;
 }
 
 export const AppContext = createContext<AppContextValue | null>(null);
