@@ -38,7 +38,12 @@ export const FEATURES = {
   authFailureThrottle: true,
   // Usage analytics: a USAGE_EVENTS var that turns the usage pipeline off, for the "pipeline off" row.
   usageEventsVar: true,
+  // Issue 19: quotas and limit groups (rows m, n, o).
+  quotas: true,
 };
+
+/** A quota no bench run reaches (calls a month). */
+const QUOTA_NEVER_REACHED = 1_000_000_000_000;
 
 /** Vars every keygate worker of the bench gets on top of wrangler.toml's (e.g. to turn on DO_CALLS_HEADER). */
 export const BENCH_VARS = {};
@@ -79,6 +84,38 @@ export const KEY_SETS = {
     },
   },
 };
+
+Object.assign(KEY_SETS, {
+  // A quota no bench run reaches: the cost of carrying a quota (m).
+  quotaEnough: {
+    create: (i) => ({ ...readKey(i, "bench-quota"), quota: { limit: QUOTA_NEVER_REACHED, period: "month" } }),
+  },
+  // Keys in a limit group with a quota no run reaches (n): the group is made after the keys, which then join it.
+  grouped: {
+    create: (i) => readKey(i, "bench-grouped"),
+    after: async ({ keys, client }) => {
+      const group = await client.createGroup({ name: "bench", quota: { limit: QUOTA_NEVER_REACHED, period: "month" } });
+      if (group.status !== 201) throw new Error(`limit group create failed: ${group.status} ${JSON.stringify(group.body)}`);
+      for (const k of keys) {
+        const res = await client.patch(k.id, { limit_group: group.body.id });
+        if (res.status !== 200) throw new Error(`joining the group failed: ${res.status} ${JSON.stringify(res.body)}`);
+      }
+      return {};
+    },
+  },
+  // A quota of one call that never refills, spent right after creation (o): every request is refused.
+  quotaSpent: {
+    create: (i) => ({ ...readKey(i, "bench-quota-spent"), quota: { limit: 1, period: "none" } }),
+    after: async ({ keys, urls }) => {
+      for (const k of keys) {
+        const res = await fetch(urls.keygate + PROTECTED_PATH, { headers: bearer(k.apiKey) });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`spending the one call of ${k.id}: got ${res.status}`);
+      }
+      return {};
+    },
+  },
+});
 
 /** A rotation through `tokens`, one global counter shared by all connections. */
 function rotation(tokens) {
@@ -210,6 +247,46 @@ export const SCENARIOS = [
     needs: "rate_limits on create (issue 8)",
   },
   {
+    id: "m",
+    name: "keygate, quota not reached",
+    via: "keygate",
+    keys: { set: "quotaEnough", count: 1 },
+    method: "GET",
+    path: PROTECTED_PATH,
+    token: ({ keys }) => keys.quotaEnough[0].apiKey,
+    expect: { status: 200, origin: "all" },
+    // Issue 19: within +10 µs workerd CPU of (j).
+    targets: [cpuAtMostAbove("j", 10)],
+    enabled: FEATURES.quotas,
+    needs: "quotas (issue 19)",
+  },
+  {
+    id: "n",
+    name: "keygate, key in a limit group with a quota",
+    via: "keygate",
+    keys: { set: "grouped", count: 1 },
+    method: "GET",
+    path: PROTECTED_PATH,
+    token: ({ keys }) => keys.grouped[0].apiKey,
+    expect: { status: 200, origin: "all" },
+    targets: [cpuAtMostAbove("j", 10)],
+    enabled: FEATURES.quotas,
+    needs: "limit groups (issue 19)",
+  },
+  {
+    id: "o",
+    name: "keygate, quota-exhausted flood",
+    via: "keygate",
+    keys: { set: "quotaSpent", count: 1 },
+    method: "GET",
+    path: PROTECTED_PATH,
+    token: ({ keys }) => keys.quotaSpent[0].apiKey,
+    expect: { status: 429, origin: "never" },
+    targets: [cpuBelow("b")],
+    enabled: FEATURES.quotas,
+    needs: "quotas (issue 19)",
+  },
+  {
     id: "l",
     name: "keygate, one client forging keys",
     via: "keygate",
@@ -234,7 +311,7 @@ export const SCENARIOS = [
     keys: { set: "pool", count: 1 },
     method: "GET",
     // Issue 16: judged as /health before the path contract; now refused before any key work.
-    // (Rows m-o are the quota rows of issue 19; (p) is below, (q) is measured apart: bench/lib/cold-start.mjs.)
+    // (Rows m-o are the quota rows of issue 19 (above); (p) is below, (q) is measured apart: bench/lib/cold-start.mjs.)
     path: "/api/v1/admin/users/42%2F..%2F..%2F..%2F..%2F..%2Fhealth",
     token: ({ keys }) => keys.pool[0].apiKey,
     expect: { status: 400, origin: "never" },

@@ -9,6 +9,7 @@ import { registerAlerts } from "./commands/alerts.mjs";
 import { registerAudit } from "./commands/audit.mjs";
 import { registerGovernance } from "./commands/governance.mjs";
 import { registerKeys } from "./commands/keys.mjs";
+import { registerLimitGroups } from "./commands/limit-groups.mjs";
 import { registerSession } from "./commands/session.mjs";
 import { registerUsage } from "./commands/usage.mjs";
 import { registerWebhooks } from "./commands/webhooks.mjs";
@@ -47,6 +48,7 @@ then \`keygate login\`.`,
   registerUsage(program);
   registerAlerts(program);
   registerWebhooks(program);
+  registerLimitGroups(program);
 
   // Every runnable command takes the global options after its name too.
   /** @param {Command} cmd */

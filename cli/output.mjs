@@ -162,8 +162,31 @@ export function toJson(value) {
  * @property {number} [grace_period_ends_at]
  * @property {{ name: string, limit: number, window_seconds: number }[]} [rate_limits]
  * @property {string[]} [allowed_ips]
+ * @property {QuotaObject} [quota]
+ * @property {string} [limit_group]
  * @property {string} [api_key] only in the answer to create and rotate
  */
+
+/**
+ * @typedef {object} QuotaObject
+ * @property {number} limit
+ * @property {string} period
+ * @property {number} [remaining] what the counter has not leased (one key's or group's view)
+ * @property {number} [credited]
+ * @property {number | null} [resets_at]
+ */
+
+/**
+ * A quota as people read it: "100000/month", with what remains and the next reset when known.
+ * @param {QuotaObject} quota
+ */
+export function formatQuota(quota) {
+  let text = `${quota.limit}/${quota.period}`;
+  if (quota.remaining !== undefined) text += `, ${quota.remaining} left`;
+  if (quota.credited) text += ` (${quota.credited} credited)`;
+  if (quota.resets_at !== undefined) text += quota.resets_at === null ? ", never refills" : `, resets ${formatTime(quota.resets_at)}`;
+  return text;
+}
 
 /**
  * A key's status as people see it (src/vocab/key-status.mjs): the list filter's (`?status=`),
@@ -208,6 +231,8 @@ export function keyPairs(key, now) {
   if (key.grace_period_ends_at !== undefined) pairs.push(["grace ends", formatTime(key.grace_period_ends_at)]);
   if (key.rate_limits !== undefined) pairs.push(["rate limits", key.rate_limits.map(formatRateLimit).join(", ")]);
   if (key.allowed_ips !== undefined) pairs.push(["allowed IPs", key.allowed_ips.join(", ")]);
+  if (key.quota !== undefined) pairs.push(["quota", formatQuota(key.quota)]);
+  if (key.limit_group !== undefined) pairs.push(["limit group", key.limit_group]);
   if (key.metadata !== undefined) pairs.push(["metadata", JSON.stringify(key.metadata)]);
   if (key.exempt_from_unused_policy === true) pairs.push(["unused policy", "exempt"]);
   return pairs;
@@ -229,6 +254,8 @@ export function createdKeySummary(created, { now, p, replaces }) {
   ];
   if (created.rate_limits !== undefined) pairs.push(["rate limits", created.rate_limits.map(formatRateLimit).join(", ")]);
   if (created.allowed_ips !== undefined) pairs.push(["allowed IPs", created.allowed_ips.join(", ")]);
+  if (created.quota !== undefined) pairs.push(["quota", formatQuota(created.quota)]);
+  if (created.limit_group !== undefined) pairs.push(["limit group", created.limit_group]);
   if (replaces !== undefined) pairs.push(["replaces", replaces]);
   const verb = created.rotated_from === undefined ? "Created" : "Rotated to";
   return [

@@ -7,6 +7,7 @@
  */
 import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
+import { QUOTA_PERIODS } from "../src/vocab/quotas.mjs";
 
 /** @type {Record<string, number>} */
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -77,6 +78,20 @@ export function parseRateLimit(value) {
     throw new InvalidArgumentError(`The window "${window}" is not a duration: use seconds or 90s, 30m, 12h, 1d.`);
   }
   return { name, limit: Number(limit), window_seconds: windowSeconds };
+}
+
+/**
+ * A quota, `limit/period`: `100000/month` is at most 100,000 calls a calendar month (UTC); `5000/none`
+ * is 5,000 calls in all.
+ * @param {string} value
+ * @returns {{ limit: number, period: string }}
+ */
+export function parseQuota(value) {
+  const match = /^(\d+)\/([a-z]+)$/.exec(value.trim());
+  if (!match || !(/** @type {readonly string[]} */ (QUOTA_PERIODS).includes(match[2] ?? ""))) {
+    throw new InvalidArgumentError(`Expected limit/period with a period of ${QUOTA_PERIODS.join(", ")}, e.g. 100000/month.`);
+  }
+  return { limit: Number(match[1]), period: match[2] ?? "" };
 }
 
 /**

@@ -24,6 +24,10 @@ const ERRORS = {
     429,
     "Too many requests (a key's rate limit, or failed authentications from this client); Retry-After says when to retry.",
   ],
+  quota_exceeded: [
+    429,
+    "A key's quota (or its limit group's) is used up for this period; Retry-After says when it refills (absent when it never does).",
+  ],
   bad_gateway: [502, "The origin could not be reached."],
   gateway_timeout: [504, "The origin did not answer in time."],
   temporarily_unavailable: [503, "A dependency (identity provider, database) is unavailable; retry shortly."],

@@ -4,6 +4,8 @@
  * goes straight to the gateway. The cron and the queues (usage events, webhook deliveries) have
  * their own entry points below.
  */
+
+import { raiseQuotaAlert } from "./alerts/quota-alerts";
 import { createApp, isControlPlanePath } from "./app";
 import { isConsolePath, serveConsole } from "./console-host/serve";
 import type { Env } from "./env";
@@ -11,10 +13,14 @@ import { toErrorResponse } from "./errors";
 import { handleGateway } from "./gateway/handler";
 import { requestTarget } from "./http/request-target";
 import { consume } from "./queues";
+import { setQuotaAlertSink } from "./ratelimit/counter";
 import { runScheduled } from "./scheduled";
 
 export { RateLimitCounter } from "./ratelimit/counter";
 export { UsageAggregator } from "./usage/aggregator";
+
+// The counter raises quota_low / quota_exhausted through the alerts feature, which sits above it.
+setQuotaAlertSink(raiseQuotaAlert);
 
 const app = createApp();
 

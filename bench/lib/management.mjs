@@ -24,9 +24,9 @@ export async function userToken(jose, config, idpJwk, tenant) {
 /** Requests against one tenant's management API; each resolves { status, body, ms }. */
 export function managementClient(base, token, tenant) {
   const prefix = `${base}/api/v1/tenant/${tenant}/api-keys`;
-  async function call(method, path, body) {
+  async function call(method, path, body, under = prefix) {
     const t = performance.now();
-    const res = await fetch(prefix + path, {
+    const res = await fetch(under + path, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -45,6 +45,8 @@ export function managementClient(base, token, tenant) {
     patch: (id, body) => call("PATCH", `/${id}`, body),
     get: (id) => call("GET", `/${id}`),
     list: (query = "") => call("GET", `/list${query}`),
+    // Issue 19: limit groups (bench rows (n)).
+    createGroup: (body) => call("POST", "", body, `${base}/api/v1/tenant/${tenant}/limit-groups`),
   };
 }
 

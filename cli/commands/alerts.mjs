@@ -96,7 +96,10 @@ export function registerAlerts(program) {
       "change one setting, e.g. volume_per_hour=500, new_ip=false, leak_action=revoke (repeatable)",
       (/** @type {string} */ v, /** @type {[string, unknown][] | undefined} */ previous) => [...(previous ?? []), parseSetting(v)],
     )
-    .addHelpText("after", "\nSettings: volume_per_hour, new_ip, refusals_per_hour, expiring_within_days, unused_days, leak_action.")
+    .addHelpText(
+      "after",
+      "\nSettings: volume_per_hour, new_ip, refusals_per_hour, expiring_within_days, unused_days, leak_action, quota_low_percent.",
+    )
     .action(
       action(TENANT, async ({ client, opts, out }) => {
         const changes = /** @type {[string, unknown][] | undefined} */ (opts.set);

@@ -4,7 +4,17 @@ import { Option } from "commander";
 import { KEY_STATUSES } from "../../src/vocab/key-status.mjs";
 import { action } from "../context.mjs";
 import { UsageError } from "../errors.mjs";
-import { createdKeySummary, formatSpan, formatTime, keyPairs, keyStatus, renderPairs, renderTable, statusStyle } from "../output.mjs";
+import {
+  createdKeySummary,
+  formatQuota,
+  formatSpan,
+  formatTime,
+  keyPairs,
+  keyStatus,
+  renderPairs,
+  renderTable,
+  statusStyle,
+} from "../output.mjs";
 import {
   parseCount,
   parseDuration,
@@ -12,6 +22,7 @@ import {
   parseIpOrCidr,
   parseJsonObject,
   parsePositive,
+  parseQuota,
   parseRateLimit,
   repeatable,
 } from "../parse.mjs";
@@ -24,6 +35,8 @@ const TENANT = { tenant: true, token: true };
 
 const RATE_LIMIT_HELP = "a rate limit name=limit/window, e.g. burst=100/60s or daily=10000/1d (repeatable)";
 const ALLOW_IP_HELP = "only accept the key from this IP address or CIDR block (repeatable)";
+const QUOTA_HELP = "calls per calendar period (UTC): limit/day, limit/month, or limit/none (never refills), e.g. 100000/month";
+const LIMIT_GROUP_HELP = "count the key against this limit group's limits and quota too (grp-...; see `keygate limit-groups`)";
 
 /**
  * Prints a key that was just issued: only the key when stdout is not a terminal (so
@@ -49,6 +62,8 @@ function keyFields(opts) {
   if (opts.expiresInDays !== undefined) body.expires_in_days = opts.expiresInDays;
   if (opts.rateLimit !== undefined) body.rate_limits = opts.rateLimit;
   if (opts.allowIp !== undefined) body.allowed_ips = opts.allowIp;
+  if (opts.quota !== undefined) body.quota = opts.quota;
+  if (opts.limitGroup !== undefined) body.limit_group = opts.limitGroup;
   return body;
 }
 
@@ -66,6 +81,8 @@ export function registerKeys(program) {
     .option("--allow-ip <ip-or-cidr>", ALLOW_IP_HELP, repeatable(parseIpOrCidr))
     .option("--metadata <json>", "a JSON object stored with the key (at most 1 KiB)", parseJsonObject)
     .option("--exempt-from-unused-policy", "the tenant's unused-key policy never revokes this key (a break-glass key)")
+    .option("--quota <limit/period>", QUOTA_HELP, parseQuota)
+    .option("--limit-group <id>", LIMIT_GROUP_HELP, parseId)
     .addHelpText(
       "after",
       "\nOn a terminal it prints a summary; otherwise only the key, so this works:\n  KEY=$(keygate keys create --name deploy --scope deploy:production)",
@@ -138,6 +155,10 @@ export function registerKeys(program) {
     .addOption(new Option("--clear-rate-limits", "remove all rate limits").conflicts("rateLimit"))
     .option("--allow-ip <ip-or-cidr>", `replace the allowlist: ${ALLOW_IP_HELP}`, repeatable(parseIpOrCidr))
     .addOption(new Option("--clear-allowed-ips", "accept the key from any IP address again").conflicts("allowIp"))
+    .option("--quota <limit/period>", `set the quota: ${QUOTA_HELP}`, parseQuota)
+    .addOption(new Option("--clear-quota", "remove the quota").conflicts("quota"))
+    .option("--limit-group <id>", `join this limit group: ${LIMIT_GROUP_HELP}`, parseId)
+    .addOption(new Option("--leave-limit-group", "leave the key's limit group").conflicts("limitGroup"))
     .action(
       action(TENANT, async ({ client, args, opts, out }) => {
         /** @type {Record<string, unknown>} */
@@ -148,9 +169,13 @@ export function registerKeys(program) {
         if (opts.clearRateLimits) body.rate_limits = null;
         if (opts.allowIp !== undefined) body.allowed_ips = opts.allowIp;
         if (opts.clearAllowedIps) body.allowed_ips = null;
+        if (opts.quota !== undefined) body.quota = opts.quota;
+        if (opts.clearQuota) body.quota = null;
+        if (opts.limitGroup !== undefined) body.limit_group = opts.limitGroup;
+        if (opts.leaveLimitGroup) body.limit_group = null;
         if (Object.keys(body).length === 0) {
           throw new UsageError(
-            "nothing to update: give --name, --metadata, --rate-limit, --clear-rate-limits, --allow-ip or --clear-allowed-ips",
+            "nothing to update: give --name, --metadata, --rate-limit, --clear-rate-limits, --allow-ip, --clear-allowed-ips, --quota, --clear-quota, --limit-group or --leave-limit-group",
           );
         }
         const res = await client.request("PATCH", client.tenantPath("api-keys", args[0] ?? ""), { body });
@@ -184,6 +209,8 @@ export function registerKeys(program) {
     .option("--expires-in-days <days>", "lifetime of the new key, 0 = never (default: the old key's, fresh)", parseCount)
     .option("--rate-limit <name=limit/window>", RATE_LIMIT_HELP, repeatable(parseRateLimit))
     .option("--allow-ip <ip-or-cidr>", ALLOW_IP_HELP, repeatable(parseIpOrCidr))
+    .option("--quota <limit/period>", `${QUOTA_HELP} (default: the old key's)`, parseQuota)
+    .option("--limit-group <id>", `${LIMIT_GROUP_HELP} (default: the old key's)`, parseId)
     .action(
       action(TENANT, async ({ client, args, opts, out }) => {
         const id = args[0] ?? "";
@@ -202,6 +229,21 @@ export function registerKeys(program) {
               ? `${id} (refused from now on)`
               : `${id} (works for ${formatSpan(opts.gracePeriod)} more, until ${formatTime(out.now + opts.gracePeriod)})`;
         printIssuedKey(out, /** @type {KeyObject & { api_key: string }} */ (res.body), replaces);
+      }),
+    );
+
+  keys
+    .command("credit")
+    .description("add calls to a key's quota in its current period (audited; webhook key.quota_credited)")
+    .argument("<id>", "key id (key-...)", parseId)
+    .requiredOption("--amount <n>", "calls to add", parsePositive)
+    .action(
+      action(TENANT, async ({ client, args, opts, out }) => {
+        const id = args[0] ?? "";
+        const res = await client.request("POST", client.tenantPath("api-keys", id, "quota", "credit"), { body: { amount: opts.amount } });
+        const credited = /** @type {{ key_id: string, amount: number, quota: import("../output.mjs").QuotaObject }} */ (res.body);
+        if (out.json) out.printJson(credited);
+        else out.print(`Credited ${credited.amount} calls to ${id}: quota ${formatQuota(credited.quota)}\n`);
       }),
     );
 

@@ -24,12 +24,15 @@ function describeOutcomes(outcomes) {
     .join(", ");
 }
 
+/** How a limit group's id starts (src/lib/ids.ts mints them). */
+const GROUP_ID_PREFIX = "grp-";
+
 /** @param {Command} program */
 export function registerUsage(program) {
   program
     .command("usage")
-    .description("gateway requests by outcome: for one key over time, or for the whole tenant (default: the last 24 h)")
-    .argument("[key-id]", "a key id (key-...); without it, the tenant's totals and busiest keys", parseId)
+    .description("gateway requests by outcome: for one key or limit group over time, or for the whole tenant (default: the last 24 h)")
+    .argument("[key-id]", "a key id (key-...) or a limit group's (grp-...); without it, the tenant's totals and busiest keys", parseId)
     .option("--from <time>", "start: unix seconds, a duration ago (1h, 7d) or an ISO date", (v) => parseTime(v))
     .option("--to <time>", "end: unix seconds, a duration ago or an ISO date (default: now)", (v) => parseTime(v))
     .addOption(new Option("--granularity <unit>", "bucket size, for one key (API default: hour)").choices(["minute", "hour", "day"]))
@@ -66,15 +69,17 @@ export function registerUsage(program) {
           return;
         }
 
-        const res = await client.request("GET", client.tenantPath("api-keys", keyId, "usage"), {
+        // A limit group's usage (issue 19) is the sum of its keys', in the same shape.
+        const collection = keyId.startsWith(GROUP_ID_PREFIX) ? "limit-groups" : "api-keys";
+        const res = await client.request("GET", client.tenantPath(collection, keyId, "usage"), {
           query: { ...query, granularity: opts.granularity },
         });
         const usage =
-          /** @type {{ key_id: string, granularity: string, from: number, to: number, buckets: ({ start: number } & Counts)[], totals: Counts }} */ (
+          /** @type {{ key_id?: string, limit_group?: string, granularity: string, from: number, to: number, buckets: ({ start: number } & Counts)[], totals: Counts }} */ (
             res.body
           );
         if (out.json) return out.printJson(usage);
-        out.print(`${usage.key_id}: ${formatTime(usage.from)} to ${formatTime(usage.to)} by ${usage.granularity}\n`);
+        out.print(`${usage.key_id ?? usage.limit_group}: ${formatTime(usage.from)} to ${formatTime(usage.to)} by ${usage.granularity}\n`);
         if (usage.buckets.length === 0) {
           out.print("No requests.\n");
           return;

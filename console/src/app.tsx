@@ -12,6 +12,7 @@ import { clearSession, type Session } from "./lib/session";
 import { AlertsPage } from "./pages/alerts";
 import { KeyPage } from "./pages/key";
 import { KeysPage } from "./pages/keys";
+import { LimitGroupsPage } from "./pages/limit-groups";
 import { ReportPage } from "./pages/report";
 import { TenantsPage } from "./pages/tenants";
 import { WebhooksPage } from "./pages/webhooks";
@@ -114,6 +115,12 @@ function Header({
         { label: "Least privilege", path: routePath({ page: "report", tenant }), active: route.page === "report" },
         { label: "Alerts", path: routePath({ page: "alerts", tenant }), active: route.page === "alerts" },
         { label: "Webhooks", path: routePath({ page: "webhooks", tenant }), active: route.page === "webhooks", op: "listWebhooks" },
+        {
+          label: "Limit groups",
+          path: routePath({ page: "limit-groups", tenant }),
+          active: route.page === "limit-groups",
+          op: "listLimitGroups",
+        },
       ].filter((s) => !("op" in s) || can(tenant, s.op as string))
     : [];
   return (
@@ -178,6 +185,8 @@ function Page({ route }: { route: Route }) {
       return <ReportPage tenant={route.tenant} />;
     case "webhooks":
       return <WebhooksPage tenant={route.tenant} />;
+    case "limit-groups":
+      return <LimitGroupsPage tenant={route.tenant} />;
     case "not-found":
       return (
         <>

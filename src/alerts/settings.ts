@@ -11,6 +11,7 @@ import { jsonChunks, jsonRows } from "../db/statements";
 import { ApiError } from "../errors";
 import { boundedInt, oneOf } from "../http/validate";
 import { LEAK_ACTIONS, type LeakAction } from "../vocab/events.mjs";
+import { DEFAULT_QUOTA_LOW_PERCENT } from "../vocab/quotas.mjs";
 
 export const DEFAULT_SETTINGS = {
   volume_per_hour: 1000,
@@ -19,6 +20,7 @@ export const DEFAULT_SETTINGS = {
   expiring_within_days: 7,
   unused_days: 90,
   leak_action: "revoke" as LeakAction,
+  quota_low_percent: DEFAULT_QUOTA_LOW_PERCENT,
   /** The unused-key policy (src/governance/unused-policy.ts): off by default. */
   revoke_unused_after_days: 0,
   unused_notice_days: 7,
@@ -43,6 +45,9 @@ export const settingsSchema = z
     unused_days: boundedInt("unused_days", 0, 36_500).check(z.describe("key_unused: a key has not been used for this many days (0: off).")),
     leak_action: oneOf("leak_action", LEAK_ACTIONS).check(
       z.describe("What a genuine leak report does to a live key: revoke it at once, or only notify."),
+    ),
+    quota_low_percent: boundedInt("quota_low_percent", 0, 99).check(
+      z.describe("quota_low: a key's or limit group's quota is down to this percent of its period's calls (0: off)."),
     ),
     revoke_unused_after_days: boundedInt("revoke_unused_after_days", 0, 36_500).check(
       z.describe(
@@ -88,6 +93,7 @@ function withDefaults(row: TenantSettingsRow | undefined): TenantSettings {
     expiring_within_days: row?.expiringWithinDays ?? DEFAULT_SETTINGS.expiring_within_days,
     unused_days: row?.unusedDays ?? DEFAULT_SETTINGS.unused_days,
     leak_action: row?.leakAction ?? DEFAULT_SETTINGS.leak_action,
+    quota_low_percent: row?.quotaLowPercent ?? DEFAULT_SETTINGS.quota_low_percent,
     revoke_unused_after_days: row?.revokeUnusedAfterDays ?? DEFAULT_SETTINGS.revoke_unused_after_days,
     unused_notice_days: row?.unusedNoticeDays ?? DEFAULT_SETTINGS.unused_notice_days,
   };
@@ -111,6 +117,7 @@ export async function updateTenantSettings(db: Db, tenant: string, update: Parti
     expiringWithinDays: update.expiring_within_days,
     unusedDays: update.unused_days,
     leakAction: update.leak_action,
+    quotaLowPercent: update.quota_low_percent,
     revokeUnusedAfterDays: update.revoke_unused_after_days,
     unusedNoticeDays: update.unused_notice_days,
     updatedAt: now,

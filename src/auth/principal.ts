@@ -12,6 +12,7 @@ import { ApiError } from "../errors";
 import { lookUpKey } from "../keys/lookup";
 import { satisfies } from "../keys/scopes";
 import { allowlistAdmits } from "../lib/ip";
+import type { Quota } from "../vocab/quotas.mjs";
 import { API_KEY_REFUSALS, type ApiKeyRefusalReason } from "../vocab/refusals.mjs";
 import { ROLES, type Role, roleAllows, roleIn } from "../vocab/roles.mjs";
 import { requireBearer } from "./bearer";
@@ -30,6 +31,9 @@ export interface KeyPrincipal {
   rateLimits: RateLimitColumn[] | null;
   /** The key's own allowlist (canonical CIDR texts): it may not grant a wider one. */
   allowedIps: string[] | null;
+  /** The key's own quota and limit group: it may not grant a looser quota, nor another group. */
+  quota: Quota | null;
+  limitGroup: string | null;
 }
 
 export type Principal = UserPrincipal | KeyPrincipal;
@@ -143,6 +147,8 @@ export async function authenticateManagement(
     exp: claims.exp,
     rateLimits: row.rateLimits,
     allowedIps: row.allowedIps,
+    quota: row.quota ?? null,
+    limitGroup: row.limitGroup ?? null,
   };
 }
 

@@ -237,7 +237,7 @@ export const VARS = {
     feature: "abuse",
     values: ["open", "closed"],
     default: "open",
-    doc: "When a key's rate-limit counter cannot be reached: `open` admits (and logs), `closed` answers 503.",
+    doc: "When a key's (or limit group's) rate-limit and quota counter cannot be reached: `open` admits (and logs), `closed` answers 503 (docs/quotas.md).",
   },
   AUTH_FAILURE_LIMIT: {
     type: "integer",

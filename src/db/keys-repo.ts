@@ -108,6 +108,8 @@ export interface UpdateInput {
   metadata?: Record<string, unknown> | null;
   rateLimits?: ApiKeyRow["rateLimits"];
   allowedIps?: ApiKeyRow["allowedIps"];
+  quota?: ApiKeyRow["quota"];
+  limitGroup?: ApiKeyRow["limitGroup"];
   exemptFromUnusedPolicy?: boolean;
   at: number;
 }
@@ -124,6 +126,8 @@ export async function updateKey(
   if (input.metadata !== undefined) set.metadata = input.metadata;
   if (input.rateLimits !== undefined) set.rateLimits = input.rateLimits;
   if (input.allowedIps !== undefined) set.allowedIps = input.allowedIps;
+  if (input.quota !== undefined) set.quota = input.quota;
+  if (input.limitGroup !== undefined) set.limitGroup = input.limitGroup;
   if (input.exemptFromUnusedPolicy !== undefined) set.exemptFromUnusedPolicy = input.exemptFromUnusedPolicy;
   const [, , rows] = await db.batch([
     db
@@ -209,6 +213,8 @@ const EDGE_RECORD_COLUMNS = {
   rotationCutoffAt: apiKeys.rotationCutoffAt,
   rateLimits: apiKeys.rateLimits,
   allowedIps: apiKeys.allowedIps,
+  quota: apiKeys.quota,
+  limitGroup: apiKeys.limitGroup,
   metadata: apiKeys.metadata,
   updatedAt: apiKeys.updatedAt,
 };
@@ -217,7 +223,7 @@ const EDGE_RECORD_COLUMNS = {
  * Keys the edge must know something about (revoked, rotated, rate-limited, allowlisted or with metadata) and that
  * can still be presented (not past their own exp), in id order: ids after `afterId` and up to
  * `upToId` (inclusive; no upper bound when undefined), at most `limit`. The condition is written
- * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0011): a
+ * out literally so SQLite uses the partial index api_keys_edge_record_id (migrations/0012): a
  * bound parameter cannot prove a row is in a partial index.
  */
 export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId: string | undefined, limit: number) {
@@ -228,7 +234,7 @@ export function edgeRecordKeysById(db: Db, now: number, afterId: string, upToId:
       and(
         gt(apiKeys.id, afterId),
         upToId === undefined ? undefined : lte(apiKeys.id, upToId),
-        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL OR ${apiKeys.metadata} IS NOT NULL)`,
+        sql`(${apiKeys.revoked} = 1 OR ${apiKeys.rotationCutoffAt} IS NOT NULL OR ${apiKeys.rateLimits} IS NOT NULL OR ${apiKeys.allowedIps} IS NOT NULL OR ${apiKeys.metadata} IS NOT NULL OR ${apiKeys.quota} IS NOT NULL OR ${apiKeys.limitGroup} IS NOT NULL)`,
         or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now)),
       ),
     )

@@ -2,6 +2,7 @@
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { ACTOR_KINDS, AUDIT_ACTIONS, AUDIT_OUTCOMES } from "../vocab/audit.mjs";
 import { DELIVERY_STATUSES, LEAK_ACTIONS } from "../vocab/events.mjs";
+import type { Quota } from "../vocab/quotas.mjs";
 import { GRANULARITY_NAMES } from "../vocab/usage.mjs";
 
 /**
@@ -41,6 +42,9 @@ export const apiKeys = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
     rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimitColumn[]>(),
     allowedIps: text("allowed_ips", { mode: "json" }).$type<string[]>(),
+    /** migrations/0010: the key's quota and its limit group. */
+    quota: text("quota", { mode: "json" }).$type<Quota>(),
+    limitGroup: text("limit_group"),
     /** migrations/0011: a break-glass key the unused-key policy never revokes. */
     exemptFromUnusedPolicy: integer("exempt_from_unused_policy", { mode: "boolean" }).notNull().default(false),
   },
@@ -178,6 +182,8 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   expiringWithinDays: integer("expiring_within_days"),
   unusedDays: integer("unused_days"),
   leakAction: text("leak_action", { enum: LEAK_ACTIONS }),
+  /** migrations/0010. */
+  quotaLowPercent: integer("quota_low_percent"),
   /** migrations/0011: the unused-key policy (NULL or 0: off). */
   revokeUnusedAfterDays: integer("revoke_unused_after_days"),
   unusedNoticeDays: integer("unused_notice_days"),
@@ -210,6 +216,25 @@ export const alerts = sqliteTable("alerts", {
   acknowledgedAt: integer("acknowledged_at"),
   acknowledgedBy: text("acknowledged_by"),
 });
+
+/** Shared budgets (migrations/0010): keys that join one count against its counter too. */
+export const limitGroups = sqliteTable(
+  "limit_groups",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    id: text("id").notNull().unique(),
+    tenantId: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    rateLimits: text("rate_limits", { mode: "json" }).$type<RateLimitColumn[]>(),
+    quota: text("quota", { mode: "json" }).$type<Quota>(),
+    createdAt: integer("created_at").notNull(),
+    createdBy: text("created_by").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("limit_groups_tenant_seq").on(t.tenantId, t.seq)],
+);
+
+export type LimitGroupRow = typeof limitGroups.$inferSelect;
 
 export type AlertRow = typeof alerts.$inferSelect;
 

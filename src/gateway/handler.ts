@@ -2,7 +2,8 @@
  * The data plane: every request that is not for the control plane. In order: the path contract
  * (path-contract.ts: a path an origin could read another way is refused), route policy, client
  * throttle (brute force), bearer key (signature, iss, aud, exp), edge record (revoked / rotated,
- * allowlist), scopes, rate limits; one verdict, then forward or refuse.
+ * allowlist), scopes, rate limits and quotas (the key's and its limit group's, spending the route's
+ * cost); one verdict, then forward or refuse.
  *
  * Never waits on D1 (the edge change feed is polled after the response), and in the steady state
  * awaits nothing but the origin: the key ring, verifications, edge records, route decisions and
@@ -25,8 +26,7 @@ import { recordLastUsed } from "../keys/last-used";
 import { satisfyingScope } from "../keys/scopes";
 import { isolateCache, setBounded } from "../lib/bounded-map";
 import { allowlistAdmits } from "../lib/ip";
-import type { RateLimits } from "../lib/rate-limit-set";
-import { decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
+import { type CounterRef, decideFromLease, decideWithCounter, type LimitDecision } from "../ratelimit/leases";
 import { recordUsage } from "../usage/events";
 import { usageSink } from "../usage/sink";
 import { rateLimitHeaders } from "../vocab/headers.mjs";
@@ -35,7 +35,7 @@ import type { UsageOutcome } from "../vocab/usage.mjs";
 import { type GatewayConfig, gatewayConfig } from "./config";
 import { RUNTIME_CLIENT_IP_HEADER } from "./origin-headers";
 import { judgePath } from "./path-contract";
-import { type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
+import { costOf, type Requirement, routeRule, UNMATCHED_RULE } from "./policy";
 import { forward, originFailure, withHeaders } from "./proxy";
 import { type Accepted, type Refused, refusalResponse, refused, type Verdict } from "./verdict";
 import { cachedVerification, verifyAndCache } from "./verify-cache";
@@ -108,15 +108,33 @@ async function authenticate(request: Request, env: Env, ip: string | null, rule:
   return result.ok ? result.claims : refused(result.reason, rule, { claims: result.claims });
 }
 
+/** The counters a key's requests count against (its own, its limit group's), made once per edge view. */
+const countersOfView = new WeakMap<EdgeView, readonly CounterRef[]>();
+const NO_COUNTERS: readonly CounterRef[] = [];
+
+function countersOf(claims: ApiKeyClaims, view: EdgeView | null): readonly CounterRef[] {
+  if (view === null || (view.limits === null && view.group === null)) return NO_COUNTERS;
+  let refs = countersOfView.get(view);
+  if (refs === undefined) {
+    const list: CounterRef[] = [];
+    if (view.limits !== null) list.push({ kind: "key", id: claims.keyId, tenant: claims.tenant, limits: view.limits });
+    if (view.group !== null) list.push({ kind: "group", id: view.group });
+    refs = list;
+    countersOfView.set(view, refs);
+  }
+  return refs;
+}
+
 function fromLimitDecision(decision: LimitDecision, claims: ApiKeyClaims, rule: string, env: Env): Verdict {
   switch (decision.kind) {
     case "admitted":
       return { ok: true, rule, claims, rateLimit: { policy: decision.policy, current: decision.rateLimit } };
     case "limited":
-      return refused("rate_limited", rule, {
+      return refused(decision.by.quota ? "quota_exceeded" : "rate_limited", rule, {
         claims,
         retryAfterS: decision.retryAfterS,
         rateLimit: { policy: decision.policy, current: decision.rateLimit },
+        limitedBy: decision.by,
       });
     case "unavailable":
       // Logged by the lease code; the deployment chose what an unreachable counter means.
@@ -149,8 +167,9 @@ function judgeKey(
     if (scope === null) return refused("insufficient_scope", rule, { claims, detail: route.challenge });
   }
   let verdict: Verdict = { ok: true, rule, claims };
-  if (view?.limits) {
-    const decision = decideFromLease(claims.keyId, view.limits, nowMs);
+  const counters = countersOf(claims, view);
+  if (counters.length > 0) {
+    const decision = decideFromLease(counters, costOf(route), nowMs);
     if (decision === undefined) return undefined;
     verdict = fromLimitDecision(decision, claims, rule, env);
   }
@@ -203,9 +222,9 @@ async function decide(
       : await readEdgeView({ kv: env.EDGE_RECORDS, d1: env.DB }, claims.keyId, config.revocationCacheTtlMs, nowMs);
   const verdict = judgeKey(env, claims, view, route, ip, nowMs);
   if (verdict !== undefined) return verdict;
-  // The key has limits and this isolate's lease is spent: ask its counter.
-  const limits = view?.limits as RateLimits;
-  const decided = fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, claims.keyId, limits, nowMs), claims, rule, env);
+  // The key counts against counters and this isolate's leases cannot cover the request: ask them.
+  const counters = countersOf(claims, view);
+  const decided = fromLimitDecision(await decideWithCounter(env.RATE_LIMITER, counters, costOf(route), nowMs), claims, rule, env);
   return withKeyFacts(decided, route.kind === "scopes" ? satisfyingScope(claims.scopes, route.scopes) : null, view);
 }
 

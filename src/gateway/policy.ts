@@ -9,13 +9,18 @@
  */
 
 import type { VARS } from "../config/vars";
+import { DEFAULT_ROUTE_COST, ROUTE_COST_MAX } from "../vocab/quotas.mjs";
 import { foldAscii } from "./path-contract";
 
 /** UNMATCHED_ROUTES's values (src/config/vars.ts). */
 export type UnmatchedRoutes = (typeof VARS.UNMATCHED_ROUTES.values)[number];
 
-/** What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage analytics. */
-export type Requirement = { rule: string } & (
+/**
+ * What a rule asks of a request; `rule` names the rule ("GET /api/v1/resources/**") for usage
+ * analytics; `cost` is what a request spends from each rate limit and quota it counts against
+ * (DEFAULT_ROUTE_COST when the rule sets none; 0 never touches a counter).
+ */
+export type Requirement = { rule: string; cost?: number } & (
   | { kind: "public" }
   | { kind: "authenticated" }
   | { kind: "scopes"; scopes: readonly string[]; challenge: string }
@@ -39,7 +44,12 @@ export interface CompiledPolicy {
   scopes: ReadonlySet<string>;
 }
 
-const RULE_FIELDS = new Set(["method", "path", "scopes", "public"]);
+const RULE_FIELDS = new Set(["method", "path", "scopes", "public", "cost"]);
+
+/** What a request of this requirement spends from each counter. */
+export function costOf(requirement: Requirement): number {
+  return requirement.cost ?? DEFAULT_ROUTE_COST;
+}
 const METHOD_PATTERN = /^[A-Z]+$/;
 
 function parseMethods(value: unknown, where: string): ReadonlySet<string> | null {
@@ -92,6 +102,13 @@ export function compilePolicy(raw: unknown): CompiledPolicy {
       if (list.length > 0) requirement = { kind: "scopes", scopes: list, challenge: list.join(" "), rule };
     }
     if (r.public === true) requirement = { kind: "public", rule };
+    if (r.cost !== undefined) {
+      if (typeof r.cost !== "number" || !Number.isInteger(r.cost) || r.cost < 0 || r.cost > ROUTE_COST_MAX) {
+        throw new Error(`${where}.cost must be an integer from 0 to ${ROUTE_COST_MAX}`);
+      }
+      if (r.public === true) throw new Error(`${where} cannot be public and have a cost (a public request has no key to count against)`);
+      if (r.cost !== DEFAULT_ROUTE_COST) requirement = { ...requirement, cost: r.cost };
+    }
     const asWritten = parsePath(r.path, where);
     return { methods, segments: asWritten.map(foldAscii), asWritten, requirement };
   });

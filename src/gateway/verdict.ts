@@ -6,6 +6,7 @@
  */
 import type { ApiKeyClaims } from "../auth/api-key-token";
 import { type ErrorCode, refusal } from "../errors";
+import type { RefusedBy } from "../ratelimit/leases";
 import { rateLimitHeaders } from "../vocab/headers.mjs";
 import { API_KEY_REFUSALS, type RefusalReason } from "../vocab/refusals.mjs";
 
@@ -37,8 +38,11 @@ export interface Refused {
   claims?: ApiKeyClaims;
   /** The malformed-credential description, the scopes a scope refusal asks for, or what is wrong with a path. */
   detail?: string;
-  retryAfterS?: number;
+  /** Seconds until a retry may succeed; null: never (a quota that does not refill), so no Retry-After. */
+  retryAfterS?: number | null;
   rateLimit?: RateLimitFields;
+  /** Which counter's which policy refused (rate_limited, quota_exceeded). */
+  limitedBy?: RefusedBy;
 }
 
 export type Verdict = Accepted | Refused;
@@ -52,9 +56,19 @@ function bearer(code: ErrorCode, description: string): Response {
 }
 
 function withRetryAfter(code: ErrorCode, description: string, v: Refused): Response {
-  const headers: Record<string, string> = { "retry-after": String(v.retryAfterS ?? 1) };
+  const headers: Record<string, string> = {};
+  if (v.retryAfterS !== null) headers["retry-after"] = String(v.retryAfterS ?? 1);
   if (v.rateLimit) for (const [name, value] of rateLimitHeaders(v.rateLimit)) headers[name] = value;
   return refusal(code, description, { headers });
+}
+
+/** Names the policy that refused: the key's own rate limit keeps the description it always had. */
+function limitedDescription(by: RefusedBy | undefined): string {
+  if (by === undefined || (by.counter === "key" && !by.quota)) return "API key rate limit exceeded";
+  if (by.counter === "key") return `API key quota exhausted ("${by.name}")`;
+  return by.quota
+    ? `The quota of the key's limit group ${by.id} is exhausted ("${by.name}")`
+    : `The rate limit of the key's limit group ${by.id} is exceeded ("${by.name}")`;
 }
 
 /** The response for a refusal: the only place the gateway builds one. */
@@ -75,7 +89,9 @@ export function refusalResponse(v: Refused): Response {
     case "ip_denied":
       return refusal("access_denied", "API key may not be used from this IP address");
     case "rate_limited":
-      return withRetryAfter("rate_limited", "API key rate limit exceeded", v);
+      return withRetryAfter("rate_limited", limitedDescription(v.limitedBy), v);
+    case "quota_exceeded":
+      return withRetryAfter("quota_exceeded", limitedDescription(v.limitedBy), v);
     case "throttled":
       return withRetryAfter("rate_limited", "Too many failed authentication attempts", v);
     case "rate_limit_unavailable":

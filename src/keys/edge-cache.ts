@@ -132,7 +132,13 @@ function withKnownRefusal(keyId: string, view: EdgeView | null): EdgeView | null
     return refused === view.refused ? view : { ...view, refused };
   }
   if (known === undefined) return view;
-  return { refused: known, limits: view?.limits ?? null, allowlist: view?.allowlist ?? null, meta: view?.meta ?? null };
+  return {
+    refused: known,
+    limits: view?.limits ?? null,
+    allowlist: view?.allowlist ?? null,
+    group: view?.group ?? null,
+    meta: view?.meta ?? null,
+  };
 }
 
 /** Whether the manifest state may be used at `nowMs` without reading KV. */

@@ -9,6 +9,7 @@
 import type { ApiKeyRow } from "../db/schema";
 import { type CidrRange, parseCidr } from "../lib/ip";
 import { type RateLimitRule, type RateLimits, rateLimitsOf } from "../lib/rate-limit-set";
+import type { Quota } from "../vocab/quotas.mjs";
 
 /** A key refused from `at` (unix seconds) on: the revocation time, or a rotation's cut-off. */
 export interface RefusedFrom {
@@ -22,6 +23,9 @@ export interface EdgeRecord {
   at?: number;
   rate_limits?: RateLimitRule[];
   allowed_ips?: string[];
+  /** migrations/0010: the key's quota, and the limit group whose counter it counts against too. */
+  quota?: Quota;
+  limit_group?: string;
   /** The key's metadata as the X-Keygate-Meta value (base64url of its JSON), encoded once when written. */
   meta?: string;
 }
@@ -29,8 +33,11 @@ export interface EdgeRecord {
 /** What the gateway works with: the record parsed once per read. */
 export interface EdgeView {
   refused: RefusedFrom | null;
+  /** The key's own counted policies: its rate limits and quota. */
   limits: RateLimits | null;
   allowlist: readonly CidrRange[] | null;
+  /** The limit group the key counts against as well (its counter holds the group's policies). */
+  group: string | null;
   /** X-Keygate-Meta for the origin (FORWARD_KEY_META), or null for a key without metadata. */
   meta: string | null;
 }
@@ -38,7 +45,7 @@ export interface EdgeView {
 /** The record D1's row calls for, or null when the edge needs to know nothing about the key. */
 export function edgeRecordOf(
   row: Pick<ApiKeyRow, "revoked" | "revokedAt" | "rotationCutoffAt" | "rateLimits" | "allowedIps" | "updatedAt"> &
-    Partial<Pick<ApiKeyRow, "metadata">>,
+    Partial<Pick<ApiKeyRow, "quota" | "limitGroup" | "metadata">>,
 ): EdgeRecord | null {
   const record: EdgeRecord = {};
   if (row.revoked) {
@@ -50,6 +57,8 @@ export function edgeRecordOf(
   }
   if (row.rateLimits && row.rateLimits.length > 0) record.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) record.allowed_ips = row.allowedIps;
+  if (row.quota) record.quota = row.quota;
+  if (row.limitGroup) record.limit_group = row.limitGroup;
   if (row.metadata && Object.keys(row.metadata).length > 0) record.meta = metaHeaderValue(row.metadata);
   return Object.keys(record).length > 0 ? record : null;
 }
@@ -69,7 +78,10 @@ export function viewOf(record: EdgeRecord | null): EdgeView | null {
     (record.state === "revoked" || record.state === "rotated") && typeof record.at === "number"
       ? { state: record.state, at: record.at }
       : null;
-  const limits = Array.isArray(record.rate_limits) && record.rate_limits.length > 0 ? rateLimitsOf(record.rate_limits) : null;
+  const rules = Array.isArray(record.rate_limits) ? record.rate_limits : [];
+  const quota = record.quota && typeof record.quota === "object" ? record.quota : null;
+  const limits: RateLimits | null = rules.length > 0 || quota ? rateLimitsOf(rules, quota) : null;
+  const group = typeof record.limit_group === "string" ? record.limit_group : null;
   let allowlist: CidrRange[] | null = null;
   if (Array.isArray(record.allowed_ips) && record.allowed_ips.length > 0) {
     allowlist = [];
@@ -79,7 +91,7 @@ export function viewOf(record: EdgeRecord | null): EdgeView | null {
     }
   }
   const meta = typeof record.meta === "string" && record.meta !== "" ? record.meta : null;
-  return refused || limits || allowlist || meta ? { refused, limits, allowlist, meta } : null;
+  return refused || limits || allowlist || group || meta ? { refused, limits, allowlist, group, meta } : null;
 }
 
 /** The refusal that refuses more: a revocation over a rotation, else the earlier one. */

@@ -10,6 +10,7 @@ import { ADMIN_ALL_SCOPE, type ScopeLifetimePolicy } from "../config/keys";
 import type { ApiKeyRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { type CidrRange, parseCidr, rangeContains } from "../lib/ip";
+import type { Quota } from "../vocab/quotas.mjs";
 import type { RateLimit } from "./requests";
 import { covers, satisfies } from "./scopes";
 
@@ -50,6 +51,37 @@ export function assertLimitsNoLooser(ctx: ManagementContext, limits: readonly Ra
       );
     }
   }
+}
+
+/**
+ * A management key with a quota may not hand out a looser one: the new key needs a quota over the
+ * same period with no larger `limit` (so none at all is looser than any).
+ */
+export function assertQuotaNoLooser(ctx: ManagementContext, quota: Quota | null): void {
+  const { principal } = ctx;
+  if (principal.kind !== "key" || principal.quota === null) return;
+  const own = principal.quota;
+  if (quota === null || quota.period !== own.period || quota.limit > own.limit) {
+    throw new ApiError(
+      "access_denied",
+      `A management key with a quota cannot grant a looser one: quota needs a limit of at most ${own.limit} per period "${own.period}" (as its own)`,
+    );
+  }
+}
+
+/**
+ * A management key in a limit group may put a key only in that group, or in none; one outside every
+ * group may put a key in none. Users may use any group of the tenant.
+ */
+export function assertMayJoinGroup(ctx: ManagementContext, group: string | null): void {
+  const { principal } = ctx;
+  if (principal.kind !== "key" || group === null || group === principal.limitGroup) return;
+  throw new ApiError(
+    "access_denied",
+    principal.limitGroup === null
+      ? "A management key outside every limit group cannot put a key in one: limit_group must be null or omitted"
+      : `A management key can only put a key in its own limit group (${principal.limitGroup}), or in none`,
+  );
 }
 
 /**

@@ -7,7 +7,9 @@ import type { ScopeCatalog } from "../config/keys";
 import type { RateLimitColumn } from "../db/schema";
 import { boundedInt, jsonValue, typeError } from "../http/validate";
 import { NO_CONTROL_CHARACTERS } from "../lib/control-characters";
+import { isId } from "../lib/ids";
 import { parseCidr } from "../lib/ip";
+import { QUOTA_LIMIT_MAX, QUOTA_PERIODS } from "../vocab/quotas.mjs";
 import { inCatalog } from "./scopes";
 
 export const NAME_MAX_LENGTH = 200;
@@ -93,7 +95,7 @@ export type RateLimit = z.output<typeof rateLimitSchema>;
 export type RateLimitIsStoredAsIs = Assert<[RateLimit, RateLimitColumn] extends [RateLimitColumn, RateLimit] ? true : false>;
 type Assert<T extends true> = T;
 
-const rateLimits = z
+export const rateLimitsSchema = z
   .array(rateLimitSchema, typeError("rate_limits", "rate_limits must be an array of {name, limit, window_seconds}"))
   .check(
     z.maxLength(RATE_LIMITS_MAX, `rate_limits may hold at most ${RATE_LIMITS_MAX} limits`),
@@ -122,6 +124,30 @@ const allowedIps = z.pipe(
   ]),
 );
 
+export const quotaSchema = z
+  .strictObject(
+    {
+      limit: boundedInt("limit", 1, QUOTA_LIMIT_MAX),
+      period: z.enum(QUOTA_PERIODS, { error: `period must be one of: ${QUOTA_PERIODS.join(", ")}` }),
+    },
+    { error: "quota must be an object {limit, period}" },
+  )
+  .register(z.globalRegistry, {
+    id: "Quota",
+    examples: [
+      { limit: 100000, period: "month" },
+      { limit: 5000, period: "none" },
+    ],
+    description:
+      "At most `limit` calls (route cost units) per calendar `period` in UTC (`day`, `month`), or in all (`none`: never refills); credits add to the current period.",
+  });
+
+/** A limit group's id (the group must be of the same tenant: the service checks). */
+export const limitGroupIdSchema = z.string(typeError("limit_group", "limit_group must be a limit group id (grp-...)")).check(
+  z.refine((v) => isId("group", v), "limit_group must be a limit group id (grp-...)"),
+  z.describe("A limit group of the same tenant: the key's requests count against the group's limits and quota too."),
+);
+
 /** An empty list means none: stored as NULL, not shown. */
 function noneIfEmpty<T>(list: T[] | null | undefined): T[] | null | undefined {
   return list !== null && list !== undefined && list.length === 0 ? null : list;
@@ -136,8 +162,10 @@ function build(catalog: ScopeCatalog) {
         name,
         scopes: scopes(catalog),
         expires_in_days: z.optional(expiresInDays),
-        rate_limits: z.optional(rateLimits),
+        rate_limits: z.optional(rateLimitsSchema),
         allowed_ips: z.optional(allowedIps),
+        quota: z.optional(quotaSchema),
+        limit_group: z.optional(limitGroupIdSchema),
         metadata: z.optional(metadata),
         exempt_from_unused_policy: z.optional(exemptFromUnusedPolicy),
       },
@@ -153,8 +181,14 @@ function build(catalog: ScopeCatalog) {
         name: z.optional(name),
         scopes: z.optional(scopes(catalog)),
         expires_in_days: z.optional(expiresInDays),
-        rate_limits: z.optional(rateLimits),
+        rate_limits: z.optional(rateLimitsSchema),
         allowed_ips: z.optional(allowedIps),
+        quota: z.optional(
+          z.nullable(quotaSchema).check(z.describe("A new quota for the replacement; null: none. Omitted: the old key's.")),
+        ),
+        limit_group: z.optional(
+          z.nullable(limitGroupIdSchema).check(z.describe("The replacement's limit group; null: none. Omitted: the old key's.")),
+        ),
       },
       OBJECT,
     ),
@@ -163,8 +197,12 @@ function build(catalog: ScopeCatalog) {
         {
           name: z.optional(name),
           metadata: z.optional(metadata),
-          rate_limits: z.optional(z.nullable(rateLimits).check(z.describe("New limits; null or [] removes them."))),
+          rate_limits: z.optional(z.nullable(rateLimitsSchema).check(z.describe("New limits; null or [] removes them."))),
           allowed_ips: z.optional(z.nullable(allowedIps).check(z.describe("New allowlist; null or [] removes it."))),
+          quota: z.optional(
+            z.nullable(quotaSchema).check(z.describe("New quota; null removes it. Counts carry over while the period stays.")),
+          ),
+          limit_group: z.optional(z.nullable(limitGroupIdSchema).check(z.describe("Join this limit group; null leaves the key's group."))),
           exempt_from_unused_policy: z.optional(exemptFromUnusedPolicy),
           scopes: z.optional(z.never({ error: "scopes of an issued key cannot change in place; rotate the key with new scopes" })),
         },
@@ -172,7 +210,7 @@ function build(catalog: ScopeCatalog) {
       )
       .check(
         z.refine((b) => Object.values(b).some((v) => v !== undefined), {
-          message: "nothing to update: give name, metadata, rate_limits, allowed_ips and/or exempt_from_unused_policy",
+          message: "nothing to update: give name, metadata, rate_limits, allowed_ips, exempt_from_unused_policy, quota and/or limit_group",
         }),
       ),
     revoke: z.strictObject(

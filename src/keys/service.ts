@@ -12,15 +12,25 @@ import type { SigningKeyRing } from "../auth/signing-keys";
 import type { KeyConfig, ScopeLifetimePolicy } from "../config/keys";
 import type { Db } from "../db/client";
 import * as repo from "../db/keys-repo";
+import { findGroup } from "../db/limit-groups-repo";
 import type { ApiKeyRow, NewApiKeyRow, NewAuditRow } from "../db/schema";
 import { ApiError } from "../errors";
 import { ID_NOUNS, newId } from "../lib/ids";
 import type { KEY_EVENTS } from "../vocab/events.mjs";
 import type { KeyStatus } from "../vocab/key-status.mjs";
+import type { Quota } from "../vocab/quotas.mjs";
 import { API_KEY_REFUSALS } from "../vocab/refusals.mjs";
 import { learnEdgeRecord } from "./edge-cache";
 import { edgeRecordOf } from "./edge-record";
-import { allowlistWithinOwn, assertAllowlistNoWider, assertLifetimeAllowed, assertLimitsNoLooser, assertMayGrant } from "./grant-policy";
+import {
+  allowlistWithinOwn,
+  assertAllowlistNoWider,
+  assertLifetimeAllowed,
+  assertLimitsNoLooser,
+  assertMayGrant,
+  assertMayJoinGroup,
+  assertQuotaNoLooser,
+} from "./grant-policy";
 import {
   type CreateKeyInput,
   DEFAULT_EXPIRES_IN_DAYS,
@@ -88,18 +98,26 @@ async function newKey(
     rotatedFrom: string | null;
     rateLimits: RateLimit[] | null;
     allowedIps: string[] | null;
+    quota: Quota | null;
+    limitGroup: string | null;
     exemptFromUnusedPolicy: boolean;
     /** The principal's own row when a management key rotates itself. */
     self?: ApiKeyRow;
   },
 ): Promise<{
-  row: NewApiKeyRow & Pick<ApiKeyRow, "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps" | "metadata" | "exemptFromUnusedPolicy">;
+  row: NewApiKeyRow &
+    Pick<
+      ApiKeyRow,
+      "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps" | "metadata" | "exemptFromUnusedPolicy" | "quota" | "limitGroup"
+    >;
   apiKey: string;
 }> {
   assertLifetimeAllowed(deps.lifetimePolicy, fields.scopes, fields.expiresInDays);
   const expiresAt = expiresAtFor(fields.expiresInDays, ctx.now);
   assertMayGrant(ctx, fields.scopes, expiresAt, fields.self);
   assertLimitsNoLooser(ctx, fields.rateLimits);
+  assertQuotaNoLooser(ctx, fields.quota);
+  await assertGroupUsable(deps, ctx, fields.limitGroup);
   const id = newId("key");
   const jti = crypto.randomUUID();
   const apiKey = await issueApiKey(deps.ring, deps.keyConfig, {
@@ -127,10 +145,21 @@ async function newKey(
     rotatedFrom: fields.rotatedFrom,
     rateLimits: fields.rateLimits,
     allowedIps: fields.allowedIps,
+    quota: fields.quota,
+    limitGroup: fields.limitGroup,
     exemptFromUnusedPolicy: fields.exemptFromUnusedPolicy,
     updatedAt: ctx.now,
   };
   return { row, apiKey };
+}
+
+/** A key may join a limit group of its own tenant that the principal may use (400 naming the field, 403). */
+async function assertGroupUsable(deps: KeyServiceDeps, ctx: ManagementContext, group: string | null): Promise<void> {
+  if (group === null) return;
+  assertMayJoinGroup(ctx, group);
+  if (!(await findGroup(deps.db, ctx.tenant, group))) {
+    throw new ApiError("invalid_request", `limit_group ${group} is not a limit group of this tenant`);
+  }
 }
 
 /** Sends the webhook deliveries a committed change created; the cron re-sends any this loses. */
@@ -184,6 +213,8 @@ export async function createKey(deps: KeyServiceDeps, ctx: ManagementContext, in
     rotatedFrom: null,
     rateLimits: noneIfEmpty(input.rate_limits) ?? null,
     allowedIps: allowlistOfNewKey(ctx, input.allowed_ips),
+    quota: input.quota ?? null,
+    limitGroup: input.limit_group ?? null,
     exemptFromUnusedPolicy: input.exempt_from_unused_policy ?? false,
   });
   const { api_key: _, ...created } = createdKeyView(row, apiKey);
@@ -292,18 +323,37 @@ export async function updateKey(deps: KeyServiceDeps, ctx: ManagementContext, id
   const allowedIps = input.allowed_ips === undefined ? undefined : (noneIfEmpty(input.allowed_ips) ?? null);
   if (rateLimits !== undefined) assertLimitsNoLooser(ctx, rateLimits);
   assertAllowlistNoWider(ctx, allowedIps);
+  if (input.quota !== undefined) assertQuotaNoLooser(ctx, input.quota);
+  if (input.limit_group !== undefined) await assertGroupUsable(deps, ctx, input.limit_group);
   const metadata = input.metadata === undefined ? undefined : emptyAsNull(input.metadata);
   const exempt = input.exempt_from_unused_policy;
   const row = await repo.updateKey(
     deps.db,
     ctx.tenant,
     id,
-    { name: input.name, metadata, rateLimits, allowedIps, exemptFromUnusedPolicy: exempt, at: ctx.now },
+    {
+      name: input.name,
+      metadata,
+      rateLimits,
+      allowedIps,
+      exemptFromUnusedPolicy: exempt,
+      quota: input.quota,
+      limitGroup: input.limit_group,
+      at: ctx.now,
+    },
     // An exemption from the unused-key policy is an entry of its own kind, so it can be found.
     deps.record.audit(ctx, exempt === undefined ? "update" : "set_unused_exemption", id, "success", 200),
   );
   if (!row) notFound();
-  if (rateLimits !== undefined || allowedIps !== undefined || metadata !== undefined) mirror(row, ctx.now);
+  if (
+    rateLimits !== undefined ||
+    allowedIps !== undefined ||
+    metadata !== undefined ||
+    input.quota !== undefined ||
+    input.limit_group !== undefined
+  ) {
+    mirror(row, ctx.now);
+  }
   return keyView(row);
 }
 
@@ -340,6 +390,9 @@ export async function rotateKey(
     // Limits and allowlist carry over unless the rotation sets new ones.
     rateLimits: input.rate_limits === undefined ? old.rateLimits : (noneIfEmpty(input.rate_limits) ?? null),
     allowedIps: allowlistOfReplacement(ctx, input.allowed_ips, old.allowedIps),
+    // So do the quota (the replacement counts its own, as a new key would) and the limit group.
+    quota: input.quota === undefined ? (old.quota ?? null) : input.quota,
+    limitGroup: input.limit_group === undefined ? (old.limitGroup ?? null) : input.limit_group,
     exemptFromUnusedPolicy: old.exemptFromUnusedPolicy,
     self: ctx.principal.kind === "key" && ctx.principal.keyId === old.id ? old : undefined,
   });

@@ -8,9 +8,25 @@
 import * as z from "zod/mini";
 import type { ApiKeyRow } from "../db/schema";
 import { jsonValue } from "../http/validate";
-import { type RateLimit, rateLimitSchema } from "./requests";
+import type { Quota } from "../vocab/quotas.mjs";
+import { quotaSchema, type RateLimit, rateLimitSchema } from "./requests";
 
 const unixSeconds = z.int();
+
+/** A key's quota as shown; `remaining` and `resets_at` when its counter was asked (one key's view). */
+export const quotaViewSchema = z
+  .strictObject({
+    limit: z.int(),
+    period: quotaSchema.shape.period,
+    remaining: z.optional(z.int().check(z.describe("Calls left in the current period (credits included); leased units count as spent."))),
+    credited: z.optional(z.int().check(z.describe("Credited in the current period."))),
+    resets_at: z.optional(z.nullable(unixSeconds).check(z.describe("When the period ends and the quota refills; null: never (`none`)."))),
+  })
+  .register(z.globalRegistry, {
+    id: "QuotaState",
+    description: "A quota, with what remains of it when the counter was asked.",
+    examples: [{ limit: 100000, period: "month", remaining: 81234, credited: 5000, resets_at: 1706745600 }],
+  });
 
 export const keyViewSchema = z
   .strictObject({
@@ -28,6 +44,8 @@ export const keyViewSchema = z
     grace_period_ends_at: z.optional(unixSeconds),
     rate_limits: z.optional(z.array(rateLimitSchema)),
     allowed_ips: z.optional(z.array(z.string())),
+    quota: z.optional(quotaViewSchema),
+    limit_group: z.optional(z.string()),
     exempt_from_unused_policy: z.optional(z.literal(true)),
   })
   .register(z.globalRegistry, { id: "ApiKey", description: "An API key's metadata (never the key itself)." });
@@ -45,6 +63,8 @@ export const createdKeyViewSchema = z
     rotated_from: z.optional(z.string()),
     rate_limits: z.optional(z.array(rateLimitSchema)),
     allowed_ips: z.optional(z.array(z.string())),
+    quota: z.optional(quotaViewSchema),
+    limit_group: z.optional(z.string()),
     metadata: z.optional(z.record(z.string(), jsonValue)),
     exempt_from_unused_policy: z.optional(z.literal(true)),
   })
@@ -73,15 +93,20 @@ export function keyView(row: ApiKeyRow): KeyView {
   return view;
 }
 
-/** Limits and allowlist appear only when set: seed objects stay exact. */
-function withPolicy(view: { rate_limits?: RateLimit[]; allowed_ips?: string[] }, row: Pick<ApiKeyRow, "rateLimits" | "allowedIps">): void {
+/** Limits, allowlist, quota and group appear only when set: seed objects stay exact. */
+function withPolicy(
+  view: { rate_limits?: RateLimit[]; allowed_ips?: string[]; quota?: z.output<typeof quotaViewSchema>; limit_group?: string },
+  row: Pick<ApiKeyRow, "rateLimits" | "allowedIps"> & { quota?: Quota | null; limitGroup?: string | null },
+): void {
   if (row.rateLimits && row.rateLimits.length > 0) view.rate_limits = row.rateLimits;
   if (row.allowedIps && row.allowedIps.length > 0) view.allowed_ips = row.allowedIps;
+  if (row.quota) view.quota = { limit: row.quota.limit, period: row.quota.period };
+  if (row.limitGroup) view.limit_group = row.limitGroup;
 }
 
 export function createdKeyView(
   row: Pick<ApiKeyRow, "id" | "name" | "scopes" | "createdAt" | "expiresAt" | "rotatedFrom" | "rateLimits" | "allowedIps"> &
-    Partial<Pick<ApiKeyRow, "metadata" | "exemptFromUnusedPolicy">>,
+    Partial<Pick<ApiKeyRow, "metadata" | "exemptFromUnusedPolicy" | "quota" | "limitGroup">>,
   apiKey: string,
 ): CreatedKeyView {
   const view: CreatedKeyView = {

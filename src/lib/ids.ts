@@ -9,11 +9,13 @@ export const ID_PREFIXES = {
   key: "key",
   webhook: "wh",
   alert: "alert",
+  /** A limit group (issue 19): a shared budget of keys. */
+  group: "grp",
 } as const;
 export type IdKind = keyof typeof ID_PREFIXES;
 
 /** What each kind of id names, as error messages say it ("API key not found"). */
-export const ID_NOUNS: Readonly<Record<IdKind, string>> = { key: "API key", webhook: "Webhook", alert: "Alert" };
+export const ID_NOUNS: Readonly<Record<IdKind, string>> = { key: "API key", webhook: "Webhook", alert: "Alert", group: "Limit group" };
 
 const UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 const ID_PATTERNS = Object.fromEntries(

@@ -5,6 +5,8 @@
  * each other.
  */
 import { rateLimitPolicyField } from "../vocab/headers.mjs";
+import { KEY_QUOTA_ITEM, type Quota } from "../vocab/quotas.mjs";
+import type { CountedPolicy } from "./periods";
 
 /** One limit: at most `limit` requests in each fixed window of `window_seconds` (the RateLimit schema's shape). */
 export interface RateLimitRule {
@@ -14,7 +16,8 @@ export interface RateLimitRule {
 }
 
 export interface RateLimits {
-  list: readonly RateLimitRule[];
+  /** Rate limits by their names, the quota as `key.quota` (src/vocab/quotas.mjs). */
+  list: readonly CountedPolicy[];
   /** Identity of this set of limits (leases are per key and per set). */
   fingerprint: string;
   /** The RateLimit-Policy field value (draft-ietf-httpapi-ratelimit-headers-11). */
@@ -28,12 +31,15 @@ function fnv1a(text: string): string {
   return hash.toString(16).padStart(8, "0");
 }
 
-/** The set of `list` (non-empty), with its fingerprint and RateLimit-Policy value. */
-export function rateLimitsOf(list: readonly RateLimitRule[]): RateLimits {
+/** The counted policies of `rules` and `quota` (not both empty), with their fingerprint and RateLimit-Policy value. */
+export function rateLimitsOf(rules: readonly RateLimitRule[], quota: Quota | null = null): RateLimits {
+  const list: CountedPolicy[] = [...rules];
+  if (quota) list.push({ name: KEY_QUOTA_ITEM, limit: quota.limit, period: quota.period });
   return {
     list,
-    // Leases are per key and per set of limits: a changed set starts a new lease.
-    fingerprint: fnv1a(JSON.stringify({ rate_limits: list })),
+    // Leases are per key and per set of policies: a changed set starts a new lease. A key with rate
+    // limits only keeps the fingerprint it had before quotas (its leases stay good).
+    fingerprint: fnv1a(JSON.stringify(quota ? { rate_limits: rules.length > 0 ? rules : undefined, quota } : { rate_limits: rules })),
     policyHeader: rateLimitPolicyField(list),
   };
 }

@@ -6,6 +6,7 @@ import { boundedInt, oneOf } from "../http/validate";
 import { requestSchemas } from "../keys/requests";
 import { createKey, getKey, listKeys, revokeKey, rotateKey, updateKey } from "../keys/service";
 import { createdKeyViewSchema, keyViewSchema } from "../keys/views";
+import { counterNamespace, withQuotaState } from "../ratelimit/quota-service";
 import { KEY_STATUSES } from "../vocab/key-status.mjs";
 import { serviceDeps } from "./deps";
 import { managementRoute } from "./spec";
@@ -148,7 +149,10 @@ export const keyRoutes = [
     methodHint: "revoke with POST .../revoke",
     responses: { 200: { description: "The key.", schema: keyViewSchema, example: SEED_KEY_LIST[0] } },
     async handle({ env, ctx, keyId }) {
-      return jsonResponse(await getKey(await serviceDeps(env), ctx.tenant, keyId));
+      // Issue 19: a key with a quota shows what remains of it (asked of its counter).
+      return jsonResponse(
+        await withQuotaState(counterNamespace(env.RATE_LIMITER), await getKey(await serviceDeps(env), ctx.tenant, keyId), Date.now()),
+      );
     },
   }),
   managementRoute({

@@ -20,7 +20,12 @@ export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** What a path's `{id}` names, by the collection segment before it ("/api-keys/{id}": a key). */
-const PATH_ID_KINDS: Readonly<Record<string, IdKind>> = { "api-keys": "key", alerts: "alert", webhooks: "webhook" };
+const PATH_ID_KINDS: Readonly<Record<string, IdKind>> = {
+  "api-keys": "key",
+  alerts: "alert",
+  webhooks: "webhook",
+  "limit-groups": "group",
+};
 
 /** The kind of id a route template's `{id}` names; undefined for a template without one. */
 export function pathIdKind(template: string): IdKind | undefined {

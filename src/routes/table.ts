@@ -17,6 +17,7 @@ import { introspectionRoutes } from "./introspect";
 import { keyRoutes } from "./keys";
 import { leakRoutes } from "./leaks";
 import { publicRoutes } from "./public";
+import { quotaRoutes } from "./quotas";
 import { publicRoute, type Route } from "./spec";
 import { usageRoutes } from "./usage";
 import { webhookRoutes } from "./webhooks";
@@ -72,6 +73,7 @@ export const ROUTES: readonly Route[] = [
   openApiRoute,
   apiReferenceRoute,
   ...keyRoutes,
+  ...quotaRoutes,
   ...auditRoutes,
   ...usageRoutes,
   ...governanceRoutes,

@@ -23,6 +23,12 @@ export const AUDIT_ACTIONS = /** @type {const} */ ([
   "test_webhook",
   // A leak of a live key was reported and the tenant's policy is to notify only.
   "leak_report",
+  // Issue 19: quota credits and limit groups.
+  "credit_quota",
+  "limit_groups",
+  "create_limit_group",
+  "update_limit_group",
+  "delete_limit_group",
   // Reading a key's scope usage or the tenant's least-privilege report (refusals only: reads are not recorded).
   "scope_usage",
   // A rotation to the scopes a key exercised (POST .../narrow).

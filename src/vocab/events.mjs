@@ -23,11 +23,14 @@ export const ALERT_TYPES = /** @type {const} */ ([
   "key_unused",
   "rate_limited",
   "key.leaked",
+  // Issue 19 (docs/quotas.md): a key's or limit group's quota is down to quota_low_percent, or used up.
+  "quota_low",
+  "quota_exhausted",
 ]);
 /** @typedef {(typeof ALERT_TYPES)[number]} AlertType */
 
 /** Key lifecycle events: webhooks only, no alert. */
-export const KEY_EVENTS = /** @type {const} */ (["key.created", "key.revoked", "key.rotated"]);
+export const KEY_EVENTS = /** @type {const} */ (["key.created", "key.revoked", "key.rotated", "key.quota_credited"]);
 /** @typedef {(typeof KEY_EVENTS)[number]} KeyEvent */
 
 /** What a webhook may subscribe to. */

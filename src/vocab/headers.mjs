@@ -42,22 +42,37 @@ function sfString(value) {
   return `"${value.replace(/[\\"]/g, "\\$&")}"`;
 }
 
+const DAY_SECONDS = 86_400;
+
 /**
- * The RateLimit-Policy field value for a key's limits: each policy's quota (q) and window (w).
- * @param {ReadonlyArray<{ name: string, limit: number, window_seconds: number }>} limits
+ * A RateLimit-Policy item: the policy's quota (q) and window in seconds (w). A rate limit's window
+ * is its `window_seconds`; a quota's (issue 19, src/vocab/quotas.mjs) is its period where that has
+ * one length (a day), while a month varies and a `none` quota has no window, so theirs carry no `w`
+ * (the draft makes it optional).
+ * @param {{ name: string, limit: number, window_seconds?: number, period?: string }} policy
  */
-export function rateLimitPolicyField(limits) {
-  return limits.map((l) => `${sfString(l.name)};q=${l.limit};w=${l.window_seconds}`).join(", ");
+export function rateLimitPolicyItem(policy) {
+  const w = policy.window_seconds ?? (policy.period === "day" ? DAY_SECONDS : undefined);
+  return `${sfString(policy.name)};q=${policy.limit}${w === undefined ? "" : `;w=${w}`}`;
 }
 
 /**
- * The RateLimit field value (one item) for one policy: what remains (r) and seconds until it resets (t).
+ * The RateLimit-Policy field value for a key's (or group's) policies, one item each.
+ * @param {ReadonlyArray<{ name: string, limit: number, window_seconds?: number, period?: string }>} limits
+ */
+export function rateLimitPolicyField(limits) {
+  return limits.map(rateLimitPolicyItem).join(", ");
+}
+
+/**
+ * The RateLimit field value (one item) for one policy: what remains (r) and seconds until it resets
+ * (t; none for a quota that never refills).
  * @param {string} name
  * @param {number} remaining
- * @param {number} resetSeconds
+ * @param {number | null} resetSeconds
  */
 export function rateLimitItem(name, remaining, resetSeconds) {
-  return `${sfString(name)};r=${remaining};t=${resetSeconds}`;
+  return `${sfString(name)};r=${remaining}${resetSeconds === null ? "" : `;t=${resetSeconds}`}`;
 }
 
 /**

@@ -16,6 +16,8 @@ export const REFUSAL_REASONS = /** @type {const} */ ([
   "ip_denied",
   "insufficient_scope",
   "rate_limited",
+  // Issue 19: a key's or its limit group's quota is used up (docs/quotas.md).
+  "quota_exceeded",
   "rate_limit_unavailable",
   "bad_path",
   "no_route",

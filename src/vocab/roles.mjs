@@ -6,8 +6,8 @@
  *
  * Roles are ordered: each includes everything the one before it may do.
  * - viewer: reads keys, usage, scope usage, alerts, the audit log and settings;
- * - operator: adds create, rotate, revoke, PATCH (exemptions included), narrowing and alert acknowledgements;
- * - admin: adds webhooks and alert settings (the leak and unused-key policies among them).
+ * - operator: adds create, rotate, revoke, PATCH (exemptions included), narrowing, quota credits and alert acknowledgements;
+ * - admin: adds webhooks, limit groups and alert settings (the leak and unused-key policies among them).
  */
 
 export const ROLES = /** @type {const} */ (["viewer", "operator", "admin"]);
@@ -22,8 +22,8 @@ export const ROLES = /** @type {const} */ (["viewer", "operator", "admin"]);
 export const ROLE_DESCRIPTIONS = /** @type {const} */ ({
   viewer: "reads keys, usage, scope usage, alerts, the audit log and settings",
   operator:
-    "a viewer who also creates, rotates, narrows, revokes and changes keys (their exemption from the unused-key policy too) and acknowledges alerts",
-  admin: "an operator who also manages webhooks and alert settings (thresholds, the leak policy and the unused-key policy)",
+    "a viewer who also creates, rotates, narrows, revokes and changes keys (their exemption from the unused-key policy too), credits their quotas and acknowledges alerts",
+  admin: "an operator who also manages webhooks, limit groups and alert settings (thresholds, the leak policy and the unused-key policy)",
 });
 
 /** USER_TOKEN_DEFAULT_ROLE's values: a role, or "none" (a token without the claim may do nothing). */

@@ -220,6 +220,7 @@ describe("alerts API", () => {
       expiring_within_days: 7,
       unused_days: 90,
       leak_action: "revoke",
+      quota_low_percent: 10,
       revoke_unused_after_days: 0,
       unused_notice_days: 7,
     });

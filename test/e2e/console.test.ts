@@ -215,3 +215,81 @@ describe("console security headers", () => {
     expect(page.headers.get("content-security-policy")).toContain(`connect-src 'self' ${op.issuer};`);
   });
 });
+
+/** Signs in through the provider's development pages and opens the tenant's keys (issue 19's test). */
+async function signedIn(page: Page): Promise<void> {
+  await page.goto(`${kg.url}/console`);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((url) => url.origin === op.issuer);
+  await page.locator("input[name=login]").fill("bob");
+  await page.locator("input[name=password]").fill("any");
+  await page.locator("button[type=submit]").click();
+  await page.getByRole("button", { name: /continue/i }).click();
+  await page.getByRole("heading", { name: "Choose a tenant" }).waitFor();
+  await page.getByRole("link", { name: new RegExp(TENANT) }).click();
+  await page.getByRole("button", { name: "Create key" }).first().waitFor();
+}
+
+describe("console: limits and quotas (issue 19)", () => {
+  it("creates a key with a rate limit and a quota, shows what remains and the next reset, and edits the quota", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const watch = watchPage(page);
+    await signedIn(page);
+
+    await page.getByRole("button", { name: "Create key" }).first().click();
+    const dialog = page.getByRole("dialog", { name: "Create an API key" });
+    await dialog.getByLabel("Name").fill("Metered partner");
+    await dialog.getByRole("checkbox", { name: /^api:read / }).check();
+    await dialog.getByLabel("Rate limits").fill("burst=100/60s");
+    await dialog.getByLabel("Quota (calls)").fill("2");
+    await dialog.getByLabel("Quota period").selectOption("day");
+    await expectAccessible(page, "create-key-limits");
+    await dialog.getByRole("button", { name: "Create key" }).click();
+    const apiKey = await page.getByRole("dialog", { name: "Your new API key" }).locator("textarea[data-secret]").inputValue();
+    await page.getByRole("button", { name: "Done, I have stored the key" }).click();
+
+    expect([(await gateway(apiKey)).status, (await gateway(apiKey)).status]).toEqual([200, 200]);
+    expect(await gateway(apiKey)).toMatchObject({ status: 429, body: { error: "quota_exceeded" } });
+
+    await page.getByRole("link", { name: "Metered partner" }).click();
+    const quota = page.locator("dd[data-quota]");
+    await expect.poll(() => quota.textContent()).toMatch(/^2 calls per day · 0 left · resets /);
+    await expect.poll(() => page.locator("dl.details").textContent()).toMatch(/100 per 1 minute|100 per 60 s|100 per/);
+    await expectAccessible(page, "key-quota");
+
+    await page.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("dialog", { name: "Edit “Metered partner”" });
+    expect(await edit.getByLabel("Quota (calls)").inputValue()).toBe("2");
+    expect(await edit.getByLabel("Rate limits").inputValue()).toBe("burst=100/1m");
+    await edit.getByLabel("Quota (calls)").fill("5");
+    await expectAccessible(page, "edit-key");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => quota.textContent()).toMatch(/^5 calls per day · 3 left/);
+    expect((await gateway(apiKey)).status).toBe(200);
+
+    // A limit group made on its page; the key joins it with the Edit dialog; the group shows the key.
+    await page.getByRole("link", { name: "Limit groups" }).click();
+    await page.getByRole("button", { name: "Create group" }).first().click();
+    const create = page.getByRole("dialog", { name: "Create a limit group" });
+    await create.getByLabel("Name").fill("Partner budget");
+    await create.getByLabel("Quota (calls)").fill("100");
+    await expectAccessible(page, "create-limit-group");
+    await create.getByRole("button", { name: "Create group" }).click();
+    await page.getByRole("button", { name: "Partner budget" }).click();
+    await expect.poll(() => page.locator("[data-group-quota]").textContent()).toMatch(/^100 calls per month · 100 left · resets /);
+    await expectAccessible(page, "limit-groups");
+    await page.getByRole("link", { name: "Keys" }).click();
+    await page.getByRole("link", { name: "Metered partner" }).click();
+    await page.getByRole("button", { name: "Edit" }).click();
+    const join = page.getByRole("dialog", { name: "Edit “Metered partner”" });
+    await join.getByLabel("Limit group").selectOption({ index: 1 });
+    await join.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => page.locator("dl.details").textContent()).toMatch(/Limit groupgrp-/);
+    expect((await gateway(apiKey)).status).toBe(200);
+    await page.getByRole("link", { name: "Limit groups" }).click();
+    await page.getByRole("button", { name: "Partner budget" }).click();
+    await page.locator("[data-group]").getByRole("link", { name: "Metered partner" }).waitFor();
+    expect(watch.problems).toEqual([]);
+    await page.close();
+  });
+});

@@ -118,3 +118,84 @@ describe("rate limits across two isolates", () => {
     expect(fromB.some((s) => s === 429)).toBe(true);
   });
 });
+
+/** Creates a key through worker a; `body` adds quota, limits or a group. */
+async function createSharedKey(tenant: string, body: Record<string, unknown>): Promise<string> {
+  const a = await mf.getWorker("a");
+  const res = await a.fetch(`http://localhost/api/v1/tenant/${tenant}/api-keys/create`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${await userToken(tenant)}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "shared", scopes: ["api:read"], ...body }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { api_key: string }).api_key;
+}
+
+/** 300 concurrent requests split over both isolates (round robin over `keys`); the statuses, and what the origin saw. */
+async function flood(keys: string[]): Promise<{ statuses: number[]; seen: number }> {
+  const a = await mf.getWorker("a");
+  const b = await mf.getWorker("b");
+  const path = `/api/v1/isolates/${crypto.randomUUID()}`;
+  const send = async (worker: typeof a, key: string) => {
+    const r = await worker.fetch(`http://localhost${path}`, { headers: { authorization: `Bearer ${key}` } });
+    await r.arrayBuffer();
+    return r.status;
+  };
+  const statuses = await Promise.all(Array.from({ length: 300 }, (_, i) => send(i % 2 === 0 ? a : b, keys[i % keys.length] as string)));
+  const seen = ((await (await fetch(`${origin.url}/__seen${path}`)).json()) as { count: number }).count;
+  return { statuses, seen };
+}
+
+describe("quotas across two isolates (issue 19)", () => {
+  it("a quota of 50 admits exactly 50 of 300 concurrent requests split over both isolates", async () => {
+    const key = await createSharedKey("iso-quota", { quota: { limit: 50, period: "month" } });
+    const { statuses, seen } = await flood([key]);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(50);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(250);
+    expect(seen).toBe(50);
+  });
+
+  it("a limit group's quota of 50 shared by three keys admits exactly 50 over both isolates", async () => {
+    const a = await mf.getWorker("a");
+    const res = await a.fetch("http://localhost/api/v1/tenant/iso-group/limit-groups", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await userToken("iso-group")}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "shared", quota: { limit: 50, period: "day" } }),
+    });
+    expect(res.status).toBe(201);
+    const group = ((await res.json()) as { id: string }).id;
+    const keys = await Promise.all([1, 2, 3].map(() => createSharedKey("iso-group", { limit_group: group })));
+    const { statuses, seen } = await flood(keys);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(50);
+    expect(seen).toBe(50);
+  });
+
+  it("early refusal is bounded by the idle isolate's unspent lease (at most a quarter of what remained), and that lease is still spent later", async () => {
+    const key = await createSharedKey("iso-bound", { quota: { limit: 100, period: "month" } });
+    const a = await mf.getWorker("a");
+    const b = await mf.getWorker("b");
+    const path = `/api/v1/isolates/${crypto.randomUUID()}`;
+    const send = async (worker: typeof a) => {
+      const r = await worker.fetch(`http://localhost${path}`, { headers: { authorization: `Bearer ${key}` } });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    // Isolate a serves a few requests one after the other (its next lease is sized to its rate), then
+    // goes idle holding what is left of that lease.
+    const fromA: number[] = [];
+    for (let i = 0; i < 5; i++) fromA.push(await send(a));
+    const admittedA = fromA.filter((s) => s === 200).length;
+    expect(admittedA).toBe(5);
+    // Isolate b floods: it gets everything but a's unspent lease.
+    const fromB = await Promise.all(Array.from({ length: 200 }, () => send(b)));
+    const admittedB = fromB.filter((s) => s === 200).length;
+    // Refused early (a holds units), but by no more than a quarter of what remained at a's grant.
+    expect(admittedA + admittedB).toBeLessThan(100);
+    expect(admittedA + admittedB).toBeGreaterThanOrEqual(75);
+    // a spends its lease on its next requests: the period admits exactly its quota in the end.
+    const later = await Promise.all(Array.from({ length: 50 }, () => send(a)));
+    expect(admittedA + admittedB + later.filter((s) => s === 200).length).toBe(100);
+    const seen = ((await (await fetch(`${origin.url}/__seen${path}`)).json()) as { count: number }).count;
+    expect(seen).toBe(100);
+  });
+});

@@ -132,7 +132,11 @@ export async function userToken(options: UserTokenOptions = {}): Promise<string>
  * A concrete path for a route template of the table. `{id}` is whatever the segment before it
  * names (src/routes/spec.ts pathIdKind): a key, an alert or a webhook; a string is used for all.
  */
-export function concretePath(template: string, tenant: string, ids: string | { key: string; alert?: string; webhook?: string }): string {
+export function concretePath(
+  template: string,
+  tenant: string,
+  ids: string | { key: string; alert?: string; webhook?: string; group?: string },
+): string {
   const byKind: Partial<Record<IdKind, string>> = typeof ids === "string" ? { key: ids, alert: ids, webhook: ids } : ids;
   const kind = pathIdKind(template);
   return template.replace("{tenant}", tenant).replace("{id}", (kind === undefined ? undefined : byKind[kind]) ?? byKind.key ?? "");

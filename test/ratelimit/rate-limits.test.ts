@@ -77,10 +77,11 @@ describe("gateway: rate limits", () => {
             ["daily", { q: 100, w: 86_400 }],
           ]),
         );
-        // The policy closest to exhaustion: burst, with what is left after this request.
+        // One item per policy (issue 19), with what is left after this request.
         const current = fields(last, "ratelimit");
-        expect([...current.keys()]).toEqual(["burst"]);
+        expect([...current.keys()]).toEqual(["burst", "daily"]);
         expect(current.get("burst")?.r).toBe(2 - i);
+        expect(current.get("daily")?.r).toBeLessThanOrEqual(99 - i);
         expect(current.get("burst")?.t).toBeGreaterThan(0);
         expect(current.get("burst")?.t).toBeLessThanOrEqual(60);
       }

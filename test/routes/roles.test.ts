@@ -45,6 +45,15 @@ async function seedWebhook(tenant: string): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
+/** A limit group of the tenant (issue 19), created by an admin. */
+async function seedGroup(tenant: string): Promise<string> {
+  const res = await call("POST", `/api/v1/tenant/${tenant}/limit-groups`, {
+    token: await tokenAs("admin", tenant),
+    body: { name: "roles", quota: { limit: 10, period: "day" } },
+  });
+  return ((await res.json()) as { id: string }).id;
+}
+
 describe("the role matrix: every route of the table, as each role", () => {
   for (const route of ROUTES) {
     for (const caller of CALLERS) {
@@ -53,9 +62,15 @@ describe("the role matrix: every route of the table, as each role", () => {
       const allowed = route.role === "public" || roleAllows(effective, route.role);
       it(`${route.method} ${route.path} (role ${route.role}) as ${caller}: ${allowed ? "served" : "403 insufficient_role"}`, async () => {
         const tenant = freshTenant();
-        const key = await createKey(tenant, { name: "subject" });
+        // A key with a quota: POST .../quota/credit needs one.
+        const key = await createKey(tenant, { name: "subject", quota: { limit: 100, period: "month" } });
         await seedScopeUsage(tenant, key.id);
-        const path = concretePath(route.path, tenant, { key: key.id, alert: await seedAlert(tenant), webhook: await seedWebhook(tenant) });
+        const path = concretePath(route.path, tenant, {
+          key: key.id,
+          alert: await seedAlert(tenant),
+          webhook: await seedWebhook(tenant),
+          group: await seedGroup(tenant),
+        });
         const token = await tokenAs(caller, tenant, `as-${caller}`);
         const keysBefore = await countKeys(tenant);
         const auditBefore = await auditRows(tenant);

@@ -39,13 +39,28 @@ async function seedWebhook(tenant: string): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
+/** A limit group of the tenant, created through the API. */
+async function seedGroup(tenant: string): Promise<string> {
+  const res = await call("POST", `/api/v1/tenant/${tenant}/limit-groups`, {
+    token: await userToken({ tenants: [tenant] }),
+    body: { name: "table", quota: { limit: 10, period: "day" } },
+  });
+  return ((await res.json()) as { id: string }).id;
+}
+
 describe("the route table", () => {
   for (const route of ROUTES) {
     it(`serves ${route.method} ${route.path} with a user token, as documented`, async () => {
       const tenant = freshTenant();
-      const key = await createKey(tenant);
+      // A key with a quota: POST .../quota/credit needs one.
+      const key = await createKey(tenant, { quota: { limit: 100, period: "month" } });
       await seedScopeUsage(tenant, key.id);
-      const path = concretePath(route.path, tenant, { key: key.id, alert: await seedAlert(tenant), webhook: await seedWebhook(tenant) });
+      const path = concretePath(route.path, tenant, {
+        key: key.id,
+        alert: await seedAlert(tenant),
+        webhook: await seedWebhook(tenant),
+        group: await seedGroup(tenant),
+      });
       expect(isControlPlanePath(path)).toBe(true);
       expect(isControlPlanePath(`${path}/`)).toBe(true);
       const token = await userToken({ tenants: [tenant] });

@@ -7,6 +7,7 @@ export type Route =
   | { page: "alerts"; tenant: string }
   | { page: "report"; tenant: string }
   | { page: "webhooks"; tenant: string }
+  | { page: "limit-groups"; tenant: string }
   | { page: "not-found" };
 
 const BASE = "/console";
@@ -35,6 +36,7 @@ export function parseRoute(pathname: string): Route {
   if (section === "alerts" && id === undefined) return { page: "alerts", tenant };
   if (section === "least-privilege" && id === undefined) return { page: "report", tenant };
   if (section === "webhooks" && id === undefined) return { page: "webhooks", tenant };
+  if (section === "limit-groups" && id === undefined) return { page: "limit-groups", tenant };
   return { page: "not-found" };
 }
 
@@ -53,6 +55,8 @@ export function routePath(route: Route): string {
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/least-privilege`;
     case "webhooks":
       return `${BASE}/t/${encodeURIComponent(route.tenant)}/webhooks`;
+    case "limit-groups":
+      return `${BASE}/t/${encodeURIComponent(route.tenant)}/limit-groups`;
   }
 }
 

@@ -22,6 +22,27 @@ export interface KeyView {
   rate_limits?: RateLimit[];
   allowed_ips?: string[];
   exempt_from_unused_policy?: true;
+  quota?: QuotaView;
+  limit_group?: string;
+}
+
+/** A quota; `remaining`, `credited` and `resets_at` in one key's (or group's) view only (docs/quotas.md). */
+export interface QuotaView {
+  limit: number;
+  period: QuotaPeriod;
+  remaining?: number;
+  credited?: number;
+  resets_at?: number | null;
+}
+
+export interface LimitGroup {
+  id: string;
+  name: string;
+  rate_limits?: RateLimit[];
+  quota?: QuotaView;
+  created_at: number;
+  updated_at: number;
+  keys?: { id: string; name: string }[];
 }
 
 export interface CreatedKey extends KeyView {
@@ -121,6 +142,7 @@ export interface AlertSettings {
   expiring_within_days: number;
   unused_days: number;
   leak_action: string;
+  quota_low_percent: number;
   /** The unused-key policy (0: off); absent from a keygate older than it. */
   revoke_unused_after_days?: number;
   unused_notice_days?: number;
@@ -151,8 +173,10 @@ export interface WebhookDelivery {
 
 /** One source with the worker's validation. */
 export { ALERT_TYPES, WEBHOOK_EVENTS } from "../../../src/vocab/events.mjs";
+export { QUOTA_PERIODS, type QuotaPeriod } from "../../../src/vocab/quotas.mjs";
 
 import type { DeliveryStatus } from "../../../src/vocab/events.mjs";
+import type { QuotaPeriod } from "../../../src/vocab/quotas.mjs";
 import type { UsageOutcome } from "../../../src/vocab/usage.mjs";
 
 /** Gateway outcomes of the usage API (src/vocab/usage.mjs), in the order the chart stacks them. */
@@ -169,4 +193,5 @@ export const OUTCOMES = [
   "bad_gateway",
   "gateway_timeout",
   "rate_limit_unavailable",
+  "quota_exceeded",
 ] as const satisfies readonly UsageOutcome[];

@@ -19,6 +19,8 @@ const TYPE_TEXT: Record<string, string> = {
   key_unused: "Key unused",
   rate_limited: "Rate limited",
   "key.leaked": "Key leaked",
+  quota_low: "Quota running low",
+  quota_exhausted: "Quota used up",
 };
 
 function Details({ details }: { details: Record<string, unknown> }) {

@@ -1,12 +1,14 @@
-/** Create, revoke and rotate: the three dialogs that change keys, shared by the keys table and the key page. */
+/** Create, edit, revoke and rotate: the dialogs that change keys, shared by the keys table and the key page. */
 import { useId, useState } from "preact/hooks";
 import { tenantPath } from "../lib/api";
 import { duration } from "../lib/format";
+import { changedFields, createFields, draftOf, EMPTY_POLICY, type PolicyDraft } from "../lib/policy-input";
 import type { CreatedKey, KeyView } from "../lib/types";
 import { useApp } from "../ui/context";
 import { Dialog } from "../ui/dialog";
 import { ErrorMessage } from "../ui/error-message";
 import { useAsync } from "../ui/hooks";
+import { PolicyFieldset } from "../ui/policy-fields";
 import { SecretOnce } from "../ui/secret-once";
 
 const DEFAULT_EXPIRES_IN_DAYS = 90;
@@ -38,6 +40,7 @@ export function CreateKeyDialog({ tenant, onClose, onCreated }: { tenant: string
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<string[]>([]);
   const [expires, setExpires] = useState(String(DEFAULT_EXPIRES_IN_DAYS));
+  const [policy, setPolicy] = useState<PolicyDraft>(EMPTY_POLICY);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [created, setCreated] = useState<CreatedKey | null>(null);
@@ -48,7 +51,7 @@ export function CreateKeyDialog({ tenant, onClose, onCreated }: { tenant: string
     setError(null);
     try {
       // The API validates every field and names the one that is wrong; the form does not second-guess it.
-      const body = { name, scopes, expires_in_days: expires.trim() === "" ? undefined : Number(expires) };
+      const body = { name, scopes, expires_in_days: expires.trim() === "" ? undefined : Number(expires), ...createFields(policy) };
       const key = await api.json<CreatedKey>("POST", tenantPath(tenant, "api-keys", "create"), { body });
       setCreated(key);
       onCreated();
@@ -123,6 +126,7 @@ export function CreateKeyDialog({ tenant, onClose, onCreated }: { tenant: string
             0 means the key never expires. Shorter lifetimes limit the damage of a leaked key.
           </p>
         </div>
+        <PolicyFieldset tenant={tenant} draft={policy} onChange={setPolicy} />
         <ErrorMessage error={error} context="The key was not created" />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
@@ -207,6 +211,8 @@ export function RotateKeyDialog({
   const graceId = useId();
   const hintId = useId();
   const [grace, setGrace] = useState(String(DEFAULT_GRACE_SECONDS));
+  const original = draftOf(apiKey);
+  const [policy, setPolicy] = useState<PolicyDraft>(original);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [created, setCreated] = useState<CreatedKey | null>(null);
@@ -215,8 +221,9 @@ export function RotateKeyDialog({
     setBusy(true);
     setError(null);
     try {
+      // What is left as it was is inherited by the replacement.
       const key = await api.json<CreatedKey>("POST", tenantPath(tenant, "api-keys", apiKey.id, "rotate"), {
-        body: { grace_period_seconds: Number(grace) },
+        body: { grace_period_seconds: Number(grace), ...changedFields(policy, original) },
       });
       setCreated(key);
       onRotated();
@@ -253,10 +260,74 @@ export function RotateKeyDialog({
             Choose no grace period if the old key may have leaked.
           </p>
         </div>
+        <PolicyFieldset tenant={tenant} draft={policy} onChange={setPolicy} />
         <ErrorMessage error={error} context="The key was not rotated" />
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
             {busy ? "Rotating…" : "Rotate key"}
+          </button>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Edit (PATCH): the name, and the limits, allowlist, quota and limit group; only what changed is sent. */
+export function EditKeyDialog({
+  tenant,
+  apiKey,
+  onClose,
+  onSaved,
+}: {
+  tenant: string;
+  apiKey: KeyView;
+  onClose: () => void;
+  onSaved: () => void;
+}) {
+  const { api } = useApp();
+  const nameId = useId();
+  const [name, setName] = useState(apiKey.name);
+  const original = draftOf(apiKey);
+  const [policy, setPolicy] = useState<PolicyDraft>(original);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body: Record<string, unknown> = { ...changedFields(policy, original) };
+      if (name !== apiKey.name) body.name = name;
+      if (Object.keys(body).length > 0) await api.json("PATCH", tenantPath(tenant, "api-keys", apiKey.id), { body });
+      onSaved();
+      onClose();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog title={`Edit “${apiKey.name}”`} onClose={onClose} wide>
+      <form onSubmit={submit} noValidate>
+        <div class="field">
+          <label for={nameId}>Name</label>
+          <input
+            id={nameId}
+            value={name}
+            maxLength={NAME_MAX_LENGTH}
+            required
+            autoComplete="off"
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
+        </div>
+        <PolicyFieldset tenant={tenant} draft={policy} onChange={setPolicy} />
+        <ErrorMessage error={error} context="The key was not changed" />
+        <div class="actions">
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? "Saving…" : "Save"}
           </button>
           <button type="button" onClick={onClose}>
             Cancel

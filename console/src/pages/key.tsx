@@ -10,9 +10,10 @@ import { useApp } from "../ui/context";
 import { ErrorMessage } from "../ui/error-message";
 import { useAsync, useNow } from "../ui/hooks";
 import { KeyLimits, StatusBadge } from "../ui/key-bits";
+import { QuotaState } from "../ui/quota-state";
 import { Time } from "../ui/time";
 import { UsageChart } from "../ui/usage-chart";
-import { RevokeKeyDialog, RotateKeyDialog } from "./key-dialogs";
+import { EditKeyDialog, RevokeKeyDialog, RotateKeyDialog } from "./key-dialogs";
 import { NarrowKeyDialog } from "./narrow-dialog";
 
 const RANGES: { id: string; label: string; seconds: number; granularity: Granularity }[] = [
@@ -219,7 +220,7 @@ function AuditTrail({ api, tenant, keyId, now, version }: { api: ApiClient; tena
   );
 }
 
-type Modal = "revoke" | "rotate" | "narrow" | null;
+type Modal = "revoke" | "rotate" | "narrow" | "edit" | null;
 
 /** Each scope the key holds: exercised within the window or not, how often, when last. */
 function ScopeUsage({ usage, now }: { usage: { data?: KeyScopeUsage; error?: unknown; loading: boolean }; now: number }) {
@@ -262,7 +263,6 @@ function ScopeUsage({ usage, now }: { usage: { data?: KeyScopeUsage; error?: unk
     </section>
   );
 }
-
 export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
   const { api, can } = useApp();
   const now = useNow();
@@ -285,6 +285,11 @@ export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
       <div class="page-head">
         <h1 tabIndex={-1}>{k ? k.name : "API key"}</h1>
         {k && status ? <StatusBadge status={status} /> : null}
+        {k && !k.revoked && can(tenant, "updateApiKey") ? (
+          <button type="button" onClick={() => setModal("edit")}>
+            Edit
+          </button>
+        ) : null}
         {k && status === "active" && can(tenant, "rotateApiKey") ? (
           <button type="button" onClick={() => setModal("rotate")}>
             Rotate
@@ -330,6 +335,20 @@ export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
           <dd>
             <KeyLimits apiKey={k} />
           </dd>
+          {k.quota ? (
+            <>
+              <dt>Quota</dt>
+              <dd data-quota>
+                <QuotaState quota={k.quota} now={now} />
+              </dd>
+            </>
+          ) : null}
+          {k.limit_group ? (
+            <>
+              <dt>Limit group</dt>
+              <dd class="mono">{k.limit_group}</dd>
+            </>
+          ) : null}
           {k.revoked_at !== undefined ? (
             <>
               <dt>Revoked</dt>
@@ -379,6 +398,7 @@ export function KeyPage({ tenant, keyId }: { tenant: string; keyId: string }) {
       <ClientIps api={api} tenant={tenant} keyId={keyId} now={now} />
       <AuditTrail api={api} tenant={tenant} keyId={keyId} now={now} version={version} />
       {k && modal === "revoke" ? <RevokeKeyDialog tenant={tenant} apiKey={k} onClose={() => setModal(null)} onRevoked={changed} /> : null}
+      {k && modal === "edit" ? <EditKeyDialog tenant={tenant} apiKey={k} onClose={() => setModal(null)} onSaved={changed} /> : null}
       {k && modal === "rotate" ? <RotateKeyDialog tenant={tenant} apiKey={k} onClose={() => setModal(null)} onRotated={changed} /> : null}
       {k && modal === "narrow" && scopeUsage.data ? (
         <NarrowKeyDialog tenant={tenant} apiKey={k} usage={scopeUsage.data} onClose={() => setModal(null)} onNarrowed={changed} />

@@ -20,7 +20,8 @@ export function StatusBadge({ status }: { status: KeyStatus }) {
 export function KeyLimits({ apiKey }: { apiKey: KeyView }) {
   const limits = apiKey.rate_limits ?? [];
   const ips = apiKey.allowed_ips ?? [];
-  if (limits.length === 0 && ips.length === 0) return <span class="muted">none</span>;
+  const quota = apiKey.quota;
+  if (limits.length === 0 && ips.length === 0 && !quota && !apiKey.limit_group) return <span class="muted">none</span>;
   return (
     <ul class="limits">
       {limits.map((l) => (
@@ -28,6 +29,17 @@ export function KeyLimits({ apiKey }: { apiKey: KeyView }) {
           {l.limit.toLocaleString()} per {duration(l.window_seconds)} <span class="muted">({l.name})</span>
         </li>
       ))}
+      {quota ? (
+        <li>
+          {quota.limit.toLocaleString()} calls {quota.period === "none" ? "in all" : `per ${quota.period}`}{" "}
+          <span class="muted">(quota)</span>
+        </li>
+      ) : null}
+      {apiKey.limit_group ? (
+        <li>
+          In limit group <span class="mono small">{apiKey.limit_group}</span>
+        </li>
+      ) : null}
       {ips.length > 0 ? (
         <li>
           Only from {ips.slice(0, 3).join(", ")}

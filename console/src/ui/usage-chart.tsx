@@ -20,6 +20,7 @@ const COLORS: Record<string, string> = {
   bad_gateway: "#6a1b9a",
   gateway_timeout: "#4527a0",
   rate_limit_unavailable: "#546e7a",
+  quota_exceeded: "#ff8f00",
 };
 const CHART_HEIGHT_PX = 260;
 
