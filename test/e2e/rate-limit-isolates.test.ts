@@ -57,6 +57,8 @@ beforeAll(async () => {
       KEY_AUDIENCE: "your-api",
       ORIGIN_URL: origin.url,
       USAGE_EVENTS: "off",
+      // Each isolate polls the edge change feed at most every second (docs/edge-records.md).
+      REVOCATION_CACHE_TTL_SECONDS: "1",
     },
     d1Databases: { DB: "shared-db" },
     kvNamespaces: { EDGE_RECORDS: "shared-kv" },
@@ -128,7 +130,23 @@ async function createSharedKey(tenant: string, body: Record<string, unknown>): P
     body: JSON.stringify({ name: "shared", scopes: ["api:read"], ...body }),
   });
   expect(res.status).toBe(201);
-  return ((await res.json()) as { api_key: string }).api_key;
+  const { api_key } = (await res.json()) as { api_key: string };
+  await bothIsolatesLearnTheFeed();
+  return api_key;
+}
+
+/**
+ * Worker a made the key and knows its record; b learns it from the edge change feed (a poll is due
+ * REVOCATION_CACHE_TTL_SECONDS after its last one, and the next request starts it). A request without
+ * a key spends nothing, so it is what starts the poll here.
+ */
+async function bothIsolatesLearnTheFeed(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1_100));
+  for (const name of ["a", "b"]) {
+    const worker = await mf.getWorker(name);
+    await (await worker.fetch(`http://localhost/api/v1/isolates/feed-${crypto.randomUUID()}`)).arrayBuffer();
+  }
+  await new Promise((r) => setTimeout(r, 500));
 }
 
 /** 300 concurrent requests split over both isolates (round robin over `keys`); the statuses, and what the origin saw. */
