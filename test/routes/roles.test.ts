@@ -9,7 +9,18 @@ import type { Env } from "../../src/env";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
 import { ROLES, type Role, roleAllows } from "../../src/vocab/roles.mjs";
 import { signedByGitHub } from "../helpers/github";
-import { auditRows, call, concretePath, countKeys, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
+import {
+  auditRows,
+  call,
+  concretePath,
+  countKeys,
+  createKey,
+  expectError,
+  freshTenant,
+  seedAlert,
+  seedScopeUsage,
+  userToken,
+} from "../helpers/worker";
 
 type Caller = Role | "no claim";
 const CALLERS: readonly Caller[] = [...ROLES, "no claim"];
@@ -17,24 +28,6 @@ const CALLERS: readonly Caller[] = [...ROLES, "no claim"];
 /** A user token of `tenant` as `caller`: the roles claim listing that role, or no claim at all. */
 function tokenAs(caller: Caller, tenant: string, sub = "someone"): Promise<string> {
   return userToken({ tenants: [tenant], sub, extraClaims: caller === "no claim" ? {} : { keygate_roles: [caller] } });
-}
-
-async function seedAlert(tenant: string): Promise<string> {
-  const id = `alert-${crypto.randomUUID()}`;
-  await env.DB.prepare(
-    "INSERT INTO alerts (id, tenant_id, type, key_id, dedupe_key, created_at, details) VALUES (?, ?, 'volume', NULL, ?, ?, '{}')",
-  )
-    .bind(id, tenant, id, Math.floor(Date.now() / 1000))
-    .run();
-  return id;
-}
-
-/** The key's use of api:read today, as the usage roll-up records it: narrowing it has something to narrow to. */
-async function seedScopeUsage(tenant: string, keyId: string): Promise<void> {
-  const now = Math.floor(Date.now() / 1000);
-  await env.DB.prepare("INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at) VALUES (?, ?, 'api:read', ?, 1, ?)")
-    .bind(tenant, keyId, now - (now % 86_400), now)
-    .run();
 }
 
 async function seedWebhook(tenant: string): Promise<string> {

@@ -9,26 +9,7 @@ import { isControlPlanePath } from "../../src/app";
 import type { Env } from "../../src/env";
 import { openApiDocument, ROUTES } from "../../src/routes/table";
 import { signedByGitHub } from "../helpers/github";
-import { call, concretePath, createKey, expectError, freshTenant, userToken } from "../helpers/worker";
-
-/** An alert of the tenant, as the detectors store them. */
-async function seedAlert(tenant: string): Promise<string> {
-  const id = `alert-${crypto.randomUUID()}`;
-  await env.DB.prepare(
-    "INSERT INTO alerts (id, tenant_id, type, key_id, dedupe_key, created_at, details) VALUES (?, ?, 'volume', NULL, ?, ?, '{}')",
-  )
-    .bind(id, tenant, id, Math.floor(Date.now() / 1000))
-    .run();
-  return id;
-}
-
-/** The key's use of api:read today, as the usage roll-up records it: narrowing it has something to narrow to. */
-async function seedScopeUsage(tenant: string, keyId: string): Promise<void> {
-  const now = Math.floor(Date.now() / 1000);
-  await env.DB.prepare("INSERT INTO scope_usage (tenant_id, key_id, scope, day, count, last_at) VALUES (?, ?, 'api:read', ?, 1, ?)")
-    .bind(tenant, keyId, now - (now % 86_400), now)
-    .run();
-}
+import { call, concretePath, createKey, expectError, freshTenant, seedAlert, seedScopeUsage, userToken } from "../helpers/worker";
 
 /** A webhook of the tenant, registered through the API. */
 async function seedWebhook(tenant: string): Promise<string> {
